@@ -1,0 +1,1 @@
+//! Surfaces and lesion measurements from label maps (in progress).
