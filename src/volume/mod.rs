@@ -6,10 +6,14 @@ mod grid;
 pub mod nifti;
 pub mod orientation;
 pub mod phantom;
+pub mod resample;
 mod voxels;
+pub mod window;
 
 pub use error::VolumeError;
 pub use grid::Grid;
 pub use nifti::NiftiSource;
 pub use orientation::AxisMap;
+pub use resample::{Interpolation, grid_with_dims, resample_onto};
 pub use voxels::{CtVolume, LabelVolume, Volume};
+pub use window::{Window, WindowPreset};

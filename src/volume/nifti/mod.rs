@@ -11,5 +11,8 @@ mod write;
 
 pub use datatype::{DataType, NiftiScalar, Scaling};
 pub use header::{AffineSource, NiftiHeader};
-pub use read::{NiftiSource, read_ct, read_labels, read_labels_for, read_source};
+pub use read::{
+    NiftiSource, read_ct, read_ct_bytes, read_labels, read_labels_bytes, read_labels_for,
+    read_source,
+};
 pub use write::{write_in_source_grid, write_volume};

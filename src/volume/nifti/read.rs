@@ -63,7 +63,13 @@ pub fn read_source(path: &Path) -> Result<NiftiSource, VolumeError> {
 /// Reads a CT volume: voxels in HU (`scl_slope`/`scl_inter` applied), RAS order.
 /// NaN or infinite voxels are refused.
 pub fn read_ct(path: &Path) -> Result<CtVolume, VolumeError> {
-    let (source, data) = read_voxel_bytes(path)?;
+    read_ct_bytes(path, read_file(path)?)
+}
+
+/// [`read_ct`] on the bytes of a file already in memory; `path` names it in messages (and
+/// locates the `.img` of a `.hdr`/`.img` pair).
+pub fn read_ct_bytes(path: &Path, bytes: Vec<u8>) -> Result<CtVolume, VolumeError> {
+    let (source, data) = voxel_bytes(path, bytes)?;
     let count = source.file_dims.iter().product::<usize>();
     let mut hu = vec![0.0f32; count];
     decode_to_f32(
@@ -89,7 +95,12 @@ pub fn read_ct(path: &Path) -> Result<CtVolume, VolumeError> {
 /// Reads a label map into `u8` labels, RAS order. Every (scaled) value must be an integer in
 /// 0..=255; anything else is refused with the offending value.
 pub fn read_labels(path: &Path) -> Result<LabelVolume, VolumeError> {
-    let (source, data) = read_voxel_bytes(path)?;
+    read_labels_bytes(path, read_file(path)?)
+}
+
+/// [`read_labels`] on the bytes of a file already in memory; `path` names it in messages.
+pub fn read_labels_bytes(path: &Path, bytes: Vec<u8>) -> Result<LabelVolume, VolumeError> {
+    let (source, data) = voxel_bytes(path, bytes)?;
     let count = source.file_dims.iter().product::<usize>();
     let size = source.data_type.size_bytes();
     let mut labels = vec![0u8; count];
@@ -202,9 +213,9 @@ fn source_of(path: &Path, header: NiftiHeader) -> Result<NiftiSource, VolumeErro
     })
 }
 
-/// Reads the header and the raw voxel bytes (file order, exactly `voxels × size` bytes).
-fn read_voxel_bytes(path: &Path) -> Result<(NiftiSource, Vec<u8>), VolumeError> {
-    let bytes = read_file(path)?;
+/// Parses the header and extracts the raw voxel bytes (file order, exactly `voxels × size`
+/// bytes) of a file's content.
+fn voxel_bytes(path: &Path, bytes: Vec<u8>) -> Result<(NiftiSource, Vec<u8>), VolumeError> {
     if is_gzip(&bytes) {
         let mut decoder = flate2::read::MultiGzDecoder::new(&bytes[..]);
         let mut head = Vec::with_capacity(NIFTI2_HEADER_BYTES);

@@ -1,0 +1,189 @@
+//! Resampling volumes onto other grids: trilinear for CT intensities, nearest neighbour for
+//! labels. Used to bring a CT to the model grid (96³ by default) and predictions back.
+//!
+//! Every resampling goes through world space: a target voxel is mapped to world millimetres by
+//! the target grid's affine and back into the source grid by the source's inverse affine, so
+//! any pair of grids (different size, spacing, orientation) is handled by the same code.
+
+use nalgebra::{Matrix4, Vector4};
+use rayon::prelude::*;
+
+use super::{Grid, Volume};
+
+/// How values between voxel centres are obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    /// Weighted mean of the 8 surrounding voxels (intensities, probabilities).
+    Trilinear,
+    /// Value of the closest voxel (labels).
+    Nearest,
+}
+
+/// A grid with `dims` voxels covering the same box as `grid` (voxel-centre convention: the
+/// outer faces of the first and last voxels coincide), same orientation.
+pub fn grid_with_dims(grid: &Grid, dims: [usize; 3]) -> Grid {
+    // source voxel s = (t + 0.5) * n_s / n_t - 0.5 along each axis.
+    let mut source_from_target = Matrix4::identity();
+    for a in 0..3 {
+        let scale = grid.dims[a] as f64 / dims[a] as f64;
+        source_from_target[(a, a)] = scale;
+        source_from_target[(a, 3)] = 0.5 * scale - 0.5;
+    }
+    Grid {
+        dims,
+        world_from_voxel: grid.world_from_voxel * source_from_target,
+    }
+}
+
+/// Resamples `volume` onto `target` (its geometry is taken from `target`; the source file
+/// link is dropped, since the voxels no longer match it). Points outside the source grid take
+/// the nearest edge value.
+pub fn resample_onto<T: Sample>(
+    volume: &Volume<T>,
+    target: &Grid,
+    interpolation: Interpolation,
+) -> Volume<T> {
+    let source_from_target = volume.grid.voxel_from_world() * target.world_from_voxel;
+    let [tx, ty, _] = target.dims;
+    let mut voxels = vec![T::default(); target.voxel_count()];
+    voxels
+        .par_chunks_mut(tx * ty)
+        .enumerate()
+        .for_each(|(z, slab)| {
+            for y in 0..ty {
+                let row_start = source_from_target * Vector4::new(0.0, y as f64, z as f64, 1.0);
+                let step = source_from_target.column(0);
+                for (x, out) in slab[y * tx..(y + 1) * tx].iter_mut().enumerate() {
+                    let p = [0, 1, 2].map(|a| row_start[a] + step[a] * x as f64);
+                    *out = match interpolation {
+                        Interpolation::Nearest => nearest(volume, p),
+                        Interpolation::Trilinear => trilinear(volume, p),
+                    };
+                }
+            }
+        });
+    Volume {
+        grid: target.clone(),
+        voxels,
+        source: None,
+    }
+}
+
+/// Voxel types that can be resampled.
+pub trait Sample: Copy + Default + Send + Sync {
+    fn to_f32(self) -> f32;
+    fn from_f32(v: f32) -> Self;
+}
+
+impl Sample for f32 {
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+}
+
+impl Sample for u8 {
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+    fn from_f32(v: f32) -> Self {
+        v.round().clamp(0.0, 255.0) as u8
+    }
+}
+
+fn nearest<T: Sample>(volume: &Volume<T>, p: [f64; 3]) -> T {
+    let d = volume.grid.dims;
+    let i = [0, 1, 2].map(|a| (p[a].round().max(0.0) as usize).min(d[a] - 1));
+    volume.at(i[0], i[1], i[2])
+}
+
+fn trilinear<T: Sample>(volume: &Volume<T>, p: [f64; 3]) -> T {
+    let d = volume.grid.dims;
+    let mut lo = [0usize; 3];
+    let mut hi = [0usize; 3];
+    let mut w = [0f32; 3];
+    for a in 0..3 {
+        let c = p[a].clamp(0.0, (d[a] - 1) as f64);
+        let f = c.floor();
+        lo[a] = f as usize;
+        hi[a] = (lo[a] + 1).min(d[a] - 1);
+        w[a] = (c - f) as f32;
+    }
+    let v = |x: usize, y: usize, z: usize| volume.at(x, y, z).to_f32();
+    let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+    let c00 = lerp(v(lo[0], lo[1], lo[2]), v(hi[0], lo[1], lo[2]), w[0]);
+    let c10 = lerp(v(lo[0], hi[1], lo[2]), v(hi[0], hi[1], lo[2]), w[0]);
+    let c01 = lerp(v(lo[0], lo[1], hi[2]), v(hi[0], lo[1], hi[2]), w[0]);
+    let c11 = lerp(v(lo[0], hi[1], hi[2]), v(hi[0], hi[1], hi[2]), w[0]);
+    let c0 = lerp(c00, c10, w[1]);
+    let c1 = lerp(c01, c11, w[1]);
+    T::from_f32(lerp(c0, c1, w[2]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(dims: [usize; 3]) -> Volume<f32> {
+        let grid = Grid::axis_aligned(dims, [0.8, 0.9, 2.5], [10.0, -20.0, 5.0]).unwrap();
+        let voxels = (0..grid.voxel_count())
+            .map(|i| {
+                let w = grid.world_of_voxel(grid.coords(i).map(|c| c as f64));
+                (w.x + 2.0 * w.y - 0.5 * w.z) as f32
+            })
+            .collect();
+        Volume::new(grid, voxels).unwrap()
+    }
+
+    #[test]
+    fn trilinear_reproduces_a_linear_field_in_world_space() {
+        let ct = ramp([20, 18, 9]);
+        let target = grid_with_dims(&ct.grid, [13, 11, 17]);
+        let out = resample_onto(&ct, &target, Interpolation::Trilinear);
+        for i in 0..target.voxel_count() {
+            let v = target.coords(i).map(|c| c as f64);
+            let w = target.world_of_voxel(v);
+            // Inside the source's voxel-centre box the linear field is exact.
+            let s = ct.grid.voxel_from_world().transform_point(&w);
+            let inside = (0..3).all(|a| s[a] >= 0.0 && s[a] <= (ct.grid.dims[a] - 1) as f64);
+            if inside {
+                let expected = (w.x + 2.0 * w.y - 0.5 * w.z) as f32;
+                assert!((out.voxels[i] - expected).abs() < 1e-3, "{i}");
+            }
+        }
+    }
+
+    #[test]
+    fn nearest_keeps_label_values_and_round_trips_on_integer_factors() {
+        let grid = Grid::axis_aligned([8, 6, 4], [1.0; 3], [0.0; 3]).unwrap();
+        let labels: Vec<u8> = (0..grid.voxel_count()).map(|i| (i % 3) as u8).collect();
+        let vol = Volume::new(grid.clone(), labels).unwrap();
+        let up = resample_onto(
+            &vol,
+            &grid_with_dims(&grid, [16, 12, 8]),
+            Interpolation::Nearest,
+        );
+        assert!(up.voxels.iter().all(|&v| v <= 2));
+        let back = resample_onto(&up, &grid, Interpolation::Nearest);
+        assert_eq!(back.voxels, vol.voxels);
+    }
+
+    #[test]
+    fn model_grid_covers_the_same_box() {
+        let grid = Grid::axis_aligned([512, 512, 100], [0.7, 0.7, 2.0], [0.0; 3]).unwrap();
+        let model = grid_with_dims(&grid, [96, 96, 96]);
+        // Outer face of voxel 0 and of the last voxel coincide in world space.
+        let face = |g: &Grid, a: usize, v: f64| {
+            let mut p = [0.0; 3];
+            p[a] = v;
+            g.world_of_voxel(p)[a]
+        };
+        for a in 0..3 {
+            assert!((face(&grid, a, -0.5) - face(&model, a, -0.5)).abs() < 1e-9);
+            let (n, m) = (grid.dims[a] as f64, model.dims[a] as f64);
+            assert!((face(&grid, a, n - 0.5) - face(&model, a, m - 0.5)).abs() < 1e-9);
+        }
+    }
+}
