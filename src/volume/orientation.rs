@@ -107,10 +107,33 @@ impl AxisMap {
     /// Reorders x-fastest voxels of an `input_dims` grid into the output order.
     pub fn apply<T: Copy + Send + Sync>(&self, input: &[T], input_dims: [usize; 3]) -> Vec<T> {
         assert_eq!(input.len(), input_dims.iter().product::<usize>());
-        if self.is_identity() {
+        if self.is_identity() || input.is_empty() {
             return input.to_vec();
         }
+        let mut out = vec![input[0]; input.len()];
+        self.fill_rows(input_dims, &mut out, |dst, row| {
+            if row.step == 1 {
+                dst.copy_from_slice(&input[row.first..row.first + dst.len()]);
+            } else {
+                for (x, d) in dst.iter_mut().enumerate() {
+                    *d = input[row.input_index(x)];
+                }
+            }
+        });
+        out
+    }
+
+    /// Fills an output-ordered buffer row by row (x runs), in parallel over z slabs:
+    /// `fill(dst_row, source)` must write the output row `dst_row` from the input voxels that
+    /// `source` locates. Lets callers fuse a conversion with the reordering.
+    pub fn fill_rows<T: Send>(
+        &self,
+        input_dims: [usize; 3],
+        out: &mut [T],
+        fill: impl Fn(&mut [T], SourceRow) + Sync,
+    ) {
         let out_dims = self.output_dims(input_dims);
+        assert_eq!(out.len(), out_dims.iter().product::<usize>());
         let input_stride = [1, input_dims[0], input_dims[0] * input_dims[1]];
         // For each output axis: step in the input's linear index, and its starting offset.
         let mut step = [0isize; 3];
@@ -125,22 +148,34 @@ impl AxisMap {
             }
         }
         let plane = out_dims[0] * out_dims[1];
-        let mut out = vec![input[0]; input.len()];
         out.par_chunks_mut(plane).enumerate().for_each(|(z, slab)| {
-            for y in 0..out_dims[1] {
+            for (y, dst) in slab.chunks_mut(out_dims[0]).enumerate() {
                 let row = start + step[2] * z as isize + step[1] * y as isize;
-                let dst = &mut slab[y * out_dims[0]..(y + 1) * out_dims[0]];
-                if step[0] == 1 {
-                    let r = row as usize;
-                    dst.copy_from_slice(&input[r..r + out_dims[0]]);
-                } else {
-                    for (x, d) in dst.iter_mut().enumerate() {
-                        *d = input[(row + step[0] * x as isize) as usize];
-                    }
-                }
+                fill(
+                    dst,
+                    SourceRow {
+                        first: row as usize,
+                        step: step[0],
+                    },
+                );
             }
         });
-        out
+    }
+}
+
+/// Where one output row's voxels lie in the input: output voxel x is input voxel
+/// `first + step * x` (linear x-fastest indices).
+#[derive(Debug, Clone, Copy)]
+pub struct SourceRow {
+    pub first: usize,
+    pub step: isize,
+}
+
+impl SourceRow {
+    /// Linear input index of output voxel `x` of this row.
+    #[inline]
+    pub fn input_index(&self, x: usize) -> usize {
+        (self.first as isize + self.step * x as isize) as usize
     }
 }
 

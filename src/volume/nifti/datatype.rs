@@ -132,7 +132,7 @@ pub fn decode_to_f32(
     debug_assert_eq!(raw.len(), out.len() * size);
     out.par_chunks_mut(CHUNK)
         .zip(raw.par_chunks(CHUNK * size))
-        .for_each(|(dst, src)| decode_chunk(src, data_type, big_endian, scaling, dst));
+        .for_each(|(dst, src)| decode_into(src, data_type, big_endian, scaling, dst));
 }
 
 macro_rules! decode_as {
@@ -157,7 +157,8 @@ macro_rules! decode_as {
     }};
 }
 
-fn decode_chunk(src: &[u8], t: DataType, big: bool, s: Scaling, dst: &mut [f32]) {
+/// Decodes `dst.len()` voxels from `src` on the calling thread.
+pub fn decode_into(src: &[u8], t: DataType, big: bool, s: Scaling, dst: &mut [f32]) {
     match t {
         DataType::U8 => decode_as!(src, dst, u8, big, s),
         DataType::I8 => decode_as!(src, dst, i8, big, s),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use nalgebra::Matrix4;
 use rayon::prelude::*;
 
-use super::datatype::{DataType, decode_to_f32};
+use super::datatype::{DataType, decode_into, decode_to_f32};
 use super::header::{AffineSource, NIFTI1_HEADER_BYTES, NIFTI2_HEADER_BYTES, NiftiHeader};
 use crate::volume::{AxisMap, CtVolume, Grid, LabelVolume, Volume, VolumeError};
 
@@ -71,14 +71,35 @@ pub fn read_ct(path: &Path) -> Result<CtVolume, VolumeError> {
 pub fn read_ct_bytes(path: &Path, bytes: Vec<u8>) -> Result<CtVolume, VolumeError> {
     let (source, data) = voxel_bytes(path, bytes)?;
     let count = source.file_dims.iter().product::<usize>();
-    let mut hu = vec![0.0f32; count];
-    decode_to_f32(
-        &data,
+    let (data_type, big_endian, scaling) = (
         source.data_type,
         source.header.big_endian,
         source.header.scaling(),
-        &mut hu,
     );
+    let size = data_type.size_bytes();
+    // Decoding and reordering to RAS happen in one pass, written straight to the output.
+    let mut hu = vec![0.0f32; count];
+    source
+        .ras_from_file
+        .fill_rows(source.file_dims, &mut hu, |dst, row| match row.step {
+            1 => {
+                let bytes = &data[row.first * size..(row.first + dst.len()) * size];
+                decode_into(bytes, data_type, big_endian, scaling, dst);
+            }
+            -1 => {
+                let last = row.input_index(dst.len() - 1);
+                let bytes = &data[last * size..(row.first + 1) * size];
+                decode_into(bytes, data_type, big_endian, scaling, dst);
+                dst.reverse();
+            }
+            _ => {
+                for (x, d) in dst.iter_mut().enumerate() {
+                    let i = row.input_index(x) * size;
+                    let one = std::slice::from_mut(d);
+                    decode_into(&data[i..i + size], data_type, big_endian, scaling, one);
+                }
+            }
+        });
     drop(data);
     if source.data_type.is_float() {
         let bad = hu.par_iter().filter(|v| !v.is_finite()).count();
@@ -89,7 +110,7 @@ pub fn read_ct_bytes(path: &Path, bytes: Vec<u8>) -> Result<CtVolume, VolumeErro
             ));
         }
     }
-    into_ras_volume(source, hu)
+    ras_volume(source, hu)
 }
 
 /// Reads a label map into `u8` labels, RAS order. Every (scaled) value must be an integer in
@@ -177,18 +198,25 @@ fn check_same_grid(labels: &Grid, ct: &Grid) -> Result<(), String> {
     Ok(())
 }
 
+/// Reorders file-ordered voxels to RAS and wraps them with their grid and source.
 fn into_ras_volume<T: Copy + Send + Sync>(
     source: NiftiSource,
     file_voxels: Vec<T>,
 ) -> Result<Volume<T>, VolumeError> {
     let map = source.ras_from_file;
-    let dims = map.output_dims(source.file_dims);
-    let affine = map.output_affine(&source.world_from_file_voxel, source.file_dims);
     let voxels = if map.is_identity() {
         file_voxels
     } else {
         map.apply(&file_voxels, source.file_dims)
     };
+    ras_volume(source, voxels)
+}
+
+/// Wraps voxels already in RAS order with their grid and source.
+fn ras_volume<T: Copy>(source: NiftiSource, voxels: Vec<T>) -> Result<Volume<T>, VolumeError> {
+    let map = source.ras_from_file;
+    let dims = map.output_dims(source.file_dims);
+    let affine = map.output_affine(&source.world_from_file_voxel, source.file_dims);
     let grid = Grid::new(dims, affine).map_err(|e| e.in_file(&source.path))?;
     let mut volume = Volume::new(grid, voxels).map_err(|e| e.in_file(&source.path))?;
     volume.source = Some(Arc::new(source));
