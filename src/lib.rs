@@ -3,4 +3,5 @@
 //! The headless core (`volume`, `mesh`, later `model`) never imports egui or wgpu.
 
 pub mod mesh;
+pub mod model;
 pub mod volume;

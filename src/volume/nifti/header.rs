@@ -227,7 +227,7 @@ impl NiftiHeader {
         if sizes[3..].iter().any(|&d| d != 1) {
             return Err(format!(
                 "{ndim}D image {sizes:?} holds {} volumes: only 3D volumes (or 4D with one volume) can be loaded",
-                sizes[3..].iter().product::<i64>()
+                sizes[3..].iter().fold(1i64, |n, &d| n.saturating_mul(d))
             ));
         }
         Ok([sizes[0] as usize, sizes[1] as usize, sizes[2] as usize])
@@ -506,6 +506,9 @@ mod tests {
         assert!(h.spatial_dims().is_err());
         h.dim = [3, 4, 0, 4, 1, 1, 1, 1];
         assert!(h.spatial_dims().is_err());
+        // Found by fuzzing: NIfTI-2 sizes whose product overflows i64.
+        h.dim = [6, 2, 2, 2, 1 << 40, 1 << 40, 1 << 40, 1];
+        assert!(h.spatial_dims().unwrap_err().contains("volumes"));
         h.sform_code = 0;
         h.qform_code = 0;
         h.pixdim[2] = f64::NAN;

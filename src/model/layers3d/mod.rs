@@ -1,0 +1,124 @@
+//! 3D layers that candle 0.11 lacks — conv3d, 2×2×2 transposed conv3d, 2×2×2 max pooling —
+//! differentiable and running on any candle device.
+//!
+//! Tensors are `(batch, channels, depth, height, width)` (NCDHW). On the CPU with f32,
+//! [`conv3d`] uses the im2col + gemm custom op of `conv3d_cpu` (hand-written backward);
+//! elsewhere it composes candle's conv2d over depth taps (the portable path for CUDA/Metal).
+
+mod conv3d_cpu;
+mod gemm_f32;
+
+use candle_core::{D, DType, Result, Tensor};
+
+pub use conv3d_cpu::Conv3dCpu;
+
+/// 3D convolution, stride 1, `padding` zeros on every side of every spatial axis.
+///
+/// xs: `(n, ci, d, h, w)`; kernel: `(co, ci, kd, kh, kw)`; bias: `(co)`.
+/// Returns `(n, co, d + 2p − kd + 1, h + 2p − kh + 1, w + 2p − kw + 1)`.
+pub fn conv3d(
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    padding: usize,
+) -> Result<Tensor> {
+    let ys = if xs.device().is_cpu() && xs.dtype() == DType::F32 {
+        xs.contiguous()?.apply_op2(
+            &kernel.contiguous()?,
+            Conv3dCpu {
+                padding: [padding; 3],
+            },
+        )?
+    } else {
+        conv3d_portable(xs, kernel, padding)?
+    };
+    add_channel_bias(&ys, bias)
+}
+
+/// [`conv3d`] composed of candle's conv2d: one conv2d per depth tap over all depth slices,
+/// summed. Device-generic and differentiable through candle's own backward.
+pub fn conv3d_portable(xs: &Tensor, kernel: &Tensor, padding: usize) -> Result<Tensor> {
+    let (n, ci, d, h, w) = xs.dims5()?;
+    let (co, _, kd, _, _) = kernel.dims5()?;
+    let padded = if padding > 0 {
+        xs.pad_with_zeros(2, padding, padding)?
+    } else {
+        xs.clone()
+    };
+    let od = d + 2 * padding + 1 - kd;
+    let mut sum: Option<Tensor> = None;
+    for dz in 0..kd {
+        let slab = padded
+            .narrow(2, dz, od)?
+            .permute((0, 2, 1, 3, 4))?
+            .contiguous()?
+            .reshape((n * od, ci, h, w))?;
+        let taps = kernel.narrow(2, dz, 1)?.squeeze(2)?.contiguous()?;
+        let ys = slab.conv2d(&taps, padding, 1, 1, 1)?;
+        sum = Some(match sum {
+            None => ys,
+            Some(acc) => (acc + ys)?,
+        });
+    }
+    let ys = sum.ok_or_else(|| candle_core::Error::Msg("conv3d: empty kernel".into()))?;
+    let (_, _, oh, ow) = ys.dims4()?;
+    ys.reshape((n, od, co, oh, ow))?
+        .permute((0, 2, 1, 3, 4))?
+        .contiguous()
+}
+
+/// Transposed 3D convolution with kernel 2 and stride 2 (the U-Net's up-sampling): every input
+/// voxel writes its own 2×2×2 output block, so it is exactly one matrix product.
+///
+/// xs: `(n, ci, d, h, w)`; kernel: `(ci, co, 2, 2, 2)` (PyTorch's layout); bias: `(co)`.
+/// Returns `(n, co, 2d, 2h, 2w)`.
+pub fn conv_transpose3d_2x(xs: &Tensor, kernel: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let (n, ci, d, h, w) = xs.dims5()?;
+    let (kci, co, ..) = kernel.dims5()?;
+    if kci != ci {
+        candle_core::bail!("conv_transpose3d: input has {ci} channels, kernel expects {kci}");
+    }
+    let rows = xs
+        .permute((0, 2, 3, 4, 1))?
+        .contiguous()?
+        .reshape((n * d * h * w, ci))?;
+    let blocks = rows.matmul(&kernel.reshape((ci, co * 8))?)?;
+    let ys = blocks
+        .reshape(vec![n, d, h, w, co, 2, 2, 2])?
+        .permute(vec![0usize, 4, 1, 5, 2, 6, 3, 7])?
+        .contiguous()?
+        .reshape((n, co, 2 * d, 2 * h, 2 * w))?;
+    add_channel_bias(&ys, bias)
+}
+
+/// Max pooling with kernel 2 and stride 2; odd sizes drop the last row (as PyTorch).
+///
+/// xs: `(n, c, d, h, w)` → `(n, c, d/2, h/2, w/2)`.
+pub fn max_pool3d_2x(xs: &Tensor) -> Result<Tensor> {
+    let (n, c, d, h, w) = xs.dims5()?;
+    let (od, oh, ow) = (d / 2, h / 2, w / 2);
+    let xs = if (d, h, w) == (2 * od, 2 * oh, 2 * ow) {
+        xs.clone()
+    } else {
+        xs.narrow(2, 0, 2 * od)?
+            .narrow(3, 0, 2 * oh)?
+            .narrow(4, 0, 2 * ow)?
+    };
+    xs.contiguous()?
+        .reshape(vec![n, c, od, 2, oh, 2, ow, 2])?
+        .max(7)?
+        .max(5)?
+        .max(3)
+}
+
+/// Mean over the spatial axes: `(n, c, d, h, w)` → `(n, c)`.
+pub fn global_avg_pool3d(xs: &Tensor) -> Result<Tensor> {
+    xs.flatten_from(2)?.mean(D::Minus1)
+}
+
+fn add_channel_bias(ys: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    match bias {
+        Some(b) => ys.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1, 1))?),
+        None => Ok(ys.clone()),
+    }
+}

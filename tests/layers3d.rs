@@ -1,0 +1,219 @@
+//! The 3D layers and losses against PyTorch reference values (forward and gradients) on odd
+//! shapes. Values come from `tests/reference/make_layers3d_reference.py` (committed JSON), so
+//! these tests need no PyTorch. Both conv3d paths (CPU custom op and portable conv2d
+//! composition) are checked.
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::Module;
+use oncoscope::model::layers3d::{conv_transpose3d_2x, conv3d, conv3d_portable, max_pool3d_2x};
+use oncoscope::model::losses::{bce_with_logits, dice_ce_loss};
+use serde_json::Value;
+
+fn reference(case: &str) -> Value {
+    let text = include_str!("data/layers3d_reference.json");
+    let all: Value = serde_json::from_str(text).unwrap();
+    all["cases"][case].clone()
+}
+
+fn values(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn shape(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
+}
+
+fn var(case: &Value, key: &str, dims: Vec<usize>) -> Var {
+    Var::from_tensor(&Tensor::from_vec(values(&case[key]), dims, &Device::Cpu).unwrap()).unwrap()
+}
+
+/// Asserts `got` matches `want` within `tol` relative to the largest reference magnitude.
+fn assert_close(what: &str, got: &Tensor, want: &Value, tol: f32) {
+    let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let want = values(want);
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        worst <= tol * scale,
+        "{what}: max |diff| {worst} (scale {scale})"
+    );
+}
+
+fn check_conv(case_name: &str, portable: bool) {
+    let c = reference(case_name);
+    let x = var(&c, "x", shape(&c["x_shape"]));
+    let k = var(&c, "k", shape(&c["k_shape"]));
+    let bias = c
+        .get("b")
+        .map(|_| var(&c, "b", vec![shape(&c["k_shape"])[0]]));
+    let padding = c["padding"].as_u64().unwrap() as usize;
+    let y = if portable {
+        let y = conv3d_portable(x.as_tensor(), k.as_tensor(), padding).unwrap();
+        match &bias {
+            Some(b) => y
+                .broadcast_add(&b.as_tensor().reshape((1, (), 1, 1, 1)).unwrap())
+                .unwrap(),
+            None => y,
+        }
+    } else {
+        conv3d(
+            x.as_tensor(),
+            k.as_tensor(),
+            bias.as_ref().map(|b| b.as_tensor()),
+            padding,
+        )
+        .unwrap()
+    };
+    assert_eq!(y.dims(), shape(&c["y_shape"]).as_slice(), "{case_name}");
+    let what = format!("{case_name} (portable: {portable})");
+    assert_close(&format!("{what} y"), &y, &c["y"], 1e-5);
+    let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
+    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_close(
+        &format!("{what} dx"),
+        grads.get(&x).unwrap(),
+        &c["dx"],
+        1e-5,
+    );
+    assert_close(
+        &format!("{what} dk"),
+        grads.get(&k).unwrap(),
+        &c["dk"],
+        1e-5,
+    );
+    if let Some(b) = &bias {
+        assert_close(&format!("{what} db"), grads.get(b).unwrap(), &c["db"], 1e-5);
+    }
+}
+
+#[test]
+fn conv3d_matches_pytorch_forward_and_gradients() {
+    for case in ["conv3d_k3_p1", "conv3d_k3_p0", "conv3d_k1"] {
+        check_conv(case, false);
+        check_conv(case, true);
+    }
+}
+
+#[test]
+fn conv_transpose3d_matches_pytorch() {
+    let c = reference("conv_transpose3d_k2s2");
+    let x = var(&c, "x", shape(&c["x_shape"]));
+    let k = var(&c, "k", shape(&c["k_shape"]));
+    let b = var(&c, "b", vec![shape(&c["k_shape"])[1]]);
+    let y = conv_transpose3d_2x(x.as_tensor(), k.as_tensor(), Some(b.as_tensor())).unwrap();
+    assert_eq!(y.dims(), shape(&c["y_shape"]).as_slice());
+    assert_close("convT y", &y, &c["y"], 1e-5);
+    let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
+    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_close("convT dx", grads.get(&x).unwrap(), &c["dx"], 1e-5);
+    assert_close("convT dk", grads.get(&k).unwrap(), &c["dk"], 1e-5);
+    assert_close("convT db", grads.get(&b).unwrap(), &c["db"], 1e-5);
+}
+
+#[test]
+fn max_pool3d_matches_pytorch_on_odd_sizes() {
+    let c = reference("max_pool3d_2");
+    let x = var(&c, "x", shape(&c["x_shape"]));
+    let y = max_pool3d_2x(x.as_tensor()).unwrap();
+    assert_eq!(y.dims(), shape(&c["y_shape"]).as_slice());
+    assert_close("pool y", &y, &c["y"], 1e-6);
+    let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
+    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_close("pool dx", grads.get(&x).unwrap(), &c["dx"], 1e-6);
+}
+
+#[test]
+fn instance_norm_matches_pytorch() {
+    let c = reference("instance_norm");
+    let dims = shape(&c["x_shape"]);
+    let channels = dims[1];
+    let x = var(&c, "x", dims);
+    let weight = var(&c, "weight", vec![channels]);
+    let bias = var(&c, "bias", vec![channels]);
+    let norm = candle_nn::GroupNorm::new(
+        weight.as_tensor().clone(),
+        bias.as_tensor().clone(),
+        channels,
+        channels,
+        oncoscope::model::blocks::NORM_EPS,
+    )
+    .unwrap();
+    let y = norm.forward(x.as_tensor()).unwrap();
+    assert_close("norm y", &y, &c["y"], 1e-4);
+    let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
+    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_close("norm dx", grads.get(&x).unwrap(), &c["dx"], 1e-4);
+    assert_close(
+        "norm dweight",
+        grads.get(&weight).unwrap(),
+        &c["dweight"],
+        1e-4,
+    );
+    assert_close("norm dbias", grads.get(&bias).unwrap(), &c["dbias"], 1e-4);
+}
+
+#[test]
+fn dice_ce_loss_matches_pytorch() {
+    let c = reference("dice_ce_loss");
+    let logits = var(&c, "logits", shape(&c["logits_shape"]));
+    let dims = shape(&c["logits_shape"]);
+    let target: Vec<u32> = c["target"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let target =
+        Tensor::from_vec(target, (dims[0], dims[2], dims[3], dims[4]), &Device::Cpu).unwrap();
+    let loss = dice_ce_loss(logits.as_tensor(), &target).unwrap();
+    let want = c["loss"].as_f64().unwrap() as f32;
+    let got = loss
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!((got - want).abs() < 1e-5, "loss {got} vs {want}");
+    let grads = loss.backward().unwrap();
+    assert_close(
+        "dice_ce dlogits",
+        grads.get(&logits).unwrap(),
+        &c["dlogits"],
+        1e-4,
+    );
+}
+
+#[test]
+fn bce_with_logits_matches_pytorch() {
+    let c = reference("bce_with_logits");
+    let logits = var(&c, "logits", vec![5, 1]);
+    let targets = Tensor::from_vec(values(&c["targets"]), (5, 1), &Device::Cpu).unwrap();
+    let loss = bce_with_logits(
+        logits.as_tensor(),
+        &targets,
+        c["pos_weight"].as_f64().unwrap(),
+    )
+    .unwrap();
+    let got = loss.to_scalar::<f32>().unwrap();
+    let want = c["loss"].as_f64().unwrap() as f32;
+    assert!((got - want).abs() < 1e-5, "bce {got} vs {want}");
+    let grads = loss.backward().unwrap();
+    assert_close(
+        "bce dlogits",
+        grads.get(&logits).unwrap(),
+        &c["dlogits"],
+        1e-5,
+    );
+}

@@ -1,0 +1,77 @@
+//! The two networks: parameter counts equal the PyTorch references, shapes at odd sizes,
+//! and gradients reach every parameter.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Module, VarBuilder, VarMap};
+use oncoscope::model::{CNN3D, UNet3D};
+
+fn parameter_count(varmap: &VarMap) -> usize {
+    varmap.all_vars().iter().map(|v| v.elem_count()).sum()
+}
+
+#[test]
+fn parameter_counts_match_the_reference_architectures() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    UNet3D::new([16, 32, 64, 128], 3, vb).unwrap();
+    assert_eq!(parameter_count(&varmap), 1_402_003);
+    assert_eq!(varmap.all_vars().len(), 64);
+
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    CNN3D::new([16, 32, 64, 128], vb).unwrap();
+    assert_eq!(parameter_count(&varmap), 291_585);
+    assert_eq!(varmap.all_vars().len(), 18);
+}
+
+#[test]
+fn unet_keeps_odd_multiple_of_eight_shapes_and_all_parameters_get_gradients() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let unet = UNet3D::new([4, 8, 8, 8], 3, vb).unwrap();
+    let xs = Tensor::randn(0f32, 1.0, (2, 1, 8, 16, 24), &Device::Cpu).unwrap();
+    let logits = unet.forward(&xs).unwrap();
+    assert_eq!(logits.dims(), &[2, 3, 8, 16, 24]);
+    let grads = logits
+        .sqr()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    for var in varmap.all_vars() {
+        let g = grads.get(&var).expect("every parameter gets a gradient");
+        let norm = g
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            norm.is_finite() && norm > 0.0,
+            "zero or NaN gradient for a parameter of shape {:?}",
+            var.dims()
+        );
+    }
+    // Sizes that the four levels cannot halve cleanly are refused with a message.
+    let bad = Tensor::zeros((1, 1, 12, 16, 16), DType::F32, &Device::Cpu).unwrap();
+    assert!(
+        unet.forward(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("divisible by 8")
+    );
+}
+
+#[test]
+fn cnn_gives_one_logit_per_sample_at_odd_sizes() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let cnn = CNN3D::new([4, 8, 8, 8], vb).unwrap();
+    let xs = Tensor::randn(0f32, 1.0, (3, 1, 17, 19, 23), &Device::Cpu).unwrap();
+    let logits = cnn.forward(&xs).unwrap();
+    assert_eq!(logits.dims(), &[3, 1]);
+    let train = cnn.forward_t(&xs, true).unwrap();
+    assert_eq!(train.dims(), &[3, 1]);
+}
