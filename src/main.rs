@@ -8,8 +8,18 @@ fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         Some(cli::Command::Info(args)) => cli::info::run_info(args),
+        Some(cli::Command::Synth(args)) => cli::synth::run_synth(args),
+        Some(cli::Command::Mesh(args)) => cli::mesh_cmd::run_mesh(args),
+        Some(cli::Command::Train(args)) => cli::train::run_train(args),
+        Some(cli::Command::Infer(args)) => cli::infer::run_infer(args),
         Some(cli::Command::Bench(cli::BenchCommand::Nifti(args))) => {
             cli::bench_nifti::run_bench_nifti(args)
+        }
+        Some(cli::Command::Bench(cli::BenchCommand::Mesh(args))) => {
+            cli::bench_mesh::run_bench_mesh(&args.dir, args.runs)
+        }
+        Some(cli::Command::Bench(cli::BenchCommand::Models(args))) => {
+            cli::bench_models::run_bench_models(args)
         }
         None => cli::sample::run_sample(),
     };

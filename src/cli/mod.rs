@@ -1,9 +1,15 @@
 //! The command line: one subcommand per job, each in its own module.
 
+pub mod bench_mesh;
+pub mod bench_models;
 pub mod bench_nifti;
+pub mod infer;
 pub mod info;
+pub mod mesh_cmd;
 mod reference;
 pub mod sample;
+pub mod synth;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +25,14 @@ pub struct Cli {
 pub enum Command {
     /// Print grid, spacing, orientation, data type, HU range and labels of NIfTI files.
     Info(info::InfoArgs),
+    /// Generate a synthetic data set of abdominal CT phantoms in Decathlon layout.
+    Synth(synth::SynthArgs),
+    /// Organ and lesion surfaces (STL/PLY/OBJ) and the lesion table of a label map.
+    Mesh(mesh_cmd::MeshArgs),
+    /// Train the U-Net or the CNN on a Decathlon-layout data set.
+    Train(train::TrainArgs),
+    /// Classify and segment a CT with trained models.
+    Infer(infer::InferArgs),
     /// Speed benchmarks (one JSON line each).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -28,4 +42,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// NIfTI load time of FILE beside nibabel's and zlib's (when Python with nibabel is found).
     Nifti(bench_nifti::BenchNiftiArgs),
+    /// Marching cubes beside scikit-image on the volumes of `bench_mc.py --save DIR`.
+    Mesh(bench_mesh::BenchMeshArgs),
+    /// Forward and training-step time and peak memory of UNet3D and CNN3D at 96³.
+    Models(bench_models::BenchModelsArgs),
 }

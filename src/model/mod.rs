@@ -1,11 +1,20 @@
 //! The 3D deep-learning core on candle: layers candle lacks, the CNN3D classifier, the UNet3D
-//! segmenter and their losses. Headless: never imports egui or wgpu.
+//! segmenter, losses, metrics, preprocessing, checkpoints, training and inference.
+//! Headless: never imports egui or wgpu.
 
 pub mod blocks;
+pub mod checkpoint;
 pub mod cnn;
+pub mod config;
+pub mod inference;
 pub mod layers3d;
 pub mod losses;
+pub mod metrics;
+pub mod preprocess;
+pub mod progress;
+pub mod training;
 pub mod unet;
 
 pub use cnn::CNN3D;
+pub use config::{Architecture, ModelKind, Network};
 pub use unet::UNet3D;

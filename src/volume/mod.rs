@@ -1,6 +1,7 @@
 //! CT volumes and label maps: NIfTI in and out, RAS reorientation, resampling, HU windows and
 //! synthetic phantoms. Headless: never imports egui or wgpu.
 
+pub mod decathlon;
 mod error;
 mod grid;
 pub mod nifti;
@@ -14,6 +15,6 @@ pub use error::VolumeError;
 pub use grid::Grid;
 pub use nifti::NiftiSource;
 pub use orientation::AxisMap;
-pub use resample::{Interpolation, grid_with_dims, resample_onto};
+pub use resample::{Interpolation, grid_with_dims, resample_argmax, resample_onto};
 pub use voxels::{CtVolume, LabelVolume, Volume};
 pub use window::{Window, WindowPreset};

@@ -69,6 +69,43 @@ pub fn resample_onto<T: Sample>(
     }
 }
 
+/// Resamples several channels of one grid (e.g. class probabilities) trilinearly onto
+/// `target` and keeps, per voxel, the index of the largest: a smooth label map where nearest
+/// resampling of an argmax would give staircases.
+pub fn resample_argmax(channels: &[Volume<f32>], target: &Grid) -> Volume<u8> {
+    let Some(first) = channels.first() else {
+        return Volume::filled(target.clone(), 0);
+    };
+    let source_from_target = first.grid.voxel_from_world() * target.world_from_voxel;
+    let [tx, ty, _] = target.dims;
+    let mut voxels = vec![0u8; target.voxel_count()];
+    voxels
+        .par_chunks_mut(tx * ty)
+        .enumerate()
+        .for_each(|(z, slab)| {
+            for y in 0..ty {
+                let row_start = source_from_target * Vector4::new(0.0, y as f64, z as f64, 1.0);
+                let step = source_from_target.column(0);
+                for (x, out) in slab[y * tx..(y + 1) * tx].iter_mut().enumerate() {
+                    let p = [0, 1, 2].map(|a| row_start[a] + step[a] * x as f64);
+                    let mut best = (0u8, f32::NEG_INFINITY);
+                    for (c, channel) in channels.iter().enumerate() {
+                        let v: f32 = trilinear(channel, p);
+                        if v > best.1 {
+                            best = (c as u8, v);
+                        }
+                    }
+                    *out = best.0;
+                }
+            }
+        });
+    Volume {
+        grid: target.clone(),
+        voxels,
+        source: None,
+    }
+}
+
 /// Voxel types that can be resampled.
 pub trait Sample: Copy + Default + Send + Sync {
     fn to_f32(self) -> f32;

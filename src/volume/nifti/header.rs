@@ -380,7 +380,11 @@ impl NiftiHeader {
         if let (Some(u), Some(v_t)) = (svd.u, svd.v_t) {
             rotation = u * v_t;
         }
-        let q = nalgebra::UnitQuaternion::from_matrix(&rotation);
+        // Closed form (no iterative solver: `from_matrix` can fail to converge, seen hanging
+        // on an LPS grid with 5.0347 mm spacing).
+        let q = nalgebra::UnitQuaternion::from_rotation_matrix(
+            &nalgebra::Rotation3::from_matrix_unchecked(rotation),
+        );
         // q and -q are the same rotation; NIfTI stores the one with a non-negative real part.
         let sign = if q.w < 0.0 { -1.0 } else { 1.0 };
         self.quatern = [sign * q.i, sign * q.j, sign * q.k];
@@ -480,6 +484,32 @@ mod tests {
         let (qform, source) = q_only.world_from_voxel().unwrap();
         assert_eq!(source, AffineSource::Qform);
         assert!((qform - m).abs().max() < 1e-4, "{qform} vs {m}");
+    }
+
+    #[test]
+    fn qform_round_trips_for_all_48_axis_orders() {
+        let permutations = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        for p in permutations {
+            for signs in 0..8 {
+                let mut a = Matrix4::zeros();
+                a[(3, 3)] = 1.0;
+                for (col, &row) in p.iter().enumerate() {
+                    let sign = if signs >> col & 1 == 1 { -1.0 } else { 1.0 };
+                    a[(row, col)] = sign * [0.7, 0.9, 5.0347][col];
+                }
+                let mut h = NiftiHeader::for_grid([3, 3, 3], &a, DataType::U8);
+                h.sform_code = 0;
+                let (q, _) = h.world_from_voxel().unwrap();
+                assert!((q - a).abs().max() < 1e-5, "{p:?} {signs}: {q} vs {a}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,155 @@
+//! `oncoscope infer CT`: classification (as the seed project printed it) and segmentation
+//! (written in the CT's original grid) with a trained model pair.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
+use oncoscope::model::inference::{Classification, classify, segment};
+use oncoscope::model::metrics::SegmentationScores;
+use oncoscope::model::progress::CancelToken;
+use oncoscope::volume::decathlon::Task;
+use oncoscope::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
+
+#[derive(clap::Args, Debug)]
+pub struct InferArgs {
+    /// CT volume (.nii or .nii.gz).
+    pub ct: PathBuf,
+    #[arg(long, default_value = "liver")]
+    pub task: Task,
+    /// Ground-truth label map, to print the true label and Dice.
+    #[arg(long)]
+    pub label: Option<PathBuf>,
+    /// Folder with `<task>_cnn` and `<task>_unet` models, or a run folder (uses its `best`).
+    #[arg(long, default_value = "weights")]
+    pub weights: PathBuf,
+    /// Where to write the segmentation (.nii.gz); skipped when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// cpu, cuda or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// The model files for a task: `DIR/<organ>_<kind>.{json,safetensors}`, or for a run folder
+/// `DIR/best` (whatever kind it holds).
+pub fn model_stem(dir: &Path, task: Task, kind: &str) -> Option<PathBuf> {
+    let named = dir.join(format!("{}_{kind}", task.organ()));
+    if named.with_extension("json").is_file() {
+        return Some(named);
+    }
+    let best = dir.join("best");
+    let card = oncoscope::model::checkpoint::read_card(&best).ok()?;
+    (card.architecture.kind.name() == kind).then_some(best)
+}
+
+pub fn run_infer(args: &InferArgs) -> Result<()> {
+    let device = device_by_name(&args.device)?;
+    let ct = read_ct(&args.ct)?;
+    let truth = args
+        .label
+        .as_ref()
+        .map(|p| read_labels_for(p, &ct))
+        .transpose()?;
+    let cnn = model_stem(&args.weights, args.task, "cnn");
+    let unet = model_stem(&args.weights, args.task, "unet");
+    if cnn.is_none() && unet.is_none() {
+        bail!(
+            "{}: no {} model found (expected {}_cnn.json / {}_unet.json, or a training run folder)",
+            args.weights.display(),
+            args.task,
+            args.task.organ(),
+            args.task.organ()
+        );
+    }
+    let cancel = CancelToken::new();
+    let mut stage = |s| {
+        if !args.json {
+            eprintln!("  {s:?}…");
+        }
+    };
+    let classification = match &cnn {
+        Some(stem) => {
+            let model = LoadedModel::load(stem, &device)?;
+            classify(&model, &ct, &cancel, &mut stage)?
+        }
+        None => None,
+    };
+    let segmentation = match &unet {
+        Some(stem) => {
+            let model = LoadedModel::load(stem, &device)?;
+            segment(&model, &ct, &cancel, &mut stage)?
+        }
+        None => None,
+    };
+    let true_cancer = truth.as_ref().map(|t| t.voxels.contains(&2));
+    let scores = match (&truth, &segmentation) {
+        (Some(t), Some(s)) => Some(SegmentationScores::compare(&t.voxels, &s.voxels)),
+        _ => None,
+    };
+    if let (Some(out), Some(seg)) = (&args.out, &segmentation) {
+        write_in_source_grid(out, seg).with_context(|| format!("writing {}", out.display()))?;
+    }
+    let voxel_ml = ct.grid.voxel_volume_ml();
+    let count = |label: u8| {
+        segmentation
+            .as_ref()
+            .map(|s| s.voxels.iter().filter(|&&v| v == label).count())
+    };
+    if args.json {
+        let out = serde_json::json!({
+            "ct": args.ct.display().to_string(),
+            "classification": classification,
+            "true_cancer": true_cancer,
+            "organ_volume_ml": count(1).zip(count(2)).map(|(a, b)| (a + b) as f64 * voxel_ml),
+            "tumour_volume_ml": count(2).map(|n| n as f64 * voxel_ml),
+            "scores": scores,
+            "segmentation": args.out.as_ref().filter(|_| segmentation.is_some()).map(|p| p.display().to_string()),
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    if let Some(c) = classification {
+        print_classification(&c, true_cancer);
+    }
+    if segmentation.is_some() {
+        let organ = count(1).unwrap_or(0) + count(2).unwrap_or(0);
+        println!(
+            "Organ ({}) volume: {:.1} mL",
+            args.task.organ(),
+            organ as f64 * voxel_ml
+        );
+        println!(
+            "Tumour volume: {:.1} mL",
+            count(2).unwrap_or(0) as f64 * voxel_ml
+        );
+        if let Some(s) = scores {
+            println!(
+                "Against the ground truth: organ Dice {:.4} IoU {:.4}, tumour Dice {:.4} IoU {:.4}",
+                s.organ_dice, s.organ_iou, s.tumour_dice, s.tumour_iou
+            );
+        }
+        if let Some(out) = &args.out {
+            println!("Segmentation written to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn cancer_text(cancer: bool) -> &'static str {
+    if cancer { "Cancer (1)" } else { "Normal (0)" }
+}
+
+fn print_classification(c: &Classification, truth: Option<bool>) {
+    println!("Input Image Shape: {:?}", c.input_shape);
+    if let Some(t) = truth {
+        println!("True Label: {}", cancer_text(t));
+    }
+    println!("Predicted Logit: {:.4}", c.logit);
+    println!("Predicted Probability (Cancer): {:.4}", c.probability);
+    println!("Predicted Label: {}", cancer_text(c.cancer));
+}

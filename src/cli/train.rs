@@ -1,0 +1,184 @@
+//! `oncoscope train`: train the U-Net or the CNN on a Decathlon-layout data set, with a
+//! progress bar; writes checkpoints, model cards and curves to the run folder.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use oncoscope::model::checkpoint::device_by_name;
+use oncoscope::model::preprocess::Preprocessing;
+use oncoscope::model::progress::CancelToken;
+use oncoscope::model::training::data::Augmentation;
+use oncoscope::model::training::{TrainConfig, TrainingEvent, best_checkpoint, train};
+use oncoscope::model::{Architecture, ModelKind};
+use oncoscope::volume::decathlon::Task;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Data set folder in Decathlon layout (dataset.json, imagesTr/, labelsTr/).
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub task: Task,
+    #[arg(long, value_enum)]
+    pub model: ModelKind,
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Run folder for checkpoints, model cards and curves.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Model grid edge (voxels per axis; a multiple of 8 for the U-Net).
+    #[arg(long, default_value_t = 96)]
+    pub grid: usize,
+    /// Channel widths of the four levels, e.g. "16,32,64,128" (the reference) or "8,16,32,64".
+    #[arg(long, default_value = "16,32,64,128", value_parser = parse_channels)]
+    pub channels: [usize; 4],
+    #[arg(long, default_value_t = 2)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_fraction: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Turn augmentation (rotation, flips, noise, intensity) off.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Extra folder of normal CT scans for the classifier.
+    #[arg(long)]
+    pub normals: Option<PathBuf>,
+    /// Use only the first N cases.
+    #[arg(long)]
+    pub max_cases: Option<usize>,
+    /// Continue the run in `--out` from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// cpu, cuda or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+fn parse_channels(text: &str) -> Result<[usize; 4], String> {
+    let values: Vec<usize> = text
+        .split(',')
+        .map(|v| v.trim().parse::<usize>().map_err(|e| format!("{v:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    let channels: [usize; 4] = values
+        .try_into()
+        .map_err(|_| "give four comma-separated widths".to_string())?;
+    if channels.contains(&0) {
+        return Err("channel widths must be positive".into());
+    }
+    Ok(channels)
+}
+
+pub fn run_train(args: &TrainArgs) -> Result<()> {
+    if args.model == ModelKind::Unet && !args.grid.is_multiple_of(8) {
+        anyhow::bail!("--grid {} must be a multiple of 8 for the U-Net", args.grid);
+    }
+    let device = device_by_name(&args.device)?;
+    let config = TrainConfig {
+        data: args.data.clone(),
+        task: args.task,
+        architecture: Architecture {
+            kind: args.model,
+            channels: args.channels,
+        },
+        preprocessing: Preprocessing::cube(args.grid),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        validation_fraction: args.validation_fraction,
+        seed: args.seed,
+        augmentation: if args.no_augment {
+            Augmentation::NONE
+        } else {
+            Augmentation::DEFAULT
+        },
+        normals: args.normals.clone(),
+        out: args.out.clone(),
+        max_cases: args.max_cases,
+    };
+    let cancel = CancelToken::new();
+    let mut on_event = |event: &TrainingEvent| print_event(event);
+    let outcome = train(&config, &device, args.resume, &cancel, &mut on_event)?;
+    eprintln!();
+    match &outcome.best {
+        Some(best) => println!(
+            "best epoch {} (score {:.4}): {}",
+            best.epoch,
+            best.score,
+            format_metrics(&best.metrics)
+        ),
+        None => println!("no epoch finished"),
+    }
+    println!(
+        "weights: {}.safetensors (+ .json), curves: {}",
+        best_checkpoint(&outcome.run_dir).display(),
+        outcome.run_dir.join("curves.csv").display()
+    );
+    Ok(())
+}
+
+fn format_metrics(metrics: &std::collections::BTreeMap<String, f64>) -> String {
+    metrics
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_event(event: &TrainingEvent) {
+    match event {
+        TrainingEvent::Preparing { done, total, case } => {
+            eprint!("\rpreparing cases {done}/{total} ({case})          ");
+            if done == total {
+                eprintln!();
+            }
+        }
+        TrainingEvent::Started {
+            train_cases,
+            validation_cases,
+            first_epoch,
+            epochs,
+        } => {
+            eprintln!(
+                "training on {train_cases} cases, validating on {validation_cases}; epochs {first_epoch}..={epochs}"
+            );
+        }
+        TrainingEvent::Step {
+            epoch,
+            step,
+            steps,
+            loss,
+            eta_s,
+        } => {
+            let width = 24;
+            let filled = width * step / steps.max(&1);
+            eprint!(
+                "\repoch {epoch} [{}{}] {step}/{steps} loss {loss:.4} ETA {}   ",
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                format_duration(*eta_s)
+            );
+            let _ = std::io::stderr().flush();
+        }
+        TrainingEvent::Epoch(e) => {
+            eprintln!(
+                "\repoch {} train loss {:.4} val loss {:.4} {}{} ({:.0} s)",
+                e.epoch,
+                e.train_loss,
+                e.validation_loss,
+                format_metrics(&e.metrics),
+                if e.is_best { " *best*" } else { "" },
+                e.seconds
+            );
+        }
+    }
+}
+
+fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}

@@ -1,0 +1,162 @@
+//! Model files: `<name>.safetensors` (parameters) with `<name>.json` beside it (the model card:
+//! architecture, preprocessing, task, labels, training figures, data set and seed), written
+//! atomically so that a kill at any moment never leaves a broken file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use super::config::{Architecture, Network};
+use super::preprocess::Preprocessing;
+
+/// Everything needed to run a model, stored beside its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// Format version of this card.
+    pub format: u32,
+    pub architecture: Architecture,
+    pub preprocessing: Preprocessing,
+    /// "liver" or "pancreas".
+    pub task: String,
+    /// Label values and names: 0 background, 1 organ, 2 tumour.
+    pub labels: BTreeMap<u8, String>,
+    /// Training epoch this checkpoint was taken at (1-based; 0 = untrained).
+    pub epoch: usize,
+    /// Validation figures of that epoch (names → values).
+    pub metrics: BTreeMap<String, f64>,
+    /// Data set folder and seed the model was trained with.
+    pub dataset: String,
+    pub seed: u64,
+    /// Free-form notes (command line, machine, training time).
+    #[serde(default)]
+    pub notes: BTreeMap<String, String>,
+}
+
+impl ModelCard {
+    pub const FORMAT: u32 = 1;
+}
+
+/// The `.json` path of a model given either of its files or their common stem.
+pub fn card_path(path: &Path) -> PathBuf {
+    stem_path(path).with_extension("json")
+}
+
+/// The `.safetensors` path of a model given either of its files or their common stem.
+pub fn weights_path(path: &Path) -> PathBuf {
+    stem_path(path).with_extension("safetensors")
+}
+
+fn stem_path(path: &Path) -> PathBuf {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json" | "safetensors") => path.with_extension(""),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Writes `<stem>.safetensors` and `<stem>.json` (each to a temporary name, then renamed).
+pub fn save(stem: &Path, varmap: &VarMap, card: &ModelCard) -> Result<()> {
+    let weights = weights_path(stem);
+    let card_file = card_path(stem);
+    if let Some(dir) = weights.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp_weights = weights.with_extension("safetensors.partial");
+    varmap
+        .save(&tmp_weights)
+        .with_context(|| format!("writing {}", tmp_weights.display()))?;
+    let tmp_card = card_file.with_extension("json.partial");
+    std::fs::write(&tmp_card, serde_json::to_string_pretty(card)?)
+        .with_context(|| format!("writing {}", tmp_card.display()))?;
+    std::fs::rename(&tmp_weights, &weights)
+        .with_context(|| format!("renaming to {}", weights.display()))?;
+    std::fs::rename(&tmp_card, &card_file)
+        .with_context(|| format!("renaming to {}", card_file.display()))?;
+    Ok(())
+}
+
+/// Reads a model card, with a clear message when it is missing or malformed.
+pub fn read_card(path: &Path) -> Result<ModelCard> {
+    let file = card_path(path);
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("{}: cannot read the model card", file.display()))?;
+    let card: ModelCard = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a valid Oncoscope model card", file.display()))?;
+    if card.format != ModelCard::FORMAT {
+        bail!(
+            "{}: model card format {} is not supported (expected {})",
+            file.display(),
+            card.format,
+            ModelCard::FORMAT
+        );
+    }
+    Ok(card)
+}
+
+/// Loads parameters into `varmap` (whose variables the network already created), checking
+/// names and shapes.
+pub fn load_into(varmap: &mut VarMap, path: &Path) -> Result<()> {
+    let file = weights_path(path);
+    varmap
+        .load(&file)
+        .with_context(|| format!("{}: cannot load weights", file.display()))
+}
+
+/// A model ready for inference: card plus network with frozen parameters.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    pub card: ModelCard,
+    pub network: Network,
+    pub device: Device,
+    /// The `.safetensors` file it came from.
+    pub path: PathBuf,
+}
+
+impl LoadedModel {
+    /// Loads `<stem>.json` and `<stem>.safetensors` onto `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        let card = read_card(path)?;
+        let file = weights_path(path);
+        if !file.is_file() {
+            bail!("{}: weights file is missing", file.display());
+        }
+        // SAFETY: the file is memory-mapped read-only; Oncoscope never writes a weights file in
+        // place (saves go through a temporary name and a rename).
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&file], DType::F32, device) }
+            .with_context(|| format!("{}: not a readable safetensors file", file.display()))?;
+        let network = Network::new(&card.architecture, vb).with_context(|| {
+            format!(
+                "{}: weights do not match the architecture in its .json",
+                file.display()
+            )
+        })?;
+        Ok(Self {
+            card,
+            network,
+            device: device.clone(),
+            path: file,
+        })
+    }
+}
+
+/// The candle device for a name: `cpu`, `cuda` (first GPU) or `metal`; a clear error when this
+/// build lacks the backend.
+pub fn device_by_name(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" if cfg!(feature = "cuda") => Device::new_cuda(0).context("no usable CUDA device"),
+        "cuda" => {
+            bail!("this build of Oncoscope has no CUDA support: rebuild with `--features cuda`")
+        }
+        "metal" if cfg!(feature = "metal") => {
+            Device::new_metal(0).context("no usable Metal device")
+        }
+        "metal" => bail!(
+            "this build of Oncoscope has no Metal support: rebuild with `--features metal` on macOS"
+        ),
+        other => bail!("unknown device {other:?}: choose cpu, cuda or metal"),
+    }
+}

@@ -1,0 +1,91 @@
+//! Which network, how wide, and the helpers that build one from variables or from tensors.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::{Module, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use super::{CNN3D, UNet3D};
+
+/// The two networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// UNet3D segmenter: per-voxel logits for background, organ, tumour.
+    Unet,
+    /// CNN3D classifier: one logit, "cancer present".
+    Cnn,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unet => "unet",
+            Self::Cnn => "cnn",
+        }
+    }
+}
+
+/// The shape of a network: kind and channel widths of its four levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Architecture {
+    pub kind: ModelKind,
+    pub channels: [usize; 4],
+}
+
+impl Architecture {
+    /// The reference architectures of `../shared/bench/torch_models.py` (16/32/64/128).
+    pub fn reference(kind: ModelKind) -> Self {
+        Self {
+            kind,
+            channels: [16, 32, 64, 128],
+        }
+    }
+
+    /// Number of output classes of the U-Net: background, organ, tumour.
+    pub const SEGMENTATION_CLASSES: usize = 3;
+}
+
+/// A built network of either kind.
+#[derive(Debug, Clone)]
+pub enum Network {
+    Unet(Box<UNet3D>),
+    Cnn(CNN3D),
+}
+
+impl Network {
+    /// Builds the network with parameters from `vb`.
+    pub fn new(arch: &Architecture, vb: VarBuilder) -> Result<Self> {
+        Ok(match arch.kind {
+            ModelKind::Unet => Self::Unet(Box::new(UNet3D::new(
+                arch.channels,
+                Architecture::SEGMENTATION_CLASSES,
+                vb,
+            )?)),
+            ModelKind::Cnn => Self::Cnn(CNN3D::new(arch.channels, vb)?),
+        })
+    }
+
+    /// Forward pass; `train` enables dropout (CNN only).
+    /// xs: `(n, 1, d, h, w)` → U-Net logits `(n, 3, d, h, w)` or CNN logits `(n, 1)`.
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        match self {
+            Self::Unet(m) => m.forward(xs),
+            Self::Cnn(m) => m.forward_t(xs, train),
+        }
+    }
+}
+
+/// A copy of a network's trained parameters as plain tensors (no gradient tracking), so that
+/// inference keeps no graph and frees activations as it goes.
+pub fn frozen(arch: &Architecture, varmap: &VarMap, device: &Device) -> Result<Network> {
+    let tensors: HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
+        .collect();
+    Network::new(arch, VarBuilder::from_tensors(tensors, DType::F32, device))
+}

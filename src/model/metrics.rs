@@ -1,0 +1,199 @@
+//! Evaluation metrics: overlap of label maps (Dice, IoU per label) and classifier figures
+//! (accuracy, ROC AUC, sensitivity, specificity).
+
+use serde::{Deserialize, Serialize};
+
+/// Overlap of one structure between ground truth and prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Overlap {
+    pub true_positive: usize,
+    pub false_positive: usize,
+    pub false_negative: usize,
+}
+
+impl Overlap {
+    /// Counts voxels where `truth_has` / `prediction_has` select the structure.
+    pub fn count(truth: &[u8], prediction: &[u8], selects: impl Fn(u8) -> bool) -> Self {
+        let mut o = Overlap {
+            true_positive: 0,
+            false_positive: 0,
+            false_negative: 0,
+        };
+        for (&t, &p) in truth.iter().zip(prediction) {
+            match (selects(t), selects(p)) {
+                (true, true) => o.true_positive += 1,
+                (false, true) => o.false_positive += 1,
+                (true, false) => o.false_negative += 1,
+                (false, false) => {}
+            }
+        }
+        o
+    }
+
+    /// Dice = 2·TP / (2·TP + FP + FN); 1 when both are empty (nothing to find, nothing found).
+    pub fn dice(&self) -> f64 {
+        let denominator = 2 * self.true_positive + self.false_positive + self.false_negative;
+        if denominator == 0 {
+            1.0
+        } else {
+            2.0 * self.true_positive as f64 / denominator as f64
+        }
+    }
+
+    /// IoU = TP / (TP + FP + FN); 1 when both are empty.
+    pub fn iou(&self) -> f64 {
+        let denominator = self.true_positive + self.false_positive + self.false_negative;
+        if denominator == 0 {
+            1.0
+        } else {
+            self.true_positive as f64 / denominator as f64
+        }
+    }
+}
+
+/// Dice and IoU of the organ (labels ≥ 1: organ and tumour together) and the tumour (label 2).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SegmentationScores {
+    pub organ_dice: f64,
+    pub organ_iou: f64,
+    pub tumour_dice: f64,
+    pub tumour_iou: f64,
+}
+
+impl SegmentationScores {
+    pub fn compare(truth: &[u8], prediction: &[u8]) -> Self {
+        let organ = Overlap::count(truth, prediction, |l| l >= 1);
+        let tumour = Overlap::count(truth, prediction, |l| l == 2);
+        Self {
+            organ_dice: organ.dice(),
+            organ_iou: organ.iou(),
+            tumour_dice: tumour.dice(),
+            tumour_iou: tumour.iou(),
+        }
+    }
+
+    /// Mean of the scores of several cases.
+    pub fn mean(scores: &[Self]) -> Self {
+        let n = scores.len().max(1) as f64;
+        let avg = |f: fn(&Self) -> f64| scores.iter().map(f).sum::<f64>() / n;
+        Self {
+            organ_dice: avg(|s| s.organ_dice),
+            organ_iou: avg(|s| s.organ_iou),
+            tumour_dice: avg(|s| s.tumour_dice),
+            tumour_iou: avg(|s| s.tumour_iou),
+        }
+    }
+}
+
+/// Classifier figures at threshold 0.5.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierScores {
+    pub accuracy: f64,
+    /// Area under the ROC curve; `None` when only one class is present.
+    pub roc_auc: Option<f64>,
+    /// True-positive rate; `None` without positives.
+    pub sensitivity: Option<f64>,
+    /// True-negative rate; `None` without negatives.
+    pub specificity: Option<f64>,
+}
+
+impl ClassifierScores {
+    /// `probabilities[i]` of cancer for case i, `truths[i]` whether it has cancer.
+    pub fn compute(probabilities: &[f64], truths: &[bool]) -> Self {
+        let mut tp = 0usize;
+        let mut tn = 0usize;
+        let (positives, negatives) =
+            truths.iter().fold(
+                (0usize, 0usize),
+                |(p, n), &t| {
+                    if t { (p + 1, n) } else { (p, n + 1) }
+                },
+            );
+        for (&p, &t) in probabilities.iter().zip(truths) {
+            match (p >= 0.5, t) {
+                (true, true) => tp += 1,
+                (false, false) => tn += 1,
+                _ => {}
+            }
+        }
+        let ratio = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+        Self {
+            accuracy: ratio(tp + tn, truths.len()).unwrap_or(0.0),
+            roc_auc: roc_auc(probabilities, truths),
+            sensitivity: ratio(tp, positives),
+            specificity: ratio(tn, negatives),
+        }
+    }
+}
+
+/// ROC AUC as the probability that a random positive scores above a random negative (ties
+/// count half). `None` unless both classes occur.
+pub fn roc_auc(scores: &[f64], truths: &[bool]) -> Option<f64> {
+    let positives: Vec<f64> = scores
+        .iter()
+        .zip(truths)
+        .filter(|(_, t)| **t)
+        .map(|(s, _)| *s)
+        .collect();
+    let negatives: Vec<f64> = scores
+        .iter()
+        .zip(truths)
+        .filter(|(_, t)| !**t)
+        .map(|(s, _)| *s)
+        .collect();
+    if positives.is_empty() || negatives.is_empty() {
+        return None;
+    }
+    let mut wins = 0.0;
+    for p in &positives {
+        for n in &negatives {
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    Some(wins / (positives.len() * negatives.len()) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dice_and_iou_of_known_overlaps() {
+        let truth = [0, 1, 1, 1, 2, 2, 0, 0];
+        let pred = [0, 1, 1, 0, 2, 1, 1, 0];
+        let s = SegmentationScores::compare(&truth, &pred);
+        // organ (≥1): truth 5 voxels, pred 5, overlap 4 → Dice 8/10, IoU 4/6.
+        assert!((s.organ_dice - 0.8).abs() < 1e-12);
+        assert!((s.organ_iou - 4.0 / 6.0).abs() < 1e-12);
+        // tumour: truth 2, pred 1, overlap 1 → Dice 2/3, IoU 1/2.
+        assert!((s.tumour_dice - 2.0 / 3.0).abs() < 1e-12);
+        assert!((s.tumour_iou - 0.5).abs() < 1e-12);
+        let empty = SegmentationScores::compare(&[0, 0], &[0, 0]);
+        assert_eq!(empty.tumour_dice, 1.0);
+    }
+
+    #[test]
+    fn roc_auc_counts_ranked_pairs() {
+        assert_eq!(
+            roc_auc(&[0.9, 0.8, 0.2, 0.1], &[true, true, false, false]),
+            Some(1.0)
+        );
+        assert_eq!(
+            roc_auc(&[0.1, 0.2, 0.8, 0.9], &[true, true, false, false]),
+            Some(0.0)
+        );
+        assert_eq!(roc_auc(&[0.5, 0.5], &[true, false]), Some(0.5));
+        assert_eq!(roc_auc(&[0.5], &[true]), None);
+        let s = ClassifierScores::compute(&[0.9, 0.4, 0.6, 0.1], &[true, true, false, false]);
+        assert_eq!(s.accuracy, 0.5);
+        assert_eq!(s.sensitivity, Some(0.5));
+        assert_eq!(s.specificity, Some(0.5));
+        assert_eq!(s.roc_auc, Some(0.75));
+    }
+}

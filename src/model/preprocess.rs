@@ -1,0 +1,130 @@
+//! From a CT in HU to the network's input tensor and back: resampling to the model grid,
+//! HU clipping and normalisation, and the one memory-order conversion between `Volume`
+//! (x-fastest) and candle tensors (`(n, c, d, h, w)`, w fastest).
+//!
+//! The conversion needs no copy: x-fastest voxels of an `[nx, ny, nz]` grid *are* a row-major
+//! `(nz, ny, nx)` array, so x ↦ W, y ↦ H, z ↦ D.
+
+use candle_core::{Device, Result, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::volume::{
+    CtVolume, Grid, Interpolation, LabelVolume, Volume, grid_with_dims, resample_onto,
+};
+
+/// How a CT becomes network input. Stored with every model so it always runs as trained.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    /// Model grid (x, y, z voxels); the CT's whole box is resampled onto it.
+    pub grid: [usize; 3],
+    /// HU values are clipped to this range ...
+    pub hu_min: f32,
+    pub hu_max: f32,
+    /// ... then mapped by `(hu − center) / scale`.
+    pub center_hu: f32,
+    pub scale_hu: f32,
+}
+
+impl Preprocessing {
+    /// A cubic grid of `size` voxels per axis, soft-tissue HU range −200..300 mapped to about
+    /// −2..2.
+    pub fn cube(size: usize) -> Self {
+        Self {
+            grid: [size; 3],
+            hu_min: -200.0,
+            hu_max: 300.0,
+            center_hu: 50.0,
+            scale_hu: 125.0,
+        }
+    }
+
+    /// The model grid for a CT grid: same box and orientation, `self.grid` voxels.
+    pub fn model_grid(&self, ct_grid: &Grid) -> Grid {
+        grid_with_dims(ct_grid, self.grid)
+    }
+
+    /// Normalised intensities on the model grid (x-fastest).
+    pub fn input_voxels(&self, ct: &CtVolume) -> Vec<f32> {
+        let resampled = resample_onto(ct, &self.model_grid(&ct.grid), Interpolation::Trilinear);
+        resampled
+            .voxels
+            .into_iter()
+            .map(|hu| (hu.clamp(self.hu_min, self.hu_max) - self.center_hu) / self.scale_hu)
+            .collect()
+    }
+
+    /// Labels on the model grid (nearest neighbour), x-fastest.
+    pub fn target_labels(&self, labels: &LabelVolume) -> Vec<u8> {
+        resample_onto(
+            labels,
+            &self.model_grid(&labels.grid),
+            Interpolation::Nearest,
+        )
+        .voxels
+    }
+}
+
+/// x-fastest voxels of a `[nx, ny, nz]` grid as a `(1, 1, nz, ny, nx)` tensor.
+pub fn tensor_from_voxels(voxels: &[f32], dims: [usize; 3], device: &Device) -> Result<Tensor> {
+    Tensor::from_slice(voxels, (1, 1, dims[2], dims[1], dims[0]), device)
+}
+
+/// One `(d, h, w)` = `(nz, ny, nx)` tensor slice back to x-fastest voxels.
+pub fn voxels_from_tensor(tensor: &Tensor) -> Result<Vec<f32>> {
+    tensor.flatten_all()?.to_vec1::<f32>()
+}
+
+/// Wraps model-grid voxels as a volume on the model grid of `ct_grid`.
+pub fn model_volume<T: Copy>(
+    pre: &Preprocessing,
+    ct_grid: &Grid,
+    voxels: Vec<T>,
+) -> std::result::Result<Volume<T>, crate::volume::VolumeError> {
+    Volume::new(pre.model_grid(ct_grid), voxels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voxel_order_maps_x_to_w_y_to_h_z_to_d() {
+        let grid = Grid::axis_aligned([2, 3, 4], [1.0; 3], [0.0; 3]).unwrap();
+        let voxels: Vec<f32> = (0..24)
+            .map(|i| {
+                let [x, y, z] = grid.coords(i);
+                (x + 10 * y + 100 * z) as f32
+            })
+            .collect();
+        let t = tensor_from_voxels(&voxels, grid.dims, &Device::Cpu).unwrap();
+        assert_eq!(t.dims(), &[1, 1, 4, 3, 2]);
+        // Tensor element (d=z, h=y, w=x).
+        let v = t
+            .squeeze(0)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .get(3)
+            .unwrap()
+            .get(2)
+            .unwrap()
+            .get(1)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(v, (1 + 10 * 2 + 100 * 3) as f32);
+        assert_eq!(voxels_from_tensor(&t).unwrap(), voxels);
+    }
+
+    #[test]
+    fn normalisation_clips_to_the_hu_range() {
+        let p = Preprocessing::cube(8);
+        let grid = Grid::axis_aligned([8, 8, 8], [1.0; 3], [0.0; 3]).unwrap();
+        let mut ct = Volume::filled(grid, 1000.0f32);
+        ct.voxels[0] = -1000.0;
+        let input = p.input_voxels(&ct);
+        let hi = (300.0 - 50.0) / 125.0;
+        assert!(input.iter().all(|&v| (-2.0..=hi).contains(&v)));
+        assert!(input.contains(&hi));
+    }
+}

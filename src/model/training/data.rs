@@ -1,0 +1,362 @@
+//! Training data: cases of a Decathlon-layout data set preprocessed once onto the model grid
+//! (cached in memory and on disk, so later epochs and resumed runs never decode NIfTI again),
+//! the deterministic train/validation split, and augmentation.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use rayon::prelude::*;
+
+use crate::model::preprocess::Preprocessing;
+use crate::volume::decathlon::{DecathlonDataset, read_dataset};
+use crate::volume::nifti::{read_ct, read_labels_for};
+use crate::volume::phantom::Rng;
+
+/// One case on the model grid.
+#[derive(Debug, Clone)]
+pub struct PreparedCase {
+    pub id: String,
+    /// Normalised intensities, x-fastest on the model grid.
+    pub input: Vec<f32>,
+    /// Labels (0, 1, 2) on the model grid; all 0 for extra normal scans.
+    pub target: Vec<u8>,
+    /// Whether the case has tumour voxels at its original resolution (the classifier's truth).
+    pub has_tumour: bool,
+}
+
+/// Lists the data set, or explains what is wrong with the folder.
+pub fn open_dataset(root: &Path) -> Result<DecathlonDataset> {
+    let dataset = read_dataset(root)?;
+    if dataset.training.is_empty() {
+        bail!("{}: the data set has no training cases", root.display());
+    }
+    Ok(dataset)
+}
+
+/// Preprocesses every case (in parallel), reading from / writing to `cache_dir`.
+/// `normals`: extra CT images of normal scans (no label maps), for the classifier.
+pub fn prepare_cases(
+    dataset: &DecathlonDataset,
+    normals: &[PathBuf],
+    pre: &Preprocessing,
+    cache_dir: &Path,
+    on_case: &(dyn Fn(usize, usize, &str) + Sync),
+) -> Result<Vec<PreparedCase>> {
+    std::fs::create_dir_all(cache_dir)
+        .with_context(|| format!("creating {}", cache_dir.display()))?;
+    let jobs: Vec<(String, PathBuf, Option<PathBuf>)> = dataset
+        .training
+        .iter()
+        .map(|c| (c.id.clone(), c.image.clone(), Some(c.label.clone())))
+        .chain(
+            normals
+                .iter()
+                .map(|p| (format!("normal-{}", file_stem(p)), p.clone(), None)),
+        )
+        .collect();
+    let total = jobs.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    jobs.par_iter()
+        .map(|(id, image, label)| {
+            let case = prepare_one(id, image, label.as_deref(), pre, cache_dir)?;
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            on_case(n, total, id);
+            Ok(case)
+        })
+        .collect()
+}
+
+fn file_stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.trim_end_matches(".gz")
+        .trim_end_matches(".nii")
+        .to_string()
+}
+
+fn prepare_one(
+    id: &str,
+    image: &Path,
+    label: Option<&Path>,
+    pre: &Preprocessing,
+    cache_dir: &Path,
+) -> Result<PreparedCase> {
+    let cache = cache_dir.join(format!("{id}-{}.bin", preprocessing_key(pre)));
+    if let Some(case) = read_cache(&cache, id, pre) {
+        return Ok(case);
+    }
+    let ct = read_ct(image)?;
+    let (target, has_tumour) = match label {
+        Some(path) => {
+            let labels = read_labels_for(path, &ct)?;
+            if let Some(bad) = labels.voxels.iter().find(|&&l| l > 2) {
+                bail!(
+                    "{}: label {bad} found; expected 0 background, 1 organ, 2 tumour",
+                    path.display()
+                );
+            }
+            (pre.target_labels(&labels), labels.voxels.contains(&2))
+        }
+        None => (vec![0u8; pre.grid.iter().product()], false),
+    };
+    let case = PreparedCase {
+        id: id.to_string(),
+        input: pre.input_voxels(&ct),
+        target,
+        has_tumour,
+    };
+    write_cache(&cache, &case).with_context(|| format!("writing cache {}", cache.display()))?;
+    Ok(case)
+}
+
+/// A short key that changes whenever the preprocessing does, so stale caches are not reused.
+fn preprocessing_key(pre: &Preprocessing) -> String {
+    let text = format!("{pre:?}");
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+const CACHE_MAGIC: &[u8; 8] = b"ONCOPRE1";
+
+fn write_cache(path: &Path, case: &PreparedCase) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    out.write_all(CACHE_MAGIC)?;
+    out.write_all(&(case.input.len() as u64).to_le_bytes())?;
+    out.write_all(&[u8::from(case.has_tumour)])?;
+    for v in &case.input {
+        out.write_all(&v.to_le_bytes())?;
+    }
+    out.write_all(&case.target)?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn read_cache(path: &Path, id: &str, pre: &Preprocessing) -> Option<PreparedCase> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let n: usize = pre.grid.iter().product();
+    if bytes.len() != 8 + 8 + 1 + 5 * n || &bytes[..8] != CACHE_MAGIC {
+        return None;
+    }
+    let len = u64::from_le_bytes(bytes[8..16].try_into().ok()?) as usize;
+    if len != n {
+        return None;
+    }
+    let has_tumour = bytes[16] == 1;
+    let input = bytes[17..17 + 4 * n]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let target = bytes[17 + 4 * n..].to_vec();
+    Some(PreparedCase {
+        id: id.to_string(),
+        input,
+        target,
+        has_tumour,
+    })
+}
+
+/// Deterministic split of case indices into (training, validation) by `seed`; at least one
+/// case in each when there are two or more.
+pub fn split(count: usize, validation_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..count).collect();
+    shuffle(&mut order, &mut Rng::stream(seed, "split"));
+    let mut validation = ((count as f64) * validation_fraction.clamp(0.0, 0.9)).round() as usize;
+    if count >= 2 {
+        validation = validation.clamp(1, count - 1);
+    } else {
+        validation = 0;
+    }
+    let val = order.split_off(count - validation);
+    (order, val)
+}
+
+/// Fisher–Yates shuffle.
+pub fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
+    for i in (1..items.len()).rev() {
+        let j = ((rng.uniform() * (i + 1) as f64) as usize).min(i);
+        items.swap(i, j);
+    }
+}
+
+/// Augmentation switches and strengths.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Augmentation {
+    /// Random in-plane (axial) rotation up to ± this many degrees.
+    pub rotate_deg: f32,
+    /// Random flips along the anterior–posterior and superior–inferior axes. Left–right flips
+    /// are never made: they would move the liver to the wrong side.
+    pub flip: bool,
+    /// Gaussian noise with standard deviation up to this (normalised units).
+    pub noise_sd: f32,
+    /// Intensity shift up to ± this (normalised units) and scale up to 1 ± `intensity_scale`.
+    pub intensity_shift: f32,
+    pub intensity_scale: f32,
+}
+
+impl Augmentation {
+    pub const NONE: Augmentation = Augmentation {
+        rotate_deg: 0.0,
+        flip: false,
+        noise_sd: 0.0,
+        intensity_shift: 0.0,
+        intensity_scale: 0.0,
+    };
+
+    pub const DEFAULT: Augmentation = Augmentation {
+        rotate_deg: 10.0,
+        flip: true,
+        noise_sd: 0.05,
+        intensity_shift: 0.1,
+        intensity_scale: 0.1,
+    };
+
+    /// An augmented copy of `case` (input and target transformed together).
+    pub fn apply(
+        &self,
+        case: &PreparedCase,
+        dims: [usize; 3],
+        rng: &mut Rng,
+    ) -> (Vec<f32>, Vec<u8>) {
+        let mut input = case.input.clone();
+        let mut target = case.target.clone();
+        if self.rotate_deg > 0.0 {
+            let angle = rng
+                .range_f32(-self.rotate_deg, self.rotate_deg)
+                .to_radians();
+            (input, target) = rotate_axial(&input, &target, dims, angle);
+        }
+        if self.flip {
+            for axis in [1, 2] {
+                if rng.chance(0.5) {
+                    flip(&mut input, dims, axis);
+                    flip(&mut target, dims, axis);
+                }
+            }
+        }
+        let scale = 1.0 + rng.range_f32(-self.intensity_scale, self.intensity_scale);
+        let shift = rng.range_f32(-self.intensity_shift, self.intensity_shift);
+        let noise = rng.range_f32(0.0, self.noise_sd);
+        for v in &mut input {
+            *v = *v * scale
+                + shift
+                + if noise > 0.0 {
+                    noise * rng.normal() as f32
+                } else {
+                    0.0
+                };
+        }
+        (input, target)
+    }
+}
+
+/// Reverses x-fastest voxels along `axis` (0 x, 1 y, 2 z).
+fn flip<T: Copy>(voxels: &mut [T], dims: [usize; 3], axis: usize) {
+    let [nx, ny, nz] = dims;
+    let index = |x: usize, y: usize, z: usize| x + nx * (y + ny * z);
+    let original = voxels.to_vec();
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                let (sx, sy, sz) = match axis {
+                    0 => (nx - 1 - x, y, z),
+                    1 => (x, ny - 1 - y, z),
+                    _ => (x, y, nz - 1 - z),
+                };
+                voxels[index(x, y, z)] = original[index(sx, sy, sz)];
+            }
+        }
+    }
+}
+
+/// Rotates every axial slice by `angle` radians about its centre: bilinear for intensities,
+/// nearest for labels; outside points take the edge.
+fn rotate_axial(input: &[f32], target: &[u8], dims: [usize; 3], angle: f32) -> (Vec<f32>, Vec<u8>) {
+    let [nx, ny, _] = dims;
+    let (c, s) = (angle.cos(), angle.sin());
+    let (cx, cy) = ((nx as f32 - 1.0) / 2.0, (ny as f32 - 1.0) / 2.0);
+    let mut out_in = vec![0.0f32; input.len()];
+    let mut out_t = vec![0u8; target.len()];
+    let plane = nx * ny;
+    out_in
+        .par_chunks_mut(plane)
+        .zip(out_t.par_chunks_mut(plane))
+        .enumerate()
+        .for_each(|(z, (oi, ot))| {
+            let si = &input[z * plane..(z + 1) * plane];
+            let st = &target[z * plane..(z + 1) * plane];
+            for y in 0..ny {
+                for x in 0..nx {
+                    let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+                    let sx = (c * dx + s * dy + cx).clamp(0.0, (nx - 1) as f32);
+                    let sy = (-s * dx + c * dy + cy).clamp(0.0, (ny - 1) as f32);
+                    let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+                    let (x1, y1) = ((x0 + 1).min(nx - 1), (y0 + 1).min(ny - 1));
+                    let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                    let v = |xx: usize, yy: usize| si[xx + nx * yy];
+                    let top = v(x0, y0) + (v(x1, y0) - v(x0, y0)) * fx;
+                    let bottom = v(x0, y1) + (v(x1, y1) - v(x0, y1)) * fx;
+                    oi[x + nx * y] = top + (bottom - top) * fy;
+                    ot[x + nx * y] = st[sx.round() as usize + nx * sy.round() as usize];
+                }
+            }
+        });
+    (out_in, out_t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_deterministic_and_disjoint() {
+        let (a, b) = split(10, 0.2, 7);
+        assert_eq!(split(10, 0.2, 7), (a.clone(), b.clone()));
+        assert_eq!(b.len(), 2);
+        let mut all: Vec<usize> = a.iter().chain(&b).copied().collect();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert_ne!(split(10, 0.2, 8), (a, b));
+        assert_eq!(split(2, 0.0, 1).1.len(), 1);
+    }
+
+    #[test]
+    fn augmentation_moves_input_and_target_together() {
+        let dims = [8, 8, 4];
+        let n = 256;
+        let target: Vec<u8> = (0..n).map(|i| u8::from(i % 8 < 2)).collect();
+        let input: Vec<f32> = target.iter().map(|&t| t as f32).collect();
+        let case = PreparedCase {
+            id: "t".into(),
+            input,
+            target,
+            has_tumour: false,
+        };
+        let aug = Augmentation {
+            noise_sd: 0.0,
+            intensity_shift: 0.0,
+            intensity_scale: 0.0,
+            ..Augmentation::DEFAULT
+        };
+        let mut rng = Rng::new(3);
+        for _ in 0..5 {
+            let (i, t) = aug.apply(&case, dims, &mut rng);
+            let agree = i
+                .iter()
+                .zip(&t)
+                .filter(|(a, b)| (**a > 0.5) == (**b == 1))
+                .count();
+            assert!(agree as f64 > 0.9 * n as f64, "{agree}");
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! Training of either network on a Decathlon-layout data set: one code path for the CLI and
+//! (later) the GUI, which follow it through [`TrainingEvent`]s and stop it with a
+//! [`CancelToken`].
+//!
+//! A run folder holds `last.{safetensors,json}` (every epoch), `best.{safetensors,json}` (best
+//! validation figure so far), `curves.csv` (one row per epoch) and `cache/` (preprocessed
+//! cases). `resume` continues from `last` (optimizer moments restart; epochs, best figure and
+//! curves carry over).
+
+pub mod data;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use self::data::{Augmentation, PreparedCase, open_dataset, prepare_cases, shuffle, split};
+use super::checkpoint::{ModelCard, load_into, read_card, save};
+use super::config::{Architecture, ModelKind, Network, frozen};
+use super::losses::{bce_with_logits, dice_ce_loss};
+use super::metrics::{ClassifierScores, SegmentationScores};
+use super::preprocess::Preprocessing;
+use super::progress::CancelToken;
+use crate::volume::decathlon::Task;
+use crate::volume::phantom::Rng;
+
+/// Everything a training run needs.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// Decathlon-layout data set folder.
+    pub data: PathBuf,
+    pub task: Task,
+    pub architecture: Architecture,
+    pub preprocessing: Preprocessing,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate (cosine decay to 5 % of it over the run).
+    pub learning_rate: f64,
+    pub validation_fraction: f64,
+    pub seed: u64,
+    pub augmentation: Augmentation,
+    /// Extra folder of normal CT scans for the classifier (no label maps needed).
+    pub normals: Option<PathBuf>,
+    /// Run folder.
+    pub out: PathBuf,
+    /// Use only the first N cases (for quick runs).
+    pub max_cases: Option<usize>,
+}
+
+/// Figures of one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochSummary {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub validation_loss: f64,
+    /// U-Net: organ/tumour Dice and IoU; CNN: accuracy, roc_auc, sensitivity, specificity.
+    pub metrics: BTreeMap<String, f64>,
+    /// The figure the best checkpoint is chosen by (higher is better).
+    pub score: f64,
+    pub is_best: bool,
+    pub seconds: f64,
+}
+
+/// What a run reports while it works.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainingEvent {
+    /// Preprocessing case `done` of `total`.
+    Preparing {
+        done: usize,
+        total: usize,
+        case: String,
+    },
+    Started {
+        train_cases: usize,
+        validation_cases: usize,
+        first_epoch: usize,
+        epochs: usize,
+    },
+    Step {
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        loss: f64,
+        eta_s: f64,
+    },
+    Epoch(EpochSummary),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingOutcome {
+    pub cancelled: bool,
+    pub epochs_done: usize,
+    pub best: Option<EpochSummary>,
+    pub history: Vec<EpochSummary>,
+    pub run_dir: PathBuf,
+}
+
+/// The best checkpoint of a run folder (what "Use this model" and `infer --weights` load).
+pub fn best_checkpoint(run_dir: &Path) -> PathBuf {
+    run_dir.join("best")
+}
+
+/// Trains as configured. `resume` continues from the run folder's `last` checkpoint.
+pub fn train(
+    config: &TrainConfig,
+    device: &Device,
+    resume: bool,
+    cancel: &CancelToken,
+    on_event: &mut dyn FnMut(&TrainingEvent),
+) -> Result<TrainingOutcome> {
+    if config.epochs == 0 || config.batch_size == 0 {
+        bail!("epochs and batch size must be at least 1");
+    }
+    let dataset = open_dataset(&config.data)?;
+    if let Some(task) = dataset.task()
+        && task != config.task
+    {
+        bail!(
+            "{}: this is a {} data set, not {}",
+            config.data.display(),
+            task,
+            config.task
+        );
+    }
+    let normals = match (&config.normals, config.architecture.kind) {
+        (Some(dir), ModelKind::Cnn) => list_images(dir)?,
+        _ => Vec::new(),
+    };
+    let mut dataset = dataset;
+    if let Some(n) = config.max_cases {
+        dataset.training.truncate(n);
+    }
+    let pre = config.preprocessing;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cases = prepare_cases(
+        &dataset,
+        &normals,
+        &pre,
+        &config.out.join("cache"),
+        &|done, total, id| {
+            let _ = tx.send(TrainingEvent::Preparing {
+                done,
+                total,
+                case: id.to_string(),
+            });
+        },
+    )?;
+    drop(tx);
+    for event in rx.try_iter() {
+        on_event(&event);
+    }
+    let (train_idx, val_idx) = split(cases.len(), config.validation_fraction, config.seed);
+    if train_idx.is_empty() {
+        bail!("{}: too few cases to train", config.data.display());
+    }
+
+    let mut varmap = VarMap::new();
+    let network = Network::new(
+        &config.architecture,
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
+    )?;
+    let mut history = Vec::new();
+    let mut first_epoch = 1;
+    let last = config.out.join("last");
+    if resume {
+        let card = read_card(&last).context("nothing to resume")?;
+        if card.architecture != config.architecture || card.preprocessing != pre {
+            bail!(
+                "{}: the run was trained with another architecture or grid",
+                last.display()
+            );
+        }
+        load_into(&mut varmap, &last)?;
+        history = read_curves(&config.out.join("curves.csv"));
+        history.retain(|e: &EpochSummary| e.epoch <= card.epoch);
+        first_epoch = card.epoch + 1;
+    } else {
+        std::fs::create_dir_all(&config.out)
+            .with_context(|| format!("creating {}", config.out.display()))?;
+    }
+    let mut best = history
+        .iter()
+        .filter(|e| e.is_best)
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+        .cloned();
+
+    let kind = config.architecture.kind;
+    let positives = train_idx.iter().filter(|&&i| cases[i].has_tumour).count();
+    let negatives = train_idx.len() - positives;
+    // Class imbalance (CNN): weight positives by negatives/positives and oversample the minority.
+    let pos_weight = if positives > 0 && negatives > 0 {
+        negatives as f64 / positives as f64
+    } else {
+        1.0
+    };
+    let mut optimizer = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: config.learning_rate,
+            weight_decay: 1e-5,
+            ..Default::default()
+        },
+    )?;
+    let steps_per_epoch = train_idx.len().div_ceil(config.batch_size);
+    on_event(&TrainingEvent::Started {
+        train_cases: train_idx.len(),
+        validation_cases: val_idx.len(),
+        first_epoch,
+        epochs: config.epochs,
+    });
+    let started = Instant::now();
+    let mut steps_done = 0usize;
+    let total_steps = (config.epochs + 1 - first_epoch.min(config.epochs + 1)) * steps_per_epoch;
+    let mut cancelled = false;
+    for epoch in first_epoch..=config.epochs {
+        let epoch_start = Instant::now();
+        let mut rng = Rng::stream(config.seed ^ epoch as u64, "epoch");
+        let mut order = epoch_order(&train_idx, &cases, kind, &mut rng);
+        shuffle(&mut order, &mut rng);
+        let mut loss_sum = 0.0;
+        for (step, batch) in order.chunks(config.batch_size).enumerate() {
+            if cancel.is_cancelled() {
+                cancelled = true;
+                break;
+            }
+            let progress = (steps_done as f64 + 1.0) / total_steps.max(1) as f64;
+            optimizer.set_learning_rate(cosine_lr(config.learning_rate, progress));
+            let (xs, targets) = batch_tensors(
+                batch,
+                &cases,
+                &pre,
+                &config.augmentation,
+                kind,
+                &mut rng,
+                device,
+            )?;
+            let out = network.forward_t(&xs, true)?;
+            let loss = match kind {
+                ModelKind::Unet => dice_ce_loss(&out, &targets)?,
+                ModelKind::Cnn => bce_with_logits(&out, &targets, pos_weight)?,
+            };
+            optimizer.backward_step(&loss)?;
+            let loss = loss.to_scalar::<f32>()? as f64;
+            if !loss.is_finite() {
+                bail!(
+                    "training diverged (loss {loss}) at epoch {epoch}, step {}; try a lower learning rate",
+                    step + 1
+                );
+            }
+            loss_sum += loss;
+            steps_done += 1;
+            let elapsed = started.elapsed().as_secs_f64();
+            let eta_s =
+                elapsed / steps_done as f64 * (total_steps.saturating_sub(steps_done)) as f64;
+            on_event(&TrainingEvent::Step {
+                epoch,
+                step: step + 1,
+                steps: steps_per_epoch,
+                loss,
+                eta_s,
+            });
+        }
+        if cancelled {
+            break;
+        }
+        let eval_net = frozen(&config.architecture, &varmap, device)?;
+        let (validation_loss, metrics, score) =
+            validate(&eval_net, &val_idx, &cases, &pre, kind, pos_weight, device)?;
+        let is_best = best.as_ref().is_none_or(|b| score > b.score);
+        let summary = EpochSummary {
+            epoch,
+            train_loss: loss_sum / steps_per_epoch as f64,
+            validation_loss,
+            metrics: metrics.clone(),
+            score,
+            is_best,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        let card = ModelCard {
+            format: ModelCard::FORMAT,
+            architecture: config.architecture,
+            preprocessing: pre,
+            task: config.task.organ().to_string(),
+            labels: config.task.labels(),
+            epoch,
+            metrics: summary_metrics(&summary),
+            dataset: config.data.display().to_string(),
+            seed: config.seed,
+            notes: BTreeMap::new(),
+        };
+        save(&last, &varmap, &card)?;
+        if is_best {
+            save(&best_checkpoint(&config.out), &varmap, &card)?;
+            best = Some(summary.clone());
+        }
+        history.push(summary.clone());
+        write_curves(&config.out.join("curves.csv"), &history)?;
+        on_event(&TrainingEvent::Epoch(summary));
+    }
+    Ok(TrainingOutcome {
+        cancelled,
+        epochs_done: history.last().map_or(0, |e| e.epoch),
+        best,
+        history,
+        run_dir: config.out.clone(),
+    })
+}
+
+fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut images: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list the normal scans folder", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.to_string_lossy().ends_with(".nii.gz") || p.to_string_lossy().ends_with(".nii")
+        })
+        .collect();
+    images.sort();
+    if images.is_empty() {
+        bail!("{}: no .nii or .nii.gz files", dir.display());
+    }
+    Ok(images)
+}
+
+/// The cases of one epoch. For the classifier the minority class is oversampled to balance
+/// the classes (its copies are augmented differently).
+fn epoch_order(
+    train: &[usize],
+    cases: &[PreparedCase],
+    kind: ModelKind,
+    rng: &mut Rng,
+) -> Vec<usize> {
+    let mut order = train.to_vec();
+    if kind == ModelKind::Cnn {
+        let (pos, neg): (Vec<usize>, Vec<usize>) =
+            train.iter().partition(|&&i| cases[i].has_tumour);
+        let (minority, majority) = if pos.len() < neg.len() {
+            (pos, neg)
+        } else {
+            (neg, pos)
+        };
+        if !minority.is_empty() {
+            for _ in minority.len()..majority.len() {
+                order.push(
+                    minority[((rng.uniform() * minority.len() as f64) as usize)
+                        .min(minority.len() - 1)],
+                );
+            }
+        }
+    }
+    order
+}
+
+fn batch_tensors(
+    batch: &[usize],
+    cases: &[PreparedCase],
+    pre: &Preprocessing,
+    augmentation: &Augmentation,
+    kind: ModelKind,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let [nx, ny, nz] = pre.grid;
+    let mut inputs = Vec::with_capacity(batch.len() * nx * ny * nz);
+    let mut labels = Vec::with_capacity(batch.len() * nx * ny * nz);
+    let mut truths = Vec::with_capacity(batch.len());
+    for &i in batch {
+        let (input, target) = augmentation.apply(&cases[i], pre.grid, rng);
+        inputs.extend_from_slice(&input);
+        labels.extend(target.into_iter().map(u32::from));
+        truths.push(if cases[i].has_tumour { 1f32 } else { 0f32 });
+    }
+    let n = batch.len();
+    let xs = Tensor::from_vec(inputs, (n, 1, nz, ny, nx), device)?;
+    let targets = match kind {
+        ModelKind::Unet => Tensor::from_vec(labels, (n, nz, ny, nx), device)?,
+        ModelKind::Cnn => Tensor::from_vec(truths, (n, 1), device)?,
+    };
+    Ok((xs, targets))
+}
+
+/// Validation loss, figures and the score the best checkpoint is chosen by.
+fn validate(
+    network: &Network,
+    val: &[usize],
+    cases: &[PreparedCase],
+    pre: &Preprocessing,
+    kind: ModelKind,
+    pos_weight: f64,
+    device: &Device,
+) -> Result<(f64, BTreeMap<String, f64>, f64)> {
+    let mut metrics = BTreeMap::new();
+    if val.is_empty() {
+        return Ok((f64::NAN, metrics, 0.0));
+    }
+    let mut loss_sum = 0.0;
+    let mut scores = Vec::new();
+    let mut probabilities = Vec::new();
+    let mut truths = Vec::new();
+    let mut no_rng = Rng::new(0);
+    for &i in val {
+        let (xs, targets) = batch_tensors(
+            &[i],
+            cases,
+            pre,
+            &Augmentation::NONE,
+            kind,
+            &mut no_rng,
+            device,
+        )?;
+        let out = network.forward_t(&xs, false)?;
+        match kind {
+            ModelKind::Unet => {
+                loss_sum += dice_ce_loss(&out, &targets)?.to_scalar::<f32>()? as f64;
+                let predicted: Vec<u8> = out
+                    .argmax(1)?
+                    .flatten_all()?
+                    .to_dtype(DType::U8)?
+                    .to_vec1()?;
+                scores.push(SegmentationScores::compare(&cases[i].target, &predicted));
+            }
+            ModelKind::Cnn => {
+                loss_sum += bce_with_logits(&out, &targets, pos_weight)?.to_scalar::<f32>()? as f64;
+                let logit = out.flatten_all()?.to_vec1::<f32>()?[0] as f64;
+                probabilities.push(1.0 / (1.0 + (-logit).exp()));
+                truths.push(cases[i].has_tumour);
+            }
+        }
+    }
+    let loss = loss_sum / val.len() as f64;
+    let score = match kind {
+        ModelKind::Unet => {
+            let mean = SegmentationScores::mean(&scores);
+            metrics.insert("organ_dice".into(), mean.organ_dice);
+            metrics.insert("organ_iou".into(), mean.organ_iou);
+            metrics.insert("tumour_dice".into(), mean.tumour_dice);
+            metrics.insert("tumour_iou".into(), mean.tumour_iou);
+            0.5 * (mean.organ_dice + mean.tumour_dice)
+        }
+        ModelKind::Cnn => {
+            let s = ClassifierScores::compute(&probabilities, &truths);
+            metrics.insert("accuracy".into(), s.accuracy);
+            for (name, value) in [
+                ("roc_auc", s.roc_auc),
+                ("sensitivity", s.sensitivity),
+                ("specificity", s.specificity),
+            ] {
+                if let Some(v) = value {
+                    metrics.insert(name.into(), v);
+                }
+            }
+            // AUC first; accuracy and a small loss term break ties.
+            s.roc_auc.unwrap_or(s.accuracy) + 0.01 * s.accuracy - 1e-4 * loss
+        }
+    };
+    Ok((loss, metrics, score))
+}
+
+/// Cosine decay from `peak` to 5 % of it; `progress` in (0, 1].
+fn cosine_lr(peak: f64, progress: f64) -> f64 {
+    let floor = 0.05 * peak;
+    floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos())
+}
+
+fn summary_metrics(s: &EpochSummary) -> BTreeMap<String, f64> {
+    let mut m = s.metrics.clone();
+    m.insert("train_loss".into(), s.train_loss);
+    m.insert("validation_loss".into(), s.validation_loss);
+    m
+}
+
+const CURVE_COLUMNS: [&str; 8] = [
+    "organ_dice",
+    "organ_iou",
+    "tumour_dice",
+    "tumour_iou",
+    "accuracy",
+    "roc_auc",
+    "sensitivity",
+    "specificity",
+];
+
+fn write_curves(path: &Path, history: &[EpochSummary]) -> Result<()> {
+    let mut text = format!(
+        "epoch,train_loss,validation_loss,{},score,is_best,seconds\n",
+        CURVE_COLUMNS.join(",")
+    );
+    for e in history {
+        let metric = |name: &str| {
+            e.metrics
+                .get(name)
+                .map_or(String::new(), |v| format!("{v:.6}"))
+        };
+        let values: Vec<String> = CURVE_COLUMNS.iter().map(|c| metric(c)).collect();
+        text += &format!(
+            "{},{:.6},{:.6},{},{:.6},{},{:.1}\n",
+            e.epoch,
+            e.train_loss,
+            e.validation_loss,
+            values.join(","),
+            e.score,
+            e.is_best,
+            e.seconds
+        );
+    }
+    let tmp = path.with_extension("csv.partial");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads `curves.csv` back (for resuming); unreadable rows are skipped.
+pub fn read_curves(path: &Path) -> Vec<EpochSummary> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() != 3 + CURVE_COLUMNS.len() + 3 {
+                return None;
+            }
+            let metrics = CURVE_COLUMNS
+                .iter()
+                .zip(&f[3..3 + CURVE_COLUMNS.len()])
+                .filter_map(|(name, v)| v.parse().ok().map(|v| (name.to_string(), v)))
+                .collect();
+            let tail = &f[3 + CURVE_COLUMNS.len()..];
+            Some(EpochSummary {
+                epoch: f[0].parse().ok()?,
+                train_loss: f[1].parse().ok()?,
+                validation_loss: f[2].parse().ok()?,
+                metrics,
+                score: tail[0].parse().ok()?,
+                is_best: tail[1] == "true",
+                seconds: tail[2].parse().ok()?,
+            })
+        })
+        .collect()
+}

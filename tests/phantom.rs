@@ -1,0 +1,600 @@
+//! Synthetic phantoms and Decathlon datasets: determinism, plausible anatomy and intensities,
+//! lesions, orientation, files written and read back, and broken dataset folders.
+
+use std::path::Path;
+
+use oncoscope::volume::decathlon::{DatasetWriter, Task, read_dataset};
+use oncoscope::volume::nifti::{read_ct, read_labels};
+use oncoscope::volume::phantom::{
+    ContrastPhase, LESION_DIAMETER_RANGE_MM, PhantomCase, PhantomOptions, case_seed, generate_case,
+};
+use oncoscope::volume::{AxisMap, CtVolume, LabelVolume};
+
+fn small(task: Task, seed: u64) -> PhantomCase {
+    generate_case(task, seed, &PhantomOptions::small()).unwrap()
+}
+
+/// Small case with fixed choices.
+fn small_with(task: Task, seed: u64, edit: impl FnOnce(&mut PhantomOptions)) -> PhantomCase {
+    let mut options = PhantomOptions::small();
+    edit(&mut options);
+    generate_case(task, seed, &options).unwrap()
+}
+
+/// Mean HU of the voxels whose label is `label` and whose 6 neighbours all share it (so that
+/// partial-volume edges do not dilute organ means).
+fn interior_mean(ct: &CtVolume, labels: &LabelVolume, label: u8) -> Option<f64> {
+    let [nx, ny, nz] = labels.grid.dims;
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for z in 1..nz - 1 {
+        for y in 1..ny - 1 {
+            for x in 1..nx - 1 {
+                let i = labels.grid.index(x, y, z);
+                if labels.voxels[i] != label {
+                    continue;
+                }
+                let neighbours = [i - 1, i + 1, i - nx, i + nx, i - nx * ny, i + nx * ny];
+                if neighbours.iter().all(|&j| labels.voxels[j] == label) {
+                    sum += ct.voxels[i] as f64;
+                    n += 1;
+                }
+            }
+        }
+    }
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// Mean HU of all voxels labelled `label`.
+fn mean_of(ct: &CtVolume, labels: &LabelVolume, label: u8) -> Option<f64> {
+    let values: Vec<f64> = ct
+        .voxels
+        .iter()
+        .zip(&labels.voxels)
+        .filter(|&(_, &l)| l == label)
+        .map(|(&v, _)| v as f64)
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// World (RAS mm) centroid of the voxels for which `keep` holds.
+fn world_centroid(ct: &CtVolume, keep: impl Fn(usize) -> bool) -> [f64; 3] {
+    let mut sum = [0.0f64; 3];
+    let mut n = 0.0;
+    for i in 0..ct.voxels.len() {
+        if keep(i) {
+            let [x, y, z] = ct.grid.coords(i);
+            let w = ct.grid.world_of_voxel([x as f64, y as f64, z as f64]);
+            for a in 0..3 {
+                sum[a] += w[a];
+            }
+            n += 1.0;
+        }
+    }
+    sum.map(|s| s / n)
+}
+
+/// Connected components (6-neighbourhood) of `label`: voxel lists.
+fn components(labels: &LabelVolume, label: u8) -> Vec<Vec<usize>> {
+    let [nx, ny, nz] = labels.grid.dims;
+    let mut seen = vec![false; labels.voxels.len()];
+    let mut out = Vec::new();
+    for start in 0..labels.voxels.len() {
+        if seen[start] || labels.voxels[start] != label {
+            continue;
+        }
+        let mut stack = vec![start];
+        seen[start] = true;
+        let mut members = Vec::new();
+        while let Some(i) = stack.pop() {
+            members.push(i);
+            let [x, y, z] = labels.grid.coords(i);
+            let mut visit = |j: usize| {
+                if !seen[j] && labels.voxels[j] == label {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            };
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < nx {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - nx);
+            }
+            if y + 1 < ny {
+                visit(i + nx);
+            }
+            if z > 0 {
+                visit(i - nx * ny);
+            }
+            if z + 1 < nz {
+                visit(i + nx * ny);
+            }
+        }
+        out.push(members);
+    }
+    out
+}
+
+#[test]
+fn same_seed_gives_identical_volumes_on_any_thread_count() {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| small(Task::Liver, 42));
+    let three = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap()
+        .install(|| small(Task::Liver, 42));
+    assert_eq!(one.ct.grid, three.ct.grid);
+    let same_bits = one
+        .ct
+        .voxels
+        .iter()
+        .zip(&three.ct.voxels)
+        .all(|(a, b)| a.to_bits() == b.to_bits());
+    assert!(same_bits, "HU differ between 1 and 3 threads");
+    assert_eq!(one.labels.voxels, three.labels.voxels);
+    assert_eq!(one.file_order, three.file_order);
+    assert_eq!(one.lesions, three.lesions);
+    assert_eq!(one.phase, three.phase);
+}
+
+#[test]
+fn different_seeds_give_different_cases() {
+    let a = small(Task::Liver, 1);
+    let b = small(Task::Liver, 2);
+    let differs = a.ct.grid.dims != b.ct.grid.dims || a.ct.voxels != b.ct.voxels;
+    assert!(differs);
+    // Seeds of a dataset's cases are distinct and reproducible.
+    let seeds: Vec<u64> = (0..100).map(|i| case_seed(7, i)).collect();
+    let mut unique = seeds.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), seeds.len());
+    assert_eq!(case_seed(7, 3), seeds[3]);
+    assert_ne!(case_seed(8, 3), seeds[3]);
+}
+
+#[test]
+fn volumes_look_like_ct() {
+    let case = small(Task::Liver, 3);
+    let (lo, hi) = case.ct.hu_range();
+    assert!(lo >= -1024.0 && hi <= 3071.0);
+    assert!(
+        case.ct.voxels.iter().all(|v| v.fract() == 0.0),
+        "HU must be integers"
+    );
+    // Corners are air; bone is there; the body is a large part of the volume.
+    assert!(case.ct.voxels[0] < -900.0);
+    assert!(hi > 500.0, "no bone: max {hi}");
+    let body = case.ct.voxels.iter().filter(|&&v| v > -300.0).count();
+    let fraction = body as f64 / case.ct.voxels.len() as f64;
+    assert!((0.2..0.85).contains(&fraction), "body fraction {fraction}");
+    // Some gas inside the body (bowel, stomach or lung) and fat.
+    let fat = case
+        .ct
+        .voxels
+        .iter()
+        .filter(|&&v| (-150.0..=-50.0).contains(&v))
+        .count();
+    assert!(fat > body / 10);
+    // Edges are not binary: many voxels between fat and soft tissue.
+    let between = case
+        .ct
+        .voxels
+        .iter()
+        .filter(|&&v| (-40.0..=0.0).contains(&v))
+        .count();
+    assert!(between > case.ct.voxels.len() / 200, "{between}");
+}
+
+#[test]
+fn about_41_percent_of_the_body_is_fat_like_real_scans() {
+    let mut fractions = Vec::new();
+    for seed in 10..16 {
+        let case = small(Task::Pancreas, seed);
+        let body: Vec<f32> = case
+            .ct
+            .voxels
+            .iter()
+            .copied()
+            .filter(|&v| v > -300.0)
+            .collect();
+        let fat = body
+            .iter()
+            .filter(|&&v| (-150.0..=-50.0).contains(&v))
+            .count();
+        fractions.push(fat as f64 / body.len() as f64);
+    }
+    let mean = fractions.iter().sum::<f64>() / fractions.len() as f64;
+    assert!(
+        (0.3..0.55).contains(&mean),
+        "mean fat fraction {mean}: {fractions:?}"
+    );
+    assert!(
+        fractions.iter().all(|f| (0.15..0.7).contains(f)),
+        "{fractions:?}"
+    );
+}
+
+#[test]
+fn organ_and_tumour_intensities_are_plausible_in_every_phase() {
+    for (i, phase) in ContrastPhase::ALL.into_iter().enumerate() {
+        for task in Task::ALL {
+            let case = small_with(task, 20 + i as u64, |o| {
+                o.phase = Some(phase);
+                o.lesion_count = Some(2);
+                // Finer voxels than `small` so tumour interiors exist.
+                o.voxels_per_axis = Some((110, 120));
+            });
+            assert_eq!(case.phase, phase);
+            let (lo, hi) = match task {
+                Task::Liver => phase.liver_hu_range(),
+                Task::Pancreas => phase.pancreas_hu_range(),
+            };
+            assert!((lo..=hi).contains(&case.organ_hu));
+            let organ = interior_mean(&case.ct, &case.labels, 1)
+                .or_else(|| mean_of(&case.ct, &case.labels, 1))
+                .unwrap();
+            // Texture, noise and vessels move the mean a little from the drawn value.
+            assert!(
+                (lo as f64 - 15.0..=hi as f64 + 10.0).contains(&organ),
+                "{task} {phase:?}: organ mean {organ:.1} outside {lo}..{hi}"
+            );
+            if let Some(tumour) = mean_of(&case.ct, &case.labels, 2) {
+                assert!(
+                    tumour < organ - 8.0,
+                    "{task} {phase:?}: tumour {tumour:.1} not darker than organ {organ:.1}"
+                );
+            }
+        }
+    }
+    // Contrast brightens the liver by 50–80 HU.
+    let nc = small_with(Task::Liver, 30, |o| {
+        o.phase = Some(ContrastPhase::NonContrast)
+    });
+    let pv = small_with(Task::Liver, 30, |o| {
+        o.phase = Some(ContrastPhase::PortalVenous)
+    });
+    let gain = mean_of(&pv.ct, &pv.labels, 1).unwrap() - mean_of(&nc.ct, &nc.labels, 1).unwrap();
+    assert!((35.0..=105.0).contains(&gain), "contrast gain {gain:.1} HU");
+}
+
+#[test]
+fn lesion_counts_vary_and_some_cases_have_none() {
+    let options = PhantomOptions {
+        voxels_per_axis: Some((40, 48)),
+        ..PhantomOptions::small()
+    };
+    let counts: Vec<usize> = (0..14)
+        .map(|seed| {
+            generate_case(Task::Liver, seed, &options)
+                .unwrap()
+                .lesions
+                .len()
+        })
+        .collect();
+    assert!(counts.contains(&0), "{counts:?}");
+    assert!(counts.iter().any(|&c| c >= 2), "{counts:?}");
+    assert!(counts.iter().all(|&c| c <= 5), "{counts:?}");
+    // Tumour-free cases have no tumour voxels; forced counts are honoured.
+    let none = small_with(Task::Liver, 3, |o| o.lesion_count = Some(0));
+    assert!(none.lesions.is_empty() && !none.has_tumour());
+    let four = small_with(Task::Liver, 3, |o| o.lesion_count = Some(4));
+    assert_eq!(four.lesions.len(), 4);
+}
+
+#[test]
+fn lesions_have_5_to_50_mm_diameters_and_their_voxels_fit_them() {
+    let (lo, hi) = LESION_DIAMETER_RANGE_MM;
+    for task in Task::ALL {
+        for seed in 0..3 {
+            let case = small_with(task, 40 + seed, |o| {
+                o.lesion_count = Some(3);
+                o.voxels_per_axis = Some((100, 110));
+            });
+            let spacing = case.ct.grid.spacing_mm();
+            let max_spacing = spacing.iter().copied().fold(0.0, f64::max);
+            for lesion in &case.lesions {
+                assert!(
+                    (lo..=hi).contains(&lesion.diameter_mm),
+                    "{task}: diameter {}",
+                    lesion.diameter_mm
+                );
+                assert!((20.0..=60.0).contains(&lesion.contrast_hu));
+                // Lesions clearly larger than a voxel are visible in the labels.
+                if lesion.diameter_mm > 3.0 * max_spacing {
+                    assert!(lesion.voxel_count > 0, "{task}: {lesion:?}");
+                }
+            }
+            // Every tumour voxel lies within its lesion's nominal sphere.
+            for component in components(&case.labels, 2) {
+                let i = component[0];
+                let [x, y, z] = case.labels.grid.coords(i);
+                let w = case
+                    .labels
+                    .grid
+                    .world_of_voxel([x as f64, y as f64, z as f64]);
+                let owner = case
+                    .lesions
+                    .iter()
+                    .min_by(|a, b| {
+                        let d = |l: &&oncoscope::volume::phantom::LesionInfo| {
+                            (0..3).map(|k| (w[k] - l.center_mm[k]).powi(2)).sum::<f64>()
+                        };
+                        d(a).total_cmp(&d(b))
+                    })
+                    .expect("tumour voxels without lesions");
+                for &j in &component {
+                    let [x, y, z] = case.labels.grid.coords(j);
+                    let w = case
+                        .labels
+                        .grid
+                        .world_of_voxel([x as f64, y as f64, z as f64]);
+                    let r = (0..3)
+                        .map(|k| (w[k] - owner.center_mm[k]).powi(2))
+                        .sum::<f64>()
+                        .sqrt();
+                    assert!(
+                        r <= owner.diameter_mm / 2.0 + 0.01,
+                        "{task}: tumour voxel {r:.1} mm from a {:.1} mm lesion's centre",
+                        owner.diameter_mm
+                    );
+                }
+            }
+            // Tumour voxels are always inside the labelled organ region: each tumour
+            // component touches organ voxels or fills the organ there.
+            let total: usize = case.lesions.iter().map(|l| l.voxel_count).sum();
+            let labelled = case.labels.voxels.iter().filter(|&&l| l == 2).count();
+            assert_eq!(total, labelled);
+        }
+    }
+}
+
+#[test]
+fn liver_lies_toward_the_patients_right_and_pancreas_is_small() {
+    for seed in 0..3 {
+        let case = small(Task::Liver, 60 + seed);
+        let body = world_centroid(&case.ct, |i| case.ct.voxels[i] > -300.0);
+        let liver = world_centroid(&case.ct, |i| case.labels.voxels[i] >= 1);
+        assert!(
+            liver[0] > body[0] + 20.0,
+            "seed {seed}: liver x {:.1} not right of body x {:.1}",
+            liver[0],
+            body[0]
+        );
+        let ml = case.organ_volume_ml();
+        assert!((900.0..2100.0).contains(&ml), "liver {ml:.0} mL");
+    }
+    let case = small_with(Task::Pancreas, 70, |o| o.lesion_count = Some(0));
+    let ml = case.organ_volume_ml();
+    assert!((35.0..130.0).contains(&ml), "pancreas {ml:.0} mL");
+    // The pancreas lies in front of the spine, near the midline (within 120 mm).
+    let body = world_centroid(&case.ct, |i| case.ct.voxels[i] > -300.0);
+    let pancreas = world_centroid(&case.ct, |i| case.labels.voxels[i] >= 1);
+    assert!((pancreas[0] - body[0]).abs() < 60.0);
+}
+
+#[test]
+fn spacing_shape_and_options_are_honoured() {
+    let case = small_with(Task::Pancreas, 80, |o| {
+        o.voxels_per_axis = None;
+        o.spacing_mm = Some([5.0, 5.0, 6.0]);
+    });
+    let s = case.ct.grid.spacing_mm();
+    assert!((s[0] - 5.0).abs() < 1e-6 && (s[2] - 6.0).abs() < 1e-6);
+    assert_eq!(case.ct.grid.orientation_code(), "RAS");
+    let case = small_with(Task::Pancreas, 80, |o| {
+        o.voxels_per_axis = None;
+        o.shape = Some([50, 40, 30]);
+        o.random_file_order = false;
+    });
+    assert_eq!(case.ct.grid.dims, [50, 40, 30]);
+    assert!(case.file_order.is_identity());
+    // Clinical defaults: 512 × 512 slices, 0.6–1.0 mm in-plane, 1–5 mm slices.
+    let clinical = generate_case(
+        Task::Liver,
+        81,
+        &PhantomOptions {
+            // Keep the test fast: one fixed coarse slice spacing.
+            slice_spacing_range_mm: (5.0, 5.0),
+            ..PhantomOptions::default()
+        },
+    )
+    .unwrap();
+    let [nx, ny, _] = clinical.ct.grid.dims;
+    let s = clinical.ct.grid.spacing_mm();
+    assert_eq!((nx, ny), (512, 512));
+    assert!((0.6..=1.0 + 1e-9).contains(&s[0]) && (s[2] - 5.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_written_case_reads_back_as_the_same_ras_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = small(Task::Liver, 90);
+    // The drawn order and a fully permuted one.
+    let orders = [
+        case.file_order,
+        AxisMap {
+            source_axis: [2, 0, 1],
+            flip: [true, false, true],
+        },
+    ];
+    for (k, order) in orders.into_iter().enumerate() {
+        let mut writer = DatasetWriter::create(dir.path(), Task::Liver, "t", "d").unwrap();
+        let id = format!("case_{k}");
+        let files = writer.add_case(&id, &case.ct, &case.labels, order).unwrap();
+        let ct = read_ct(&dir.path().join(&files.image)).unwrap();
+        let labels = read_labels(&dir.path().join(&files.label)).unwrap();
+        assert_eq!(ct.grid.dims, case.ct.grid.dims);
+        let diff = (ct.grid.world_from_voxel - case.ct.grid.world_from_voxel)
+            .abs()
+            .max();
+        assert!(diff < 1e-3, "affine differs by {diff}");
+        assert_eq!(ct.voxels, case.ct.voxels);
+        assert_eq!(labels.voxels, case.labels.voxels);
+        let source = ct.source.as_ref().unwrap();
+        assert_eq!(source.ras_from_file, order.inverse());
+    }
+}
+
+#[test]
+fn file_orders_vary_between_cases() {
+    let options = PhantomOptions {
+        voxels_per_axis: Some((24, 28)),
+        ..PhantomOptions::small()
+    };
+    let codes: std::collections::BTreeSet<[bool; 3]> = (0..12)
+        .map(|seed| {
+            generate_case(Task::Pancreas, seed, &options)
+                .unwrap()
+                .file_order
+                .flip
+        })
+        .collect();
+    assert!(codes.len() >= 3, "{codes:?}");
+}
+
+fn write_dataset(root: &Path, n: u64) {
+    let mut writer = DatasetWriter::create(root, Task::Pancreas, "Task07_test", "test").unwrap();
+    let options = PhantomOptions {
+        voxels_per_axis: Some((24, 28)),
+        ..PhantomOptions::small()
+    };
+    for seed in 0..n {
+        let case = generate_case(Task::Pancreas, seed, &options).unwrap();
+        writer
+            .add_case(
+                &format!("pancreas_{seed}"),
+                &case.ct,
+                &case.labels,
+                case.file_order,
+            )
+            .unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+#[test]
+fn decathlon_writer_and_reader_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Task07_Pancreas_synthetic");
+    write_dataset(&root, 3);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("dataset.json")).unwrap()).unwrap();
+    assert_eq!(json["numTraining"], 3);
+    assert_eq!(json["labels"]["1"], "pancreas");
+    assert_eq!(json["labels"]["2"], "cancer");
+    assert_eq!(json["modality"]["0"], "CT");
+    assert_eq!(json["training"][0]["image"], "./imagesTr/pancreas_0.nii.gz");
+    assert!(json["licence"].as_str().unwrap().contains("synthetic"));
+
+    let ds = read_dataset(&root).unwrap();
+    assert_eq!(ds.task(), Some(Task::Pancreas));
+    let ids: Vec<&str> = ds.training.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["pancreas_0", "pancreas_1", "pancreas_2"]);
+    for case in &ds.training {
+        assert_eq!(case.image.file_name(), case.label.file_name());
+        let ct = read_ct(&case.image).unwrap();
+        let labels = read_labels(&case.label).unwrap();
+        assert_eq!(ct.grid.dims, labels.grid.dims);
+    }
+    // Without dataset.json the folders are paired by name, ignoring hidden files.
+    std::fs::remove_file(root.join("dataset.json")).unwrap();
+    std::fs::write(root.join("imagesTr/._pancreas_0.nii.gz"), b"resource fork").unwrap();
+    let paired = read_dataset(&root).unwrap();
+    assert_eq!(paired.training, ds.training);
+    assert_eq!(paired.task(), None);
+}
+
+fn error_of(root: &Path) -> String {
+    read_dataset(root).unwrap_err().to_string()
+}
+
+#[test]
+fn broken_dataset_folders_are_refused_with_the_culprit_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ds");
+    write_dataset(&root, 2);
+
+    // A label listed in dataset.json is missing.
+    let label = root.join("labelsTr/pancreas_1.nii.gz");
+    let kept = std::fs::read(&label).unwrap();
+    std::fs::remove_file(&label).unwrap();
+    let e = error_of(&root);
+    assert!(
+        e.contains("pancreas_1.nii.gz") && e.contains("missing"),
+        "{e}"
+    );
+    // Without dataset.json: the unpaired image is reported with the label it lacks.
+    std::fs::rename(root.join("dataset.json"), root.join("dataset.json.bak")).unwrap();
+    let e = error_of(&root);
+    assert!(
+        e.contains("labelsTr") && e.contains("pancreas_1.nii.gz"),
+        "{e}"
+    );
+    std::fs::write(&label, &kept).unwrap();
+    // A label without an image.
+    std::fs::write(root.join("labelsTr/stray.nii.gz"), &kept).unwrap();
+    let e = error_of(&root);
+    assert!(e.contains("stray.nii.gz"), "{e}");
+    std::fs::remove_file(root.join("labelsTr/stray.nii.gz")).unwrap();
+    assert_eq!(read_dataset(&root).unwrap().training.len(), 2);
+
+    // No imagesTr at all.
+    std::fs::rename(root.join("imagesTr"), root.join("images")).unwrap();
+    let e = error_of(&root);
+    assert!(e.contains("imagesTr") && e.contains("ds"), "{e}");
+    std::fs::rename(root.join("images"), root.join("imagesTr")).unwrap();
+
+    // A malformed dataset.json.
+    std::fs::write(
+        root.join("dataset.json"),
+        "{\"training\": [{\"image\": 3}]}",
+    )
+    .unwrap();
+    let e = error_of(&root);
+    assert!(
+        e.contains("dataset.json") && e.contains("not a valid"),
+        "{e}"
+    );
+
+    // Not a folder at all.
+    let e = error_of(&root.join("nothing_here"));
+    assert!(e.contains("nothing_here"), "{e}");
+}
+
+#[test]
+fn case_ids_must_be_plain_and_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = generate_case(
+        Task::Liver,
+        1,
+        &PhantomOptions {
+            voxels_per_axis: Some((20, 22)),
+            ..PhantomOptions::small()
+        },
+    )
+    .unwrap();
+    let mut writer = DatasetWriter::create(dir.path(), Task::Liver, "t", "d").unwrap();
+    for bad in ["", "../x", "a/b", ".hidden"] {
+        assert!(
+            writer
+                .add_case(bad, &case.ct, &case.labels, AxisMap::IDENTITY)
+                .is_err()
+        );
+    }
+    writer
+        .add_case("ok_1", &case.ct, &case.labels, AxisMap::IDENTITY)
+        .unwrap();
+    assert!(
+        writer
+            .add_case("ok_1", &case.ct, &case.labels, AxisMap::IDENTITY)
+            .is_err()
+    );
+}
