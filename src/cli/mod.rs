@@ -4,6 +4,7 @@ pub mod bench_mesh;
 pub mod bench_models;
 pub mod bench_nifti;
 pub mod infer;
+pub mod eval;
 pub mod info;
 pub mod mesh_cmd;
 mod reference;
@@ -33,6 +34,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Classify and segment a CT with trained models.
     Infer(infer::InferArgs),
+    /// Evaluate the models on a Decathlon-layout data set (Dice, IoU, accuracy, ROC AUC).
+    Eval(eval::EvalArgs),
     /// Speed benchmarks (one JSON line each).
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -1,0 +1,194 @@
+//! `oncoscope eval --data DIR`: runs the models on every case of a Decathlon-layout data set and
+//! reports per-case Dice/IoU (organ, tumour) and classification, with a summary (mean
+//! Dice/IoU, accuracy, ROC AUC) — as a table, and as CSV and JSON files.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
+use oncoscope::model::inference::{classify, segment};
+use oncoscope::model::metrics::{ClassifierScores, SegmentationScores};
+use oncoscope::model::progress::CancelToken;
+use oncoscope::volume::decathlon::{Task, read_dataset};
+use oncoscope::volume::nifti::{read_ct, read_labels_for};
+
+use super::infer::model_stem;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Data set folder in Decathlon layout.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Task; taken from the data set's dataset.json when omitted.
+    #[arg(long)]
+    pub task: Option<Task>,
+    /// Folder with `<task>_cnn` / `<task>_unet` models, or a training run folder.
+    #[arg(long, default_value = "weights")]
+    pub weights: PathBuf,
+    /// Folder for `eval.csv` and `eval.json` (default: the data set folder's name under ./eval).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Debug, Serialize)]
+struct CaseResult {
+    id: String,
+    scores: Option<SegmentationScores>,
+    true_cancer: bool,
+    probability: Option<f64>,
+    logit: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    cases: usize,
+    mean: Option<SegmentationScores>,
+    classifier: Option<ClassifierScores>,
+}
+
+pub fn run_eval(args: &EvalArgs) -> Result<()> {
+    let dataset = read_dataset(&args.data)?;
+    let task = args
+        .task
+        .or_else(|| dataset.task())
+        .context("cannot tell the task from the data set: give --task liver|pancreas")?;
+    let device = device_by_name(&args.device)?;
+    let load = |kind: &str| -> Result<Option<LoadedModel>> {
+        model_stem(&args.weights, task, kind)
+            .map(|stem| LoadedModel::load(&stem, &device))
+            .transpose()
+    };
+    let (cnn, unet) = (load("cnn")?, load("unet")?);
+    if cnn.is_none() && unet.is_none() {
+        bail!("{}: no {task} models found", args.weights.display());
+    }
+    let cancel = CancelToken::new();
+    let mut results = Vec::new();
+    for (i, case) in dataset.training.iter().enumerate() {
+        eprint!(
+            "\r{}/{} {}          ",
+            i + 1,
+            dataset.training.len(),
+            case.id
+        );
+        let ct = read_ct(&case.image)?;
+        let truth = read_labels_for(&case.label, &ct)?;
+        let scores = match &unet {
+            Some(model) => segment(model, &ct, &cancel, &mut |_| {})?
+                .map(|s| SegmentationScores::compare(&truth.voxels, &s.voxels)),
+            None => None,
+        };
+        let classification = match &cnn {
+            Some(model) => classify(model, &ct, &cancel, &mut |_| {})?,
+            None => None,
+        };
+        results.push(CaseResult {
+            id: case.id.clone(),
+            scores,
+            true_cancer: truth.voxels.contains(&2),
+            probability: classification.map(|c| c.probability),
+            logit: classification.map(|c| c.logit),
+        });
+    }
+    eprintln!();
+    let seg: Vec<SegmentationScores> = results.iter().filter_map(|r| r.scores).collect();
+    let (probs, truths): (Vec<f64>, Vec<bool>) = results
+        .iter()
+        .filter_map(|r| r.probability.map(|p| (p, r.true_cancer)))
+        .unzip();
+    let summary = Summary {
+        cases: results.len(),
+        mean: (!seg.is_empty()).then(|| SegmentationScores::mean(&seg)),
+        classifier: (!probs.is_empty()).then(|| ClassifierScores::compute(&probs, &truths)),
+    };
+    print!("{}", table(&results, &summary));
+    let out = args.out.clone().unwrap_or_else(|| {
+        let name = args
+            .data
+            .file_name()
+            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
+        PathBuf::from("eval").join(name)
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("eval.csv"), csv(&results))?;
+    std::fs::write(
+        out.join("eval.json"),
+        serde_json::to_string_pretty(
+            &serde_json::json!({ "task": task.organ(), "cases": results, "summary": summary }),
+        )?,
+    )?;
+    println!(
+        "written: {}, {}",
+        out.join("eval.csv").display(),
+        out.join("eval.json").display()
+    );
+    Ok(())
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.4}"))
+}
+
+fn table(results: &[CaseResult], summary: &Summary) -> String {
+    let mut s = format!(
+        "{:<24} {:>10} {:>9} {:>11} {:>10} {:>7} {:>10}\n",
+        "case", "organ Dice", "organ IoU", "tumour Dice", "tumour IoU", "cancer", "p(cancer)"
+    );
+    for r in results {
+        let _ = writeln!(
+            s,
+            "{:<24} {:>10} {:>9} {:>11} {:>10} {:>7} {:>10}",
+            r.id,
+            opt(r.scores.map(|x| x.organ_dice)),
+            opt(r.scores.map(|x| x.organ_iou)),
+            opt(r.scores.map(|x| x.tumour_dice)),
+            opt(r.scores.map(|x| x.tumour_iou)),
+            if r.true_cancer { "yes" } else { "no" },
+            opt(r.probability)
+        );
+    }
+    if let Some(m) = summary.mean {
+        let _ = writeln!(
+            s,
+            "{:<24} {:>10.4} {:>9.4} {:>11.4} {:>10.4}",
+            "mean", m.organ_dice, m.organ_iou, m.tumour_dice, m.tumour_iou
+        );
+    }
+    if let Some(c) = summary.classifier {
+        let _ = writeln!(
+            s,
+            "classifier: accuracy {:.4}, ROC AUC {}, sensitivity {}, specificity {}",
+            c.accuracy,
+            opt(c.roc_auc),
+            opt(c.sensitivity),
+            opt(c.specificity)
+        );
+    }
+    s
+}
+
+fn csv(results: &[CaseResult]) -> String {
+    let mut s = "case,organ_dice,organ_iou,tumour_dice,tumour_iou,true_cancer,probability,logit\n"
+        .to_string();
+    let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+    for r in results {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{}",
+            r.id,
+            cell(r.scores.map(|x| x.organ_dice)),
+            cell(r.scores.map(|x| x.organ_iou)),
+            cell(r.scores.map(|x| x.tumour_dice)),
+            cell(r.scores.map(|x| x.tumour_iou)),
+            u8::from(r.true_cancer),
+            cell(r.probability),
+            cell(r.logit)
+        );
+    }
+    s
+}

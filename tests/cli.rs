@@ -1,0 +1,158 @@
+//! The command line end to end: synth → train → infer → eval on tiny generated data, and bad
+//! input reported with the file named and a non-zero exit code.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn oncoscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oncoscope"))
+        .args(args)
+        .output()
+        .expect("the oncoscope binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn synth_train_infer_eval_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).display().to_string();
+    let o = oncoscope(&[
+        "synth",
+        "--task",
+        "liver",
+        "--cases",
+        "4",
+        "--seed",
+        "3",
+        "--small",
+        "--out",
+        &d("data"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for kind in ["unet", "cnn"] {
+        let o = oncoscope(&[
+            "train",
+            "--data",
+            &d("data"),
+            "--task",
+            "liver",
+            "--model",
+            kind,
+            "--epochs",
+            "1",
+            "--grid",
+            "16",
+            "--channels",
+            "2,4,4,4",
+            "--out",
+            &d(&format!("run_{kind}")),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("best epoch 1"), "{}", text(&o));
+        let weights = dir.path().join("weights");
+        std::fs::create_dir_all(&weights).unwrap();
+        for ext in ["json", "safetensors"] {
+            std::fs::copy(
+                dir.path().join(format!("run_{kind}/best.{ext}")),
+                weights.join(format!("liver_{kind}.{ext}")),
+            )
+            .unwrap();
+        }
+    }
+    let ct = d("data/imagesTr/liver_000.nii.gz");
+    let label = d("data/labelsTr/liver_000.nii.gz");
+    let o = oncoscope(&[
+        "infer",
+        &ct,
+        "--label",
+        &label,
+        "--weights",
+        &d("weights"),
+        "--out",
+        &d("seg.nii.gz"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    for line in [
+        "Input Image Shape: [1, 16, 16, 16]",
+        "Predicted Logit:",
+        "Predicted Probability (Cancer):",
+        "Predicted Label:",
+        "True Label:",
+        "organ Dice",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in {out}");
+    }
+    // The segmentation is in the CT's own grid and voxel order.
+    let o = oncoscope(&["info", "--json", &ct, &d("seg.nii.gz")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let infos: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(infos[0]["dims"], infos[1]["dims"]);
+    assert_eq!(infos[0]["orientation"], infos[1]["orientation"]);
+
+    let o = oncoscope(&[
+        "eval",
+        "--data",
+        &d("data"),
+        "--weights",
+        &d("weights"),
+        "--out",
+        &d("eval"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("mean"), "{}", text(&o));
+    let csv = std::fs::read_to_string(dir.path().join("eval/eval.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(Path::new(&d("eval/eval.json")).is_file());
+}
+
+#[test]
+fn bad_input_names_the_file_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.nii.gz");
+    std::fs::write(&junk, b"\x1f\x8bnot really gzip").unwrap();
+    let cases: [&[&str]; 4] = [
+        &["info", "/no/such/file.nii.gz"],
+        &["info", junk.to_str().unwrap()],
+        &[
+            "infer",
+            junk.to_str().unwrap(),
+            "--weights",
+            "/no/such/weights",
+        ],
+        &[
+            "mesh",
+            junk.to_str().unwrap(),
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+    ];
+    for args in cases {
+        let o = oncoscope(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("error"), "{args:?}: {err}");
+        assert!(
+            err.contains("file.nii.gz") || err.contains("junk.nii.gz"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+    let o = oncoscope(&["infer", "x.nii", "--device", "cuda"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("CUDA"),
+        "{}",
+        text(&o)
+    );
+}
