@@ -5,7 +5,9 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Module;
-use oncoscope::model::layers3d::{conv_transpose3d_2x, conv3d, conv3d_portable, max_pool3d_2x};
+use oncoscope::model::layers3d::{
+    conv_transpose3d_2x, conv3d, conv3d_portable, instance_norm_leaky_relu, max_pool3d_2x,
+};
 use oncoscope::model::losses::{bce_with_logits, dice_ce_loss};
 use serde_json::Value;
 
@@ -216,4 +218,96 @@ fn bce_with_logits_matches_pytorch() {
         &c["dlogits"],
         1e-5,
     );
+}
+
+#[test]
+fn fused_instance_norm_matches_pytorch_without_activation() {
+    let c = reference("instance_norm");
+    let dims = shape(&c["x_shape"]);
+    let channels = dims[1];
+    let x = var(&c, "x", dims);
+    let weight = var(&c, "weight", vec![channels]);
+    let bias = var(&c, "bias", vec![channels]);
+    let eps = oncoscope::model::blocks::NORM_EPS;
+    let y = instance_norm_leaky_relu(
+        x.as_tensor(),
+        weight.as_tensor(),
+        bias.as_tensor(),
+        eps,
+        1.0,
+    )
+    .unwrap();
+    assert_close("fused norm y", &y, &c["y"], 1e-4);
+    let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
+    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_close("fused norm dx", grads.get(&x).unwrap(), &c["dx"], 1e-4);
+    assert_close(
+        "fused norm dweight",
+        grads.get(&weight).unwrap(),
+        &c["dweight"],
+        1e-4,
+    );
+    assert_close(
+        "fused norm dbias",
+        grads.get(&bias).unwrap(),
+        &c["dbias"],
+        1e-4,
+    );
+}
+
+#[test]
+fn fused_instance_norm_leaky_relu_matches_the_composed_ops() {
+    let dev = Device::Cpu;
+    let x = Var::from_tensor(&Tensor::randn(0f32, 2.0, (2, 3, 5, 4, 7), &dev).unwrap()).unwrap();
+    let gamma = Var::from_tensor(&Tensor::randn(0f32, 1.0, 3, &dev).unwrap()).unwrap();
+    let beta = Var::from_tensor(&Tensor::randn(0f32, 1.0, 3, &dev).unwrap()).unwrap();
+    let r = Tensor::randn(0f32, 1.0, (2, 3, 5, 4, 7), &dev).unwrap();
+    let run = |fused: bool| {
+        let y = if fused {
+            instance_norm_leaky_relu(
+                x.as_tensor(),
+                gamma.as_tensor(),
+                beta.as_tensor(),
+                1e-5,
+                0.01,
+            )
+            .unwrap()
+        } else {
+            let norm = candle_nn::GroupNorm::new(
+                gamma.as_tensor().clone(),
+                beta.as_tensor().clone(),
+                3,
+                3,
+                1e-5,
+            )
+            .unwrap();
+            candle_nn::ops::leaky_relu(&norm.forward(x.as_tensor()).unwrap(), 0.01).unwrap()
+        };
+        let grads = (y.clone() * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        (
+            flat(&y),
+            flat(grads.get(&x).unwrap()),
+            flat(grads.get(&gamma).unwrap()),
+            flat(grads.get(&beta).unwrap()),
+        )
+    };
+    let (a, b) = (run(true), run(false));
+    let close = |p: &[f32], q: &[f32], what: &str| {
+        let worst = p
+            .iter()
+            .zip(q)
+            .map(|(u, v)| (u - v).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{what}: {worst}");
+    };
+    close(&a.0, &b.0, "y");
+    close(&a.1, &b.1, "dx");
+    close(&a.2, &b.2, "dgamma");
+    close(&a.3, &b.3, "dbeta");
 }

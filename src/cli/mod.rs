@@ -3,8 +3,8 @@
 pub mod bench_mesh;
 pub mod bench_models;
 pub mod bench_nifti;
-pub mod infer;
 pub mod eval;
+pub mod infer;
 pub mod info;
 pub mod mesh_cmd;
 mod reference;

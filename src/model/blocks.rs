@@ -5,9 +5,9 @@
 //! like `../shared/bench/torch_models.py`'s state dict.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{GroupNorm, Init, Module, VarBuilder};
+use candle_nn::{Init, Module, VarBuilder};
 
-use super::layers3d::conv3d;
+use super::layers3d::{conv3d, instance_norm_leaky_relu};
 
 /// Negative slope of every LeakyReLU in the networks.
 pub const LEAKY_SLOPE: f64 = 0.01;
@@ -48,26 +48,22 @@ impl Module for Conv3d {
     }
 }
 
-/// Instance normalisation with a learned scale and shift per channel: statistics per sample
-/// and channel over depth, height and width, biased variance (PyTorch's `InstanceNorm3d(affine)`).
-pub fn instance_norm(channels: usize, vb: VarBuilder) -> Result<GroupNorm> {
-    let weight = vb.get_with_hints(channels, "weight", Init::Const(1.0))?;
-    let bias = vb.get_with_hints(channels, "bias", Init::Const(0.0))?;
-    GroupNorm::new(weight, bias, channels, channels, NORM_EPS)
-}
-
 /// Conv3d 3×3×3 (padding 1) → InstanceNorm3d → LeakyReLU(0.01).
 #[derive(Debug, Clone)]
 pub struct ConvBlock {
     conv: Conv3d,
-    norm: GroupNorm,
+    /// InstanceNorm scale and shift, `(co)` each.
+    norm_weight: Tensor,
+    norm_bias: Tensor,
 }
 
 impl ConvBlock {
     pub fn new(ci: usize, co: usize, vb: VarBuilder) -> Result<Self> {
+        let norm = vb.pp("norm");
         Ok(Self {
             conv: Conv3d::new(ci, co, 3, vb.pp("conv"))?,
-            norm: instance_norm(co, vb.pp("norm"))?,
+            norm_weight: norm.get_with_hints(co, "weight", Init::Const(1.0))?,
+            norm_bias: norm.get_with_hints(co, "bias", Init::Const(0.0))?,
         })
     }
 }
@@ -75,8 +71,13 @@ impl ConvBlock {
 impl Module for ConvBlock {
     /// xs: `(n, ci, d, h, w)` → `(n, co, d, h, w)`.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let ys = self.norm.forward(&self.conv.forward(xs)?)?;
-        candle_nn::ops::leaky_relu(&ys, LEAKY_SLOPE)
+        instance_norm_leaky_relu(
+            &self.conv.forward(xs)?,
+            &self.norm_weight,
+            &self.norm_bias,
+            NORM_EPS,
+            LEAKY_SLOPE as f32,
+        )
     }
 }
 
