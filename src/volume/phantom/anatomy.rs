@@ -15,6 +15,7 @@ use super::geometry::{
 };
 use super::noise::{Fractal, ValueNoise};
 use super::rng::Rng;
+use super::scene::Organ;
 
 /// Beyond this distance (mm) from a shape's cheap core, SDFs return early with a lower bound
 /// of the true distance: the renderer only needs exact values within a few mm of a surface
@@ -1322,7 +1323,8 @@ impl Anatomy {
     pub fn liver_sdf(&self, p: V3, lesions: &[super::lesions::Lesion]) -> f32 {
         let mut d = self.liver.raw(p, &self.fields);
         for lesion in lesions {
-            if lesion.bounds().contains(p) {
+            // Only the liver's own lesions: the other organ's must not grow the liver.
+            if lesion.organ == Organ::Liver && lesion.bounds().contains(p) {
                 d = smin(d, lesion.sdf(p, &self.fields) + 1.0, 4.0);
             }
         }
@@ -1345,7 +1347,8 @@ impl Anatomy {
     pub fn pancreas_sdf(&self, p: V3, lesions: &[super::lesions::Lesion]) -> f32 {
         let mut d = self.pancreas.raw(p, &self.fields);
         for lesion in lesions {
-            if lesion.bounds().contains(p) {
+            // Only the pancreas's own lesions: a liver lesion must not grow the pancreas.
+            if lesion.organ == Organ::Pancreas && lesion.bounds().contains(p) {
                 d = smin(d, lesion.sdf(p, &self.fields) + 1.0, 4.0);
             }
         }

@@ -92,6 +92,37 @@ pub(crate) fn pancreas_parenchyma_hu(a: &Anatomy, hu: &TissueHu) -> f32 {
     hu.pancreas + a.pancreas.fatty_fraction * MEAN_FAT_BLEND * (hu.fat_visceral - hu.pancreas)
 }
 
+/// Where `organ` is labelled before any lesion is added, as an approximate signed distance (mm;
+/// negative inside): inside the organ's own shape and outside every structure painted over it
+/// later (vessels, kidneys, gallbladder, bones, …), which would take its label away. Lesions are
+/// placed with it so that they lie in the labelled organ.
+pub(crate) fn organ_interior(
+    anatomy: &Arc<Anatomy>,
+    hu: &TissueHu,
+    organ: Organ,
+) -> impl Fn(V3) -> f32 + Send + Sync + use<> {
+    let scene = build_scene(anatomy, &Arc::new(Vec::new()), hu, organ);
+    let at = scene
+        .iter()
+        .position(|s| s.rule == LabelRule::Replace { organ: Some(organ) })
+        .expect("every scene paints its target organ");
+    let (organ_bounds, organ_sdf) = (scene[at].bounds, scene[at].sdf.clone());
+    let covers: Vec<(Aabb, SdfFn)> = scene[at + 1..]
+        .iter()
+        .filter(|s| matches!(s.rule, LabelRule::Replace { .. }))
+        .map(|s| (s.bounds, s.sdf.clone()))
+        .collect();
+    move |p: V3| {
+        if !organ_bounds.contains(p) {
+            return 1.0e3;
+        }
+        covers
+            .iter()
+            .filter(|(b, _)| b.contains(p))
+            .fold(organ_sdf(p), |d, (_, sdf)| d.max(-sdf(p)))
+    }
+}
+
 /// Builds the painter-ordered structure list.
 pub(crate) fn build_scene(
     anatomy: &Arc<Anatomy>,

@@ -137,7 +137,6 @@ impl Rot {
     }
 
     /// `world_from_local * v`.
-    #[cfg(test)]
     #[inline]
     pub fn apply(&self, v: V3) -> V3 {
         let r = &self.rows;

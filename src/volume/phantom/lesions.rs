@@ -3,7 +3,8 @@
 //! A lesion is a perturbed ellipsoid (lumpy, irregular outline) placed inside the organ,
 //! hypodense by 20–60 HU against the parenchyma, heterogeneous, sometimes with an enhancing rim
 //! or a necrotic core. Its nominal diameter (5–50 mm) bounds its largest extent: the radii are
-//! shrunk by the bump amplitude so that no bump reaches past it. Lesions never overlap.
+//! shrunk by the bump amplitude so that no bump reaches past it. Lesions never overlap, and each
+//! lies almost wholly where its organ is labelled: it is shrunk until a centre fits.
 
 use std::f32::consts::PI;
 
@@ -194,14 +195,98 @@ fn overlaps(lesions: &[Lesion], center: V3, diameter_mm: f32) -> bool {
         .any(|l| (l.ellipsoid.center - center).length() < (l.diameter_mm + diameter_mm) * 0.5 + 4.0)
 }
 
+/// Points spread evenly through the unit ball (a spiral in radius and direction), for
+/// estimating how much of a lesion lies in its organ.
+const FIT_POINTS: usize = 96;
+
+fn unit_ball_point(i: usize) -> V3 {
+    let n = FIT_POINTS as f32;
+    let r = ((i as f32 + 0.5) / n).cbrt();
+    // A Fibonacci sphere visited in a scrambled order, so radius and direction decorrelate.
+    let j = (i * 37) % FIT_POINTS;
+    let z = 1.0 - 2.0 * (j as f32 + 0.5) / n;
+    let rho = (1.0 - z * z).max(0.0).sqrt();
+    let phi = j as f32 * 2.399_963;
+    v3(rho * phi.cos(), rho * phi.sin(), z) * r
+}
+
+/// Share of a lesion's ellipsoid that must lie in the labelled organ (a liver lesion may bulge
+/// a little past the capsule).
+const MIN_INSIDE_FRACTION: f32 = 0.92;
+/// Depth of the centre below the organ's surface, in units of the largest radius.
+const MIN_CENTRE_DEPTH: f32 = 0.8;
+/// Centres tried per size before the lesion is shrunk.
+const TRIES_PER_SIZE: usize = 120;
+/// Each shrink multiplies the lesion's size by this.
+const SHRINK: f32 = 0.8;
+
+/// Whether `lesion`, centred at `center`, lies (almost) wholly where `interior` is negative.
+fn fits(lesion: &Lesion, center: V3, interior: &dyn Fn(V3) -> f32) -> bool {
+    let e = &lesion.ellipsoid;
+    if interior(center) > -MIN_CENTRE_DEPTH * e.radii.max_component() {
+        return false;
+    }
+    let allowed_out = ((1.0 - MIN_INSIDE_FRACTION) * FIT_POINTS as f32) as usize;
+    let mut out = 0;
+    for i in 0..FIT_POINTS {
+        let p = center + e.rot.apply(unit_ball_point(i).mul_elem(e.radii));
+        if interior(p) >= 0.0 {
+            out += 1;
+            if out > allowed_out {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Scales a lesion's size by `k` (about its centre), keeping its shape.
+fn shrink(lesion: &mut Lesion, k: f32) {
+    lesion.ellipsoid.radii = lesion.ellipsoid.radii * k;
+    lesion.diameter_mm *= k;
+}
+
+/// Places `lesion` at the first centre from `propose` where it fits its organ and overlaps no
+/// other lesion, shrinking it (never below `min_diameter`) when no centre is found. `None`
+/// when even the smallest size finds no room.
+fn place(
+    rng: &mut Rng,
+    mut lesion: Lesion,
+    lesions: &[Lesion],
+    min_diameter: f32,
+    interior: &dyn Fn(V3) -> f32,
+    mut propose: impl FnMut(&mut Rng) -> V3,
+) -> Option<Lesion> {
+    loop {
+        for _ in 0..TRIES_PER_SIZE {
+            let c = propose(rng);
+            if !overlaps(lesions, c, lesion.diameter_mm) && fits(&lesion, c, interior) {
+                lesion.ellipsoid.center = c;
+                return Some(lesion);
+            }
+        }
+        if lesion.diameter_mm <= min_diameter {
+            return None;
+        }
+        let k = (lesion.diameter_mm * SHRINK).max(min_diameter) / lesion.diameter_mm;
+        shrink(&mut lesion, k);
+    }
+}
+
 /// Draws the lesions of `organ`: `count` of them, or a random number when `None`. Fewer may
 /// come back when the organ has no room left for more.
+///
+/// `interior` tells where the organ is labelled (negative inside; see
+/// `assemble::organ_interior`): each lesion lies almost wholly there, its centre deep inside,
+/// and is shrunk from its drawn size until it fits. Its recorded diameter and radii are those
+/// of the lesion as placed.
 pub(crate) fn draw_lesions(
     rng: &mut Rng,
     anatomy: &Anatomy,
     organ: Organ,
     count: Option<usize>,
     phase: ContrastPhase,
+    interior: &dyn Fn(V3) -> f32,
 ) -> Vec<Lesion> {
     let count = count.unwrap_or_else(|| draw_count(rng, organ));
     let (lo, hi) = (
@@ -217,48 +302,46 @@ pub(crate) fn draw_lesions(
                 return lesions;
             };
             for _ in 0..count {
-                let mut diameter = draw_diameter(rng, lo, hi);
-                'attempts: for _round in 0..4 {
-                    for _ in 0..200 {
-                        let c = v3(
-                            rng.range_f32(bounds.min.x, bounds.max.x),
-                            rng.range_f32(bounds.min.y, bounds.max.y),
-                            rng.range_f32(bounds.min.z, bounds.max.z),
-                        );
-                        // Mostly inside: the centre at least a third of the radius deep.
-                        let depth_needed = (diameter * 0.5 * 0.35).max(2.0);
-                        if anatomy.liver_sdf(c, &[]) < -depth_needed
-                            && !overlaps(&lesions, c, diameter)
-                        {
-                            lesions.push(make_lesion(rng, organ, c, diameter, phase));
-                            break 'attempts;
-                        }
-                    }
-                    diameter = (diameter * 0.7).max(lo);
+                let diameter = draw_diameter(rng, lo, hi);
+                let lesion = make_lesion(rng, organ, bounds.center(), diameter, phase);
+                let propose = |rng: &mut Rng| {
+                    v3(
+                        rng.range_f32(bounds.min.x, bounds.max.x),
+                        rng.range_f32(bounds.min.y, bounds.max.y),
+                        rng.range_f32(bounds.min.z, bounds.max.z),
+                    )
+                };
+                if let Some(l) = place(rng, lesion, &lesions, lo, interior, propose) {
+                    lesions.push(l);
                 }
             }
         }
         Organ::Pancreas => {
             let tube = &anatomy.pancreas.tube;
             let length = tube.length_mm();
+            // About 60 % in the head (the end of the tube), the rest in body and tail; near
+            // the axis. Returns the centre and the gland's radius there.
+            let site = |rng: &mut Rng| {
+                let s = if rng.chance(0.6) {
+                    rng.range_f32(0.68, 0.95)
+                } else {
+                    rng.range_f32(0.08, 0.68)
+                } * length;
+                let (on_axis, radius) = tube.at_arc(s);
+                let off = radius * 0.3;
+                let c = on_axis + v3(rng.jitter(off), rng.jitter(off), rng.jitter(off));
+                (c, radius)
+            };
             for _ in 0..count {
-                for _ in 0..100 {
-                    // About 60 % in the head (the end of the tube), the rest in body and tail.
-                    let s = if rng.chance(0.6) {
-                        rng.range_f32(0.68, 0.95)
-                    } else {
-                        rng.range_f32(0.08, 0.68)
-                    } * length;
-                    let (on_axis, radius) = tube.at_arc(s);
-                    // Pancreatic tumours may enlarge the gland, but only so far.
-                    let max_d = (2.0 * radius + 16.0).min(hi);
-                    let diameter = draw_diameter(rng, lo, max_d);
-                    let off = radius * 0.3;
-                    let c = on_axis + v3(rng.jitter(off), rng.jitter(off), rng.jitter(off));
-                    if !overlaps(&lesions, c, diameter) {
-                        lesions.push(make_lesion(rng, organ, c, diameter, phase));
-                        break;
-                    }
+                // Sized after the gland where it is first proposed (pancreatic tumours may
+                // enlarge it, but only so far), then shrunk to its thickness where it is placed.
+                let (c, radius) = site(rng);
+                let max_d = (2.0 * radius + 16.0).min(hi);
+                let diameter = draw_diameter(rng, lo, max_d);
+                let lesion = make_lesion(rng, organ, c, diameter, phase);
+                let propose = |rng: &mut Rng| site(rng).0;
+                if let Some(l) = place(rng, lesion, &lesions, lo, interior, propose) {
+                    lesions.push(l);
                 }
             }
         }
@@ -269,22 +352,33 @@ pub(crate) fn draw_lesions(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::volume::phantom::assemble::organ_interior;
+    use crate::volume::phantom::tissue::TissueHu;
+    use std::sync::Arc;
 
     #[test]
     fn lesions_fit_their_nominal_diameter_and_do_not_overlap() {
         let mut rng = Rng::new(5);
-        let anatomy = Anatomy::draw(&mut rng);
+        let anatomy = Arc::new(Anatomy::draw(&mut rng));
+        let hu = TissueHu::draw(ContrastPhase::PortalVenous, &mut rng);
         for organ in [Organ::Liver, Organ::Pancreas] {
+            let interior = organ_interior(&anatomy, &hu, organ);
             let lesions = draw_lesions(
                 &mut rng,
                 &anatomy,
                 organ,
                 Some(3),
                 ContrastPhase::PortalVenous,
+                &interior,
             );
             assert!(!lesions.is_empty());
             for (i, l) in lesions.iter().enumerate() {
                 assert!((5.0..=50.0).contains(&l.diameter_mm), "{}", l.diameter_mm);
+                // Placed deep in the organ, almost wholly inside.
+                assert!(
+                    fits(l, l.ellipsoid.center, &interior),
+                    "{organ:?} lesion {i}"
+                );
                 // Sample the surface along many directions: no point lies beyond d/2.
                 for k in 0..200 {
                     let dir = v3(
@@ -313,9 +407,11 @@ mod tests {
     #[test]
     fn lesions_are_darker_than_parenchyma() {
         let mut rng = Rng::new(9);
-        let anatomy = Anatomy::draw(&mut rng);
+        let anatomy = Arc::new(Anatomy::draw(&mut rng));
+        let hu = TissueHu::draw(ContrastPhase::PortalVenous, &mut rng);
+        let interior = organ_interior(&anatomy, &hu, Organ::Liver);
         for phase in ContrastPhase::ALL {
-            let lesions = draw_lesions(&mut rng, &anatomy, Organ::Liver, Some(4), phase);
+            let lesions = draw_lesions(&mut rng, &anatomy, Organ::Liver, Some(4), phase, &interior);
             for l in &lesions {
                 assert!((20.0..=60.0).contains(&l.contrast_hu));
                 let centre = Sample {

@@ -156,8 +156,9 @@ impl PhantomOptions {
 pub struct LesionInfo {
     /// Centre in RAS world millimetres.
     pub center_mm: [f64; 3],
-    /// Nominal diameter (mm): no point of the lesion lies farther than half of it from the
-    /// centre. Within [`LESION_DIAMETER_RANGE_MM`].
+    /// Nominal diameter (mm) of the lesion as placed (after any shrinking to fit its organ): no
+    /// point of the lesion lies farther than half of it from the centre. Within
+    /// [`LESION_DIAMETER_RANGE_MM`].
     pub diameter_mm: f64,
     /// Semi-axes (mm) of the underlying ellipsoid, before surface bumps.
     pub radii_mm: [f64; 3],
@@ -238,12 +239,14 @@ pub fn generate_case(
     let hu = TissueHu::draw(phase, &mut rng);
     let (lo, hi) = options.noise_sd_range_hu;
     let noise_sd_hu = rng.range_f32(lo, hi.max(lo));
+    let interior = assemble::organ_interior(&anatomy, &hu, target);
     let lesions = Arc::new(lesions::draw_lesions(
         &mut Rng::stream(seed, "lesions"),
         &anatomy,
         target,
         options.lesion_count,
         phase,
+        &interior,
     ));
     let mut rng = Rng::stream(seed, "grid");
     let (render_grid, world_offset) = choose_grid(&anatomy.fov, options, &mut rng)?;

@@ -354,7 +354,7 @@ fn add_noise(slice: &mut [f32], nx: usize, ny: usize, k: usize, noise: NoiseSpec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::volume::phantom::assemble::build_scene;
+    use crate::volume::phantom::assemble::{build_scene, organ_interior};
     use crate::volume::phantom::lesions::draw_lesions;
     use crate::volume::phantom::rng::Rng;
     use crate::volume::phantom::tissue::{ContrastPhase, TissueHu};
@@ -372,6 +372,7 @@ mod tests {
                 Organ::Liver,
                 Some(3),
                 ContrastPhase::PortalVenous,
+                &organ_interior(&anatomy, &hu, Organ::Liver),
             ));
             let structures = build_scene(&anatomy, &lesions, &hu, Organ::Liver);
             // A slab through liver, kidneys and spine, a few slices thick.
