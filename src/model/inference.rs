@@ -28,6 +28,30 @@ pub enum Stage {
     Postprocessing,
 }
 
+/// Preprocesses `ct` and runs the network, reporting the stages; `Ok(None)` when cancelled
+/// before or after the network. Returns the raw network output.
+fn run_network(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    cancel: &CancelToken,
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<Option<candle_core::Tensor>> {
+    let pre = model.card.preprocessing;
+    on_stage(Stage::Preprocessing);
+    let input = pre.input_voxels(ct);
+    if cancel.is_cancelled() {
+        return Ok(None);
+    }
+    on_stage(Stage::Network);
+    let xs = tensor_from_voxels(&input, pre.grid, &model.device)?;
+    let output = model.network.forward_t(&xs, false)?;
+    if cancel.is_cancelled() {
+        return Ok(None);
+    }
+    on_stage(Stage::Postprocessing);
+    Ok(Some(output))
+}
+
 /// Classifies `ct` with a CNN model. `Ok(None)` when cancelled.
 pub fn classify(
     model: &LoadedModel,
@@ -38,20 +62,11 @@ pub fn classify(
     if model.card.architecture.kind != ModelKind::Cnn {
         bail!("{}: not a classifier (CNN) model", model.path.display());
     }
-    let pre = model.card.preprocessing;
-    on_stage(Stage::Preprocessing);
-    let input = pre.input_voxels(ct);
-    if cancel.is_cancelled() {
+    let Some(output) = run_network(model, ct, cancel, on_stage)? else {
         return Ok(None);
-    }
-    on_stage(Stage::Network);
-    let xs = tensor_from_voxels(&input, pre.grid, &model.device)?;
-    let logit = model
-        .network
-        .forward_t(&xs, false)?
-        .flatten_all()?
-        .to_vec1::<f32>()?[0] as f64;
-    on_stage(Stage::Postprocessing);
+    };
+    let logit = output.flatten_all()?.to_vec1::<f32>()?[0] as f64;
+    let pre = model.card.preprocessing;
     let probability = 1.0 / (1.0 + (-logit).exp());
     let [nx, ny, nz] = pre.grid;
     Ok(Some(Classification {
@@ -73,19 +88,10 @@ pub fn segment(
     let Network::Unet(_) = &model.network else {
         bail!("{}: not a segmentation (U-Net) model", model.path.display());
     };
+    let Some(logits) = run_network(model, ct, cancel, on_stage)? else {
+        return Ok(None);
+    };
     let pre = model.card.preprocessing;
-    on_stage(Stage::Preprocessing);
-    let input = pre.input_voxels(ct);
-    if cancel.is_cancelled() {
-        return Ok(None);
-    }
-    on_stage(Stage::Network);
-    let xs = tensor_from_voxels(&input, pre.grid, &model.device)?;
-    let logits = model.network.forward_t(&xs, false)?;
-    if cancel.is_cancelled() {
-        return Ok(None);
-    }
-    on_stage(Stage::Postprocessing);
     let probabilities = candle_nn::ops::softmax(&logits, 1)?.squeeze(0)?;
     let classes = probabilities.dim(0)?;
     let channels = (0..classes)

@@ -43,25 +43,10 @@ pub fn resample_onto<T: Sample>(
     target: &Grid,
     interpolation: Interpolation,
 ) -> Volume<T> {
-    let source_from_target = volume.grid.voxel_from_world() * target.world_from_voxel;
-    let [tx, ty, _] = target.dims;
-    let mut voxels = vec![T::default(); target.voxel_count()];
-    voxels
-        .par_chunks_mut(tx * ty)
-        .enumerate()
-        .for_each(|(z, slab)| {
-            for y in 0..ty {
-                let row_start = source_from_target * Vector4::new(0.0, y as f64, z as f64, 1.0);
-                let step = source_from_target.column(0);
-                for (x, out) in slab[y * tx..(y + 1) * tx].iter_mut().enumerate() {
-                    let p = [0, 1, 2].map(|a| row_start[a] + step[a] * x as f64);
-                    *out = match interpolation {
-                        Interpolation::Nearest => nearest(volume, p),
-                        Interpolation::Trilinear => trilinear(volume, p),
-                    };
-                }
-            }
-        });
+    let voxels = map_target_voxels(&volume.grid, target, |p| match interpolation {
+        Interpolation::Nearest => nearest(volume, p),
+        Interpolation::Trilinear => trilinear(volume, p),
+    });
     Volume {
         grid: target.clone(),
         voxels,
@@ -76,9 +61,33 @@ pub fn resample_argmax(channels: &[Volume<f32>], target: &Grid) -> Volume<u8> {
     let Some(first) = channels.first() else {
         return Volume::filled(target.clone(), 0);
     };
-    let source_from_target = first.grid.voxel_from_world() * target.world_from_voxel;
+    let voxels = map_target_voxels(&first.grid, target, |p| {
+        let mut best = (0u8, f32::NEG_INFINITY);
+        for (c, channel) in channels.iter().enumerate() {
+            let v: f32 = trilinear(channel, p);
+            if v > best.1 {
+                best = (c as u8, v);
+            }
+        }
+        best.0
+    });
+    Volume {
+        grid: target.clone(),
+        voxels,
+        source: None,
+    }
+}
+
+/// Evaluates `value_at(source voxel position)` for every voxel of `target`, in parallel over
+/// z slabs; positions are fractional voxel indices of `source` (stepped along each row).
+fn map_target_voxels<T: Copy + Default + Send>(
+    source: &Grid,
+    target: &Grid,
+    value_at: impl Fn([f64; 3]) -> T + Sync,
+) -> Vec<T> {
+    let source_from_target = source.voxel_from_world() * target.world_from_voxel;
     let [tx, ty, _] = target.dims;
-    let mut voxels = vec![0u8; target.voxel_count()];
+    let mut voxels = vec![T::default(); target.voxel_count()];
     voxels
         .par_chunks_mut(tx * ty)
         .enumerate()
@@ -87,23 +96,11 @@ pub fn resample_argmax(channels: &[Volume<f32>], target: &Grid) -> Volume<u8> {
                 let row_start = source_from_target * Vector4::new(0.0, y as f64, z as f64, 1.0);
                 let step = source_from_target.column(0);
                 for (x, out) in slab[y * tx..(y + 1) * tx].iter_mut().enumerate() {
-                    let p = [0, 1, 2].map(|a| row_start[a] + step[a] * x as f64);
-                    let mut best = (0u8, f32::NEG_INFINITY);
-                    for (c, channel) in channels.iter().enumerate() {
-                        let v: f32 = trilinear(channel, p);
-                        if v > best.1 {
-                            best = (c as u8, v);
-                        }
-                    }
-                    *out = best.0;
+                    *out = value_at([0, 1, 2].map(|a| row_start[a] + step[a] * x as f64));
                 }
             }
         });
-    Volume {
-        grid: target.clone(),
-        voxels,
-        source: None,
-    }
+    voxels
 }
 
 /// Voxel types that can be resampled.
