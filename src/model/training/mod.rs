@@ -136,24 +136,27 @@ pub fn train(
         dataset.training.truncate(n);
     }
     let pre = config.preprocessing;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let cases = prepare_cases(
-        &dataset,
-        &normals,
-        &pre,
-        &config.out.join("cache"),
-        &|done, total, id| {
-            let _ = tx.send(TrainingEvent::Preparing {
-                done,
-                total,
-                case: id.to_string(),
-            });
-        },
-    )?;
-    drop(tx);
-    for event in rx.try_iter() {
-        on_event(&event);
-    }
+    // Cases are prepared on worker threads; their progress is reported from this thread, live.
+    let cache_dir = config.out.join("cache");
+    let cases = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = scope.spawn(|| {
+            let tx = tx;
+            prepare_cases(&dataset, &normals, &pre, &cache_dir, &|done, total, id| {
+                let _ = tx.send(TrainingEvent::Preparing {
+                    done,
+                    total,
+                    case: id.to_string(),
+                });
+            })
+        });
+        for event in rx.iter() {
+            on_event(&event);
+        }
+        worker
+            .join()
+            .unwrap_or_else(|_| bail!("preparing the cases panicked"))
+    })?;
     let (train_idx, val_idx) = split(cases.len(), config.validation_fraction, config.seed);
     if train_idx.is_empty() {
         bail!("{}: too few cases to train", config.data.display());
