@@ -120,12 +120,17 @@ fn im2col_slice(s: &ConvSizes, x: &[f32], z: usize, cols: &mut [f32]) {
     }
 }
 
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+/// The contiguous f32 values of a CPU tensor (shared by the CPU custom ops).
+pub(super) fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> Result<&'a [f32]> {
     let CpuStorage::F32(values) = storage else {
-        bail!("conv3d (cpu): {what} must be f32");
+        bail!("cpu op: {what} must be f32");
     };
     let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("conv3d (cpu): {what} must be contiguous");
+        bail!("cpu op: {what} must be contiguous");
     };
     Ok(&values[start..end])
 }

@@ -17,15 +17,7 @@ pub struct InstanceNormLeakyCpu {
     pub slope: f32,
 }
 
-fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(values) = storage else {
-        bail!("instance norm (cpu): {what} must be f32");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("instance norm (cpu): {what} must be contiguous");
-    };
-    Ok(&values[start..end])
-}
+use super::conv3d_cpu::contiguous_f32 as f32_slice;
 
 /// Mean and 1/√(var + eps) of one channel's voxels.
 fn moments(x: &[f32], eps: f64) -> (f32, f32) {
