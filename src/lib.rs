@@ -1,7 +1,13 @@
 //! Oncoscope: abdominal CT cancer analysis — CT volumes, 3D models, surfaces and a viewer.
 //!
-//! The headless core (`volume`, `mesh`, later `model`) never imports egui or wgpu.
+//! The headless core (`volume`, `mesh`, `model`, `slice`, `jobs`) never imports egui or wgpu;
+//! `render` uses wgpu but not egui; `ui` and `app` are the egui application.
 
+pub mod app;
+pub mod jobs;
 pub mod mesh;
 pub mod model;
+pub mod render;
+pub mod slice;
+pub mod ui;
 pub mod volume;

@@ -22,7 +22,9 @@ fn main() -> std::process::ExitCode {
         Some(cli::Command::Bench(cli::BenchCommand::Models(args))) => {
             cli::bench_models::run_bench_models(args)
         }
-        None => cli::sample::run_sample(),
+        Some(cli::Command::View(args)) => cli::view::run_view(args),
+        Some(cli::Command::Sample) => cli::sample::run_sample(),
+        None => cli::view::run_view(&cli::view::ViewArgs::sample(cli.screenshot.clone())),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -15,7 +15,8 @@ use oncoscope::model::progress::CancelToken;
 use oncoscope::volume::decathlon::{Task, read_dataset};
 use oncoscope::volume::nifti::{read_ct, read_labels_for};
 
-use super::infer::model_stem;
+use oncoscope::model::ModelKind;
+use oncoscope::model::weights::{model_stem, shipped_weights_dir};
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
@@ -25,9 +26,10 @@ pub struct EvalArgs {
     /// Task; taken from the data set's dataset.json when omitted.
     #[arg(long)]
     pub task: Option<Task>,
-    /// Folder with `<task>_cnn` / `<task>_unet` models, or a training run folder.
-    #[arg(long, default_value = "weights")]
-    pub weights: PathBuf,
+    /// Folder with `<organ>_cnn` / `<organ>_unet` models, or a training run folder.
+    /// Default: the shipped `weights/`.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
     /// Folder for `eval.csv` and `eval.json` (default: the data set folder's name under ./eval).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -58,14 +60,15 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         .or_else(|| dataset.task())
         .context("cannot tell the task from the data set: give --task liver|pancreas")?;
     let device = device_by_name(&args.device)?;
-    let load = |kind: &str| -> Result<Option<LoadedModel>> {
-        model_stem(&args.weights, task, kind)
+    let weights = args.weights.clone().unwrap_or_else(shipped_weights_dir);
+    let load = |kind: ModelKind| -> Result<Option<LoadedModel>> {
+        model_stem(&weights, task, kind)
             .map(|stem| LoadedModel::load(&stem, &device))
             .transpose()
     };
-    let (cnn, unet) = (load("cnn")?, load("unet")?);
+    let (cnn, unet) = (load(ModelKind::Cnn)?, load(ModelKind::Unet)?);
     if cnn.is_none() && unet.is_none() {
-        bail!("{}: no {task} models found", args.weights.display());
+        bail!("{}: no {task} models found", weights.display());
     }
     let cancel = CancelToken::new();
     let mut results = Vec::new();

@@ -1,14 +1,16 @@
 //! `oncoscope infer CT`: classification (as the seed project printed it) and segmentation
 //! (written in the CT's original grid) with a trained model pair.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
 use oncoscope::model::inference::{Classification, classify, segment};
 use oncoscope::model::metrics::SegmentationScores;
 use oncoscope::model::progress::CancelToken;
+use oncoscope::model::weights::{model_stem, shipped_weights_dir};
 use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
 
@@ -21,9 +23,10 @@ pub struct InferArgs {
     /// Ground-truth label map, to print the true label and Dice.
     #[arg(long)]
     pub label: Option<PathBuf>,
-    /// Folder with `<task>_cnn` and `<task>_unet` models, or a run folder (uses its `best`).
-    #[arg(long, default_value = "weights")]
-    pub weights: PathBuf,
+    /// Folder with `<organ>_cnn` and `<organ>_unet` models, or a training run folder (uses its
+    /// `best`). Default: the shipped `weights/`.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
     /// Where to write the segmentation (.nii.gz); skipped when absent.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -35,18 +38,6 @@ pub struct InferArgs {
     pub device: String,
 }
 
-/// The model files for a task: `DIR/<organ>_<kind>.{json,safetensors}`, or for a run folder
-/// `DIR/best` (whatever kind it holds).
-pub fn model_stem(dir: &Path, task: Task, kind: &str) -> Option<PathBuf> {
-    let named = dir.join(format!("{}_{kind}", task.organ()));
-    if named.with_extension("json").is_file() {
-        return Some(named);
-    }
-    let best = dir.join("best");
-    let card = oncoscope::model::checkpoint::read_card(&best).ok()?;
-    (card.architecture.kind.name() == kind).then_some(best)
-}
-
 pub fn run_infer(args: &InferArgs) -> Result<()> {
     let device = device_by_name(&args.device)?;
     let ct = read_ct(&args.ct)?;
@@ -55,12 +46,13 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         .as_ref()
         .map(|p| read_labels_for(p, &ct))
         .transpose()?;
-    let cnn = model_stem(&args.weights, args.task, "cnn");
-    let unet = model_stem(&args.weights, args.task, "unet");
+    let weights = args.weights.clone().unwrap_or_else(shipped_weights_dir);
+    let cnn = model_stem(&weights, args.task, ModelKind::Cnn);
+    let unet = model_stem(&weights, args.task, ModelKind::Unet);
     if cnn.is_none() && unet.is_none() {
         bail!(
             "{}: no {} model found (expected {}_cnn.json / {}_unet.json, or a training run folder)",
-            args.weights.display(),
+            weights.display(),
             args.task,
             args.task.organ(),
             args.task.organ()

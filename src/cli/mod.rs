@@ -11,6 +11,7 @@ mod reference;
 pub mod sample;
 pub mod synth;
 pub mod train;
+pub mod view;
 
 use clap::{Parser, Subcommand};
 
@@ -20,10 +21,18 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// With no subcommand: open the sample case, run both models, save the window as PNG and
+    /// exit.
+    #[arg(long, value_name = "PNG")]
+    pub screenshot: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Open a CT in the viewer (with its ground truth when given or found beside it).
+    View(view::ViewArgs),
+    /// Text tour of the bundled sample case (files, lesion table, model output) without a window.
+    Sample,
     /// Print grid, spacing, orientation, data type, HU range and labels of NIfTI files.
     Info(info::InfoArgs),
     /// Generate a synthetic data set of abdominal CT phantoms in Decathlon layout.

@@ -46,7 +46,7 @@ pub fn run_sample() -> Result<()> {
             ct: ct_path.clone(),
             task: oncoscope::volume::decathlon::Task::Liver,
             label: Some(label_path.clone()),
-            weights,
+            weights: Some(weights),
             out: None,
             json: false,
             device: "cpu".into(),

@@ -65,8 +65,8 @@ pub fn lesion_table(labels: &LabelVolume, min_lesion_ml: f64) -> LesionTable {
     let organ = volume(count(Structure::Organ));
     let tumour = volume(count(Structure::Lesions));
 
-    let components = connected_components_26(labels, &Structure::Lesions.mask_lut());
-    let mut lesions: Vec<Lesion> = components
+    let components = ranked_tumour_components(labels);
+    let lesions: Vec<Lesion> = components
         .par_iter()
         .map(|voxels| {
             let n = voxels.len();
@@ -94,13 +94,6 @@ pub fn lesion_table(labels: &LabelVolume, min_lesion_ml: f64) -> LesionTable {
             }
         })
         .collect();
-    lesions.sort_by(|a, b| {
-        b.voxel_count
-            .cmp(&a.voxel_count)
-            .then_with(|| a.bbox_voxel.min[2].cmp(&b.bbox_voxel.min[2]))
-            .then_with(|| a.bbox_voxel.min[1].cmp(&b.bbox_voxel.min[1]))
-            .then_with(|| a.bbox_voxel.min[0].cmp(&b.bbox_voxel.min[0]))
-    });
     let (kept, ignored): (Vec<Lesion>, Vec<Lesion>) = lesions
         .into_iter()
         .partition(|l| l.volume_ml >= min_lesion_ml);
@@ -121,6 +114,24 @@ pub fn lesion_table(labels: &LabelVolume, min_lesion_ml: f64) -> LesionTable {
             .then(|| 100.0 * lesion_volume_ml / organ.volume_ml),
         lesions,
     }
+}
+
+/// The 26-connected tumour components of `labels` in lesion-table order: largest first, ties
+/// broken by the lowest z, then y, then x of their bounding boxes. Lesion `id` n is entry n − 1
+/// (before the size filter).
+pub fn ranked_tumour_components(labels: &LabelVolume) -> Vec<Vec<[u32; 3]>> {
+    let mut components = connected_components_26(labels, &Structure::Lesions.mask_lut());
+    let box_min = |voxels: &[[u32; 3]]| {
+        let mut min = [u32::MAX; 3];
+        for v in voxels {
+            for a in 0..3 {
+                min[a] = min[a].min(v[a]);
+            }
+        }
+        [min[2], min[1], min[0]]
+    };
+    components.sort_by_cached_key(|c| (std::cmp::Reverse(c.len()), box_min(c)));
+    components
 }
 
 #[cfg(test)]

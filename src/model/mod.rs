@@ -14,6 +14,7 @@ pub mod preprocess;
 pub mod progress;
 pub mod training;
 pub mod unet;
+pub mod weights;
 
 pub use cnn::CNN3D;
 pub use config::{Architecture, ModelKind, Network};

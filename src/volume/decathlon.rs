@@ -17,7 +17,10 @@ use super::nifti::write_volume;
 use super::{AxisMap, CtVolume, LabelVolume, Volume, VolumeError};
 
 /// The Decathlon tasks Oncoscope works on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Task {
     /// Task03_Liver: liver and liver tumours.
     Liver,

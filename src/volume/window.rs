@@ -1,14 +1,14 @@
 //! CT display windows: a centre and width in HU mapped linearly to display values in [0, 1].
 
 /// A display window over Hounsfield units.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Window {
     pub center_hu: f32,
     pub width_hu: f32,
 }
 
 /// The named presets a radiologist expects, plus a custom window.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum WindowPreset {
     /// Soft-tissue abdomen: C 40, W 400.
     Abdomen,

@@ -1,0 +1,542 @@
+//! The viewer application: `eframe::App` that polls job events, draws the UI and applies the
+//! commands the UI emits. Owns the open [`Case`], the [`Preferences`] and the workers.
+
+mod startup;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use crate::jobs::{AnalysisRequest, CancelToken, Event, JobKind, LabelSource, Request, Workers};
+use crate::model::weights::shipped_weights_dir;
+use crate::slice::Plane;
+use crate::ui::{FileDialogs, FramePacing, SceneView, SliceViewState};
+use crate::volume::nifti::write_in_source_grid;
+
+pub use startup::{StartupPlan, decathlon_label_for};
+use state::{Case, Command, LabelLayer, Preferences};
+
+/// Storage key of the preferences.
+const PREFERENCES_KEY: &str = "oncoscope.preferences";
+
+/// A job in flight, for the progress bar.
+#[derive(Debug, Clone)]
+pub struct ActiveJob {
+    pub kind: JobKind,
+    pub fraction: Option<f32>,
+    pub message: String,
+    pub cancel: CancelToken,
+    pub started: Instant,
+}
+
+/// A message shown in the window until dismissed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub error: bool,
+    pub text: String,
+}
+
+/// The application.
+pub struct OncoscopeApp {
+    pub(crate) workers: Workers,
+    pub(crate) case: Option<Case>,
+    pub(crate) prefs: Preferences,
+    pub(crate) slice_views: [SliceViewState; 3],
+    pub(crate) scene: SceneView,
+    /// Loading, analysis and surface jobs in flight.
+    pub(crate) jobs: Vec<ActiveJob>,
+    pub(crate) notices: Vec<Notice>,
+    pub(crate) hovered_voxel: Option<[usize; 3]>,
+    /// Text fields of the "open by path" box (for machines without a native file dialog).
+    pub(crate) ct_path_input: String,
+    pub(crate) label_path_input: String,
+    pub(crate) dialogs: FileDialogs,
+    pub(crate) pacing: FramePacing,
+    pub(crate) startup: StartupPlan,
+    next_generation: u64,
+    commands: Vec<Command>,
+    pending_screenshot: Option<PathBuf>,
+    screenshots: (Sender<ScreenshotDone>, Receiver<ScreenshotDone>),
+}
+
+/// The outcome of a screenshot request.
+pub(crate) struct ScreenshotDone {
+    path: PathBuf,
+    result: Result<(), String>,
+}
+
+impl OncoscopeApp {
+    /// Builds the app: restores preferences, starts the workers and follows `startup` (which
+    /// case to open, whether to run the models and take a screenshot).
+    pub fn new(cc: &eframe::CreationContext<'_>, startup: StartupPlan) -> Self {
+        let prefs = cc
+            .storage
+            .and_then(|s| eframe::get_value::<Preferences>(s, PREFERENCES_KEY))
+            .unwrap_or_default();
+        let ctx = cc.egui_ctx.clone();
+        let workers = Workers::spawn(move || ctx.request_repaint())
+            .expect("the operating system refused to start a worker thread");
+        let scene = SceneView::new(cc.wgpu_render_state.clone());
+        let mut app = Self {
+            workers,
+            case: None,
+            prefs,
+            slice_views: Plane::ALL.map(SliceViewState::new),
+            scene,
+            jobs: Vec::new(),
+            notices: Vec::new(),
+            hovered_voxel: None,
+            ct_path_input: String::new(),
+            label_path_input: String::new(),
+            dialogs: FileDialogs::default(),
+            pacing: FramePacing::default(),
+            startup,
+            next_generation: 1,
+            commands: Vec::new(),
+            pending_screenshot: None,
+            screenshots: channel(),
+        };
+        if let Some(task) = app.startup.task {
+            app.prefs.task = task;
+        }
+        if let Some(weights) = app.startup.weights_dir.clone() {
+            app.prefs.weights_dir = Some(weights);
+        }
+        if let Some((ct, ground_truth)) = app.startup.case.clone() {
+            app.command(Command::OpenCase { ct, ground_truth });
+        }
+        app
+    }
+
+    /// Queues a command; applied at the end of the frame.
+    pub fn command(&mut self, command: Command) {
+        self.commands.push(command);
+        self.apply_commands();
+    }
+
+    /// The open case, if any.
+    pub fn case(&self) -> Option<&Case> {
+        self.case.as_ref()
+    }
+
+    /// Messages shown in the window.
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
+    }
+
+    /// Whether any job is running.
+    pub fn busy(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    /// The weights folder in use: the user's choice or the shipped one.
+    pub fn weights_dir(&self) -> PathBuf {
+        self.prefs
+            .weights_dir
+            .clone()
+            .unwrap_or_else(shipped_weights_dir)
+    }
+
+    pub(crate) fn notify_error(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        eprintln!("oncoscope: {text}");
+        self.notices.push(Notice { error: true, text });
+    }
+
+    pub(crate) fn notify_info(&mut self, text: impl Into<String>) {
+        self.notices.push(Notice {
+            error: false,
+            text: text.into(),
+        });
+    }
+
+    fn start_job(&mut self, kind: JobKind, cancel: CancelToken, message: &str) {
+        self.jobs.retain(|j| j.kind != kind);
+        self.jobs.push(ActiveJob {
+            kind,
+            fraction: None,
+            message: message.into(),
+            cancel,
+            started: Instant::now(),
+        });
+    }
+
+    fn finish_job(&mut self, kind: JobKind) {
+        self.jobs.retain(|j| j.kind != kind);
+    }
+
+    fn apply_commands(&mut self) {
+        for command in std::mem::take(&mut self.commands) {
+            self.apply(command);
+        }
+    }
+
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::OpenCase { ct, ground_truth } => {
+                let ground_truth = ground_truth.or_else(|| decathlon_label_for(&ct));
+                let cancel = CancelToken::new();
+                self.start_job(JobKind::Load, cancel.clone(), "Loading");
+                self.workers.submit(Request::LoadCase {
+                    ct_path: ct,
+                    ground_truth_path: ground_truth,
+                    cancel,
+                });
+            }
+            Command::OpenGroundTruth(path) => match self.case.as_ref().map(|c| c.ct.clone()) {
+                Some(ct) => {
+                    self.start_job(JobKind::Load, CancelToken::new(), "Loading ground truth");
+                    self.workers.submit(Request::LoadGroundTruth { path, ct });
+                }
+                None => self.notify_error("Open a CT before its ground truth"),
+            },
+            Command::Run { classify, segment } => self.run_models(classify, segment),
+            Command::Cancel => {
+                for job in &self.jobs {
+                    job.cancel.cancel();
+                }
+            }
+            Command::SaveSegmentation(path) => self.save_segmentation(&path),
+            Command::ExportMeshes(dir) => self.export_meshes(&dir),
+            Command::Screenshot(path) => self.request_screenshot(path),
+            Command::SceneScreenshot(path) => match self.scene.save_png(&path) {
+                Ok(()) => self.notify_info(format!("3D view saved to {}", path.display())),
+                Err(e) => self.notify_error(format!("{}: {e:#}", path.display())),
+            },
+            Command::ResetCamera => self.scene.reset_camera(),
+            Command::ChooseWeights(dir) => {
+                self.notify_info(format!("Models from {}", dir.display()));
+                self.prefs.weights_dir = Some(dir);
+            }
+        }
+    }
+
+    fn run_models(&mut self, classify: bool, segment: bool) {
+        let Some(case) = &self.case else {
+            self.notify_error("Open a CT first");
+            return;
+        };
+        if self
+            .jobs
+            .iter()
+            .any(|j| matches!(j.kind, JobKind::Classify | JobKind::Segment))
+        {
+            self.notify_error("The models are already running");
+            return;
+        }
+        let cancel = CancelToken::new();
+        let request = AnalysisRequest {
+            ct: case.ct.clone(),
+            task: self.prefs.task,
+            weights_dir: self.weights_dir(),
+            device: self.prefs.device.clone(),
+            classify,
+            segment,
+            cancel: cancel.clone(),
+        };
+        let kind = if classify && !segment {
+            JobKind::Classify
+        } else {
+            JobKind::Segment
+        };
+        self.start_job(kind, cancel, "Starting");
+        self.pacing.start_measuring();
+        self.workers.submit(Request::Analyse(request));
+    }
+
+    fn save_segmentation(&mut self, path: &Path) {
+        let Some(prediction) = self.case.as_ref().and_then(|c| c.prediction.as_ref()) else {
+            self.notify_error("No segmentation to save yet: run the segmentation first");
+            return;
+        };
+        match write_in_source_grid(path, &prediction.labels) {
+            Ok(()) => self.notify_info(format!("Segmentation saved to {}", path.display())),
+            Err(e) => self.notify_error(format!("{}: {e}", path.display())),
+        }
+    }
+
+    fn export_meshes(&mut self, dir: &Path) {
+        let Some(case) = &self.case else {
+            self.notify_error("Nothing to export: open a CT first");
+            return;
+        };
+        let mut written = Vec::new();
+        let mut errors = Vec::new();
+        for (source, name) in [
+            (LabelSource::Prediction, "prediction"),
+            (LabelSource::GroundTruth, "ground_truth"),
+        ] {
+            let Some(surfaces) = case.layer(source).and_then(|l| l.surfaces.as_ref()) else {
+                continue;
+            };
+            for surface in surfaces {
+                let path = dir.join(format!("{name}_{}.ply", surface.structure.name()));
+                match std::fs::create_dir_all(dir)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| {
+                        crate::mesh::write_surface(&path, surface, crate::mesh::ExportFormat::Ply)
+                            .map_err(anyhow::Error::from)
+                    }) {
+                    Ok(()) => written.push(path),
+                    Err(e) => errors.push(format!("{}: {e:#}", path.display())),
+                }
+            }
+        }
+        for e in errors {
+            self.notify_error(e);
+        }
+        if written.is_empty() {
+            self.notify_error("No surfaces to export yet");
+        } else {
+            self.notify_info(format!(
+                "{} meshes written to {}",
+                written.len(),
+                dir.display()
+            ));
+        }
+    }
+
+    fn request_screenshot(&mut self, path: PathBuf) {
+        self.pending_screenshot = Some(path);
+    }
+
+    /// Handles the workers' events.
+    fn handle_events(&mut self) {
+        for event in self.workers.poll() {
+            match event {
+                Event::Progress {
+                    job,
+                    fraction,
+                    message,
+                } => {
+                    if let Some(active) = self.jobs.iter_mut().find(|j| j.kind == job) {
+                        active.fraction = fraction;
+                        active.message = message;
+                    }
+                }
+                Event::CaseLoaded {
+                    ct_path,
+                    ct,
+                    ground_truth,
+                } => {
+                    self.finish_job(JobKind::Load);
+                    self.ct_path_input = ct_path.display().to_string();
+                    let mut case = Case::new(ct_path, ct);
+                    for view in &mut self.slice_views {
+                        view.clear();
+                    }
+                    self.scene.clear();
+                    if let Some((path, labels)) = ground_truth {
+                        self.label_path_input = path.display().to_string();
+                        case.ground_truth = Some(self.new_layer(path, labels));
+                    }
+                    self.case = Some(case);
+                    self.request_surfaces(LabelSource::GroundTruth);
+                    if self.startup.run_models {
+                        self.run_models(true, true);
+                    }
+                }
+                Event::GroundTruthLoaded { path, labels } => {
+                    self.finish_job(JobKind::Load);
+                    self.label_path_input = path.display().to_string();
+                    let layer = self.new_layer(path, labels);
+                    if let Some(case) = &mut self.case {
+                        case.ground_truth = Some(layer);
+                    }
+                    self.request_surfaces(LabelSource::GroundTruth);
+                }
+                Event::Classified { result, model } => {
+                    if let Some(case) = &mut self.case {
+                        case.classification = Some((result, model));
+                    }
+                    self.finish_job(JobKind::Classify);
+                }
+                Event::Segmented {
+                    labels,
+                    model,
+                    seconds,
+                } => {
+                    self.finish_job(JobKind::Segment);
+                    let layer = self.new_layer(model, labels);
+                    if let Some(case) = &mut self.case {
+                        case.prediction = Some(layer);
+                        case.segmentation_seconds = Some(seconds);
+                    }
+                    self.request_surfaces(LabelSource::Prediction);
+                }
+                Event::SurfacesReady {
+                    source,
+                    generation,
+                    surfaces,
+                    lesions,
+                } => {
+                    self.finish_job(JobKind::Surfaces);
+                    if let Some(layer) = self.case.as_mut().and_then(|c| c.layer_mut(source))
+                        && layer.generation == generation
+                    {
+                        layer.surfaces = Some(surfaces);
+                        layer.lesions = Some(lesions);
+                        self.scene.mark_dirty();
+                    }
+                }
+                Event::Cancelled(job) => {
+                    self.finish_job(job);
+                    self.notify_info(format!("{} cancelled", job.describe()));
+                }
+                Event::Failed { job, message } => {
+                    // A missing classifier fails alone while the segmentation goes on.
+                    let analysis_goes_on = job == JobKind::Classify
+                        && self.jobs.iter().any(|j| j.kind == JobKind::Segment);
+                    if !analysis_goes_on {
+                        self.finish_job(job);
+                    }
+                    self.notify_error(format!("{} failed: {message}", job.describe()));
+                }
+            }
+        }
+    }
+
+    /// Ends the frame-time measurement once no model runs any more.
+    fn update_pacing(&mut self) {
+        let analysing = self
+            .jobs
+            .iter()
+            .any(|j| matches!(j.kind, JobKind::Classify | JobKind::Segment));
+        if self.pacing.measuring() && !analysing {
+            self.pacing.stop_measuring();
+        }
+    }
+
+    fn new_layer(
+        &mut self,
+        origin: PathBuf,
+        labels: Arc<crate::volume::LabelVolume>,
+    ) -> LabelLayer {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        LabelLayer {
+            origin,
+            labels,
+            generation,
+            surfaces: None,
+            lesions: None,
+        }
+    }
+
+    fn request_surfaces(&mut self, source: LabelSource) {
+        let Some(layer) = self.case.as_ref().and_then(|c| c.layer(source)) else {
+            return;
+        };
+        let request = Request::Surfaces {
+            labels: layer.labels.clone(),
+            source,
+            generation: layer.generation,
+            cancel: CancelToken::new(),
+        };
+        self.start_job(JobKind::Surfaces, CancelToken::new(), "Building surfaces");
+        self.workers.submit(request);
+    }
+
+    /// Screenshot results and the scripted `--screenshot` run.
+    fn handle_screenshots(&mut self, ctx: &egui::Context) {
+        for done in self.screenshots.1.try_iter().collect::<Vec<_>>() {
+            match done.result {
+                Ok(()) => {
+                    eprintln!("oncoscope: screenshot written to {}", done.path.display());
+                    self.notify_info(format!("Screenshot saved to {}", done.path.display()));
+                }
+                Err(e) => self.notify_error(format!("{}: {e}", done.path.display())),
+            }
+            if self.startup.screenshot.as_ref() == Some(&done.path) {
+                self.pacing.report();
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+        if let Some(path) = self.pending_screenshot.take() {
+            let sender = self.screenshots.0.clone();
+            let repaint = ctx.clone();
+            ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(
+                egui::ScreenshotCallback::new(move |image| {
+                    let result = save_colour_image(&path, &image);
+                    let _ = sender.send(ScreenshotDone { path, result });
+                    repaint.request_repaint();
+                }),
+            ));
+        }
+        if let Some(path) = self.startup.screenshot.clone()
+            && !self.startup.screenshot_requested
+        {
+            let ready = startup::ready_for_screenshot(self);
+            if !self.startup.settled(ready) {
+                return;
+            }
+            self.startup.screenshot_requested = true;
+            self.pending_screenshot = Some(path);
+            ctx.request_repaint();
+        }
+    }
+}
+
+/// Writes an egui screenshot as PNG.
+fn save_colour_image(path: &Path, image: &egui::ColorImage) -> Result<(), String> {
+    let [width, height] = image.size;
+    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+    let buffer = image::RgbaImage::from_raw(width as u32, height as u32, bytes)
+        .ok_or("screenshot has an inconsistent size")?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    buffer.save(path).map_err(|e| e.to_string())
+}
+
+impl eframe::App for OncoscopeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let frame_started = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.handle_events();
+        self.update_pacing();
+        self.handle_dropped_files(&ctx);
+        if let Some(command) = self.dialogs.poll() {
+            self.commands.push(command);
+        }
+        crate::ui::draw(self, ui, frame);
+        self.apply_commands();
+        self.handle_screenshots(&ctx);
+        let scripted = self.startup.screenshot.is_some();
+        if self.busy() || self.prefs.auto_rotate || self.dialogs.open() || scripted {
+            ctx.request_repaint_after(Duration::from_millis(50));
+        }
+        self.pacing.record(frame_started.elapsed());
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, PREFERENCES_KEY, &self.prefs);
+    }
+}
+
+impl OncoscopeApp {
+    fn handle_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        for path in dropped {
+            // A label file dropped onto an open case is its ground truth; anything else opens.
+            let name = path.to_string_lossy().to_lowercase();
+            let looks_like_labels = name.contains("label") || name.contains("seg");
+            if self.case.is_some() && looks_like_labels {
+                self.commands.push(Command::OpenGroundTruth(path));
+            } else {
+                self.commands.push(Command::OpenCase {
+                    ct: path,
+                    ground_truth: None,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! How the app starts: which case it opens, whether it runs the models at once, and the
+//! scripted `--screenshot` run (open, analyse, show, save the window as PNG, exit). Also finds a
+//! CT's ground truth in Decathlon layout.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::OncoscopeApp;
+use crate::jobs::JobKind;
+use crate::volume::decathlon::Task;
+
+/// Give up waiting for the models after this long and take the screenshot anyway.
+const SCREENSHOT_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Frames to draw with everything ready before the screenshot (textures and the 3D view
+/// catch up).
+const SETTLE_FRAMES: u32 = 3;
+
+/// What to do at start-up.
+#[derive(Debug, Clone)]
+pub struct StartupPlan {
+    /// CT and optional ground truth to open.
+    pub case: Option<(PathBuf, Option<PathBuf>)>,
+    pub task: Option<Task>,
+    pub weights_dir: Option<PathBuf>,
+    /// Run classification and segmentation as soon as the CT is loaded.
+    pub run_models: bool,
+    /// Save the window to this PNG once the results are shown, then exit.
+    pub screenshot: Option<PathBuf>,
+    pub(crate) screenshot_requested: bool,
+    settled_frames: u32,
+    started: Instant,
+}
+
+impl StartupPlan {
+    /// Open `case` (if any) and wait for the user.
+    pub fn open(case: Option<(PathBuf, Option<PathBuf>)>) -> Self {
+        Self {
+            case,
+            task: None,
+            weights_dir: None,
+            run_models: false,
+            screenshot: None,
+            screenshot_requested: false,
+            settled_frames: 0,
+            started: Instant::now(),
+        }
+    }
+
+    /// Open `case`, run both models, show the result, save the window to `png` and exit.
+    pub fn screenshot(case: Option<(PathBuf, Option<PathBuf>)>, png: PathBuf) -> Self {
+        Self {
+            run_models: true,
+            screenshot: Some(png),
+            ..Self::open(case)
+        }
+    }
+
+    /// Counts frames drawn in a row with `ready` true; true once the view has settled or the
+    /// deadline has passed.
+    pub(crate) fn settled(&mut self, ready: bool) -> bool {
+        self.settled_frames = if ready { self.settled_frames + 1 } else { 0 };
+        self.settled_frames > SETTLE_FRAMES || self.started.elapsed() > SCREENSHOT_DEADLINE
+    }
+}
+
+/// Whether the scripted run has everything it waits for on screen: the case, the models'
+/// results and the surfaces, or an error.
+pub(crate) fn ready_for_screenshot(app: &OncoscopeApp) -> bool {
+    {
+        let Some(case) = app.case() else {
+            // Loading failed: the error is on screen once no job runs.
+            return !app.busy() && !app.notices().is_empty();
+        };
+        let jobs_done = !app.jobs.iter().any(|j| {
+            matches!(
+                j.kind,
+                JobKind::Load | JobKind::Classify | JobKind::Segment | JobKind::Surfaces
+            )
+        });
+        let surfaces_done = case
+            .prediction
+            .as_ref()
+            .or(case.ground_truth.as_ref())
+            .is_none_or(|l| l.surfaces.is_some());
+        jobs_done && surfaces_done
+    }
+}
+
+/// The ground truth of a CT in Decathlon layout: `…/imagesTr/x.nii.gz` ↔ `…/labelsTr/x.nii.gz`
+/// (also `imagesTs`/`labelsTs`, and nnU-Net's `x_0000.nii.gz` ↔ `x.nii.gz`), or for a CT named
+/// `ct.nii[.gz]` a `label`/`labels`/`seg` file of the same extension beside it (the layout of
+/// the bundled sample). `None` when there is no such file.
+pub fn decathlon_label_for(ct: &Path) -> Option<PathBuf> {
+    let folder = ct.parent()?;
+    let name = ct.file_name()?.to_str()?;
+    if let Some(extension) = name.strip_prefix("ct.") {
+        return ["label", "labels", "seg"]
+            .into_iter()
+            .map(|stem| folder.join(format!("{stem}.{extension}")))
+            .find(|p| p.is_file());
+    }
+    let labels_folder = match folder.file_name()?.to_str()? {
+        "imagesTr" => "labelsTr",
+        "imagesTs" => "labelsTs",
+        _ => return None,
+    };
+    let labels_dir = folder.parent()?.join(labels_folder);
+    let without_channel = name.replacen("_0000.nii", ".nii", 1);
+    [name.to_string(), without_channel]
+        .into_iter()
+        .map(|n| labels_dir.join(n))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_label_beside_a_decathlon_image_and_nothing_elsewhere() {
+        let root = tempfile::tempdir().unwrap();
+        let images = root.path().join("imagesTr");
+        let labels = root.path().join("labelsTr");
+        std::fs::create_dir_all(&images).unwrap();
+        std::fs::create_dir_all(&labels).unwrap();
+        std::fs::write(images.join("liver_1.nii.gz"), b"x").unwrap();
+        std::fs::write(labels.join("liver_1.nii.gz"), b"x").unwrap();
+        std::fs::write(images.join("liver_2_0000.nii.gz"), b"x").unwrap();
+        std::fs::write(labels.join("liver_2.nii.gz"), b"x").unwrap();
+        std::fs::write(images.join("liver_3.nii.gz"), b"x").unwrap();
+        assert_eq!(
+            decathlon_label_for(&images.join("liver_1.nii.gz")),
+            Some(labels.join("liver_1.nii.gz"))
+        );
+        assert_eq!(
+            decathlon_label_for(&images.join("liver_2_0000.nii.gz")),
+            Some(labels.join("liver_2.nii.gz"))
+        );
+        assert_eq!(decathlon_label_for(&images.join("liver_3.nii.gz")), None);
+        assert_eq!(
+            decathlon_label_for(&root.path().join("liver_1.nii.gz")),
+            None
+        );
+        std::fs::write(root.path().join("ct.nii.gz"), b"x").unwrap();
+        assert_eq!(decathlon_label_for(&root.path().join("ct.nii.gz")), None);
+        std::fs::write(root.path().join("label.nii.gz"), b"x").unwrap();
+        assert_eq!(
+            decathlon_label_for(&root.path().join("ct.nii.gz")),
+            Some(root.path().join("label.nii.gz"))
+        );
+    }
+}

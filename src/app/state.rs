@@ -1,0 +1,225 @@
+//! What the viewer holds: the open case, its label layers and results, the user's preferences
+//! (persisted between runs) and the commands the UI emits.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::LabelSource;
+use crate::mesh::{LesionTable, Structure, Surface};
+use crate::model::inference::Classification;
+use crate::model::metrics::SegmentationScores;
+use crate::slice::{Convention, OverlayMode, Plane};
+use crate::volume::decathlon::Task;
+use crate::volume::{CtVolume, LabelVolume, Window, WindowPreset};
+
+/// A label map shown in the viewer, with what was derived from it.
+#[derive(Debug, Clone)]
+pub struct LabelLayer {
+    /// The file it came from (ground truth) or the model that made it (prediction).
+    pub origin: PathBuf,
+    pub labels: Arc<LabelVolume>,
+    /// Changes whenever `labels` does, so stale mesh results are dropped.
+    pub generation: u64,
+    pub surfaces: Option<Vec<Surface>>,
+    pub lesions: Option<LesionTable>,
+}
+
+/// The open CT and everything about it.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub ct_path: PathBuf,
+    pub ct: Arc<CtVolume>,
+    /// HU range of the CT, for the window sliders.
+    pub hu_range: (f32, f32),
+    pub ground_truth: Option<LabelLayer>,
+    pub prediction: Option<LabelLayer>,
+    pub classification: Option<(Classification, PathBuf)>,
+    /// Seconds the last segmentation took on the ML worker.
+    pub segmentation_seconds: Option<f64>,
+    /// The linked crosshair: the voxel all three views go through.
+    pub cursor_voxel: [usize; 3],
+}
+
+impl Case {
+    pub fn new(ct_path: PathBuf, ct: Arc<CtVolume>) -> Self {
+        let dims = ct.grid.dims;
+        let hu_range = ct.hu_range();
+        Self {
+            ct_path,
+            ct,
+            hu_range,
+            ground_truth: None,
+            prediction: None,
+            classification: None,
+            segmentation_seconds: None,
+            cursor_voxel: dims.map(|d| d / 2),
+        }
+    }
+
+    pub fn layer(&self, source: LabelSource) -> Option<&LabelLayer> {
+        match source {
+            LabelSource::GroundTruth => self.ground_truth.as_ref(),
+            LabelSource::Prediction => self.prediction.as_ref(),
+        }
+    }
+
+    pub fn layer_mut(&mut self, source: LabelSource) -> Option<&mut LabelLayer> {
+        match source {
+            LabelSource::GroundTruth => self.ground_truth.as_mut(),
+            LabelSource::Prediction => self.prediction.as_mut(),
+        }
+    }
+
+    /// Dice and IoU per label when both ground truth and prediction are there.
+    pub fn scores(&self) -> Option<SegmentationScores> {
+        let truth = self.ground_truth.as_ref()?;
+        let prediction = self.prediction.as_ref()?;
+        Some(SegmentationScores::compare(
+            &truth.labels.voxels,
+            &prediction.labels.voxels,
+        ))
+    }
+
+    /// Whether the ground truth has tumour voxels (the classifier's true label).
+    pub fn true_cancer(&self) -> Option<bool> {
+        self.ground_truth
+            .as_ref()
+            .map(|t| t.labels.voxels.contains(&Structure::TUMOUR_LABEL))
+    }
+}
+
+/// Which label map the slice views and the 3D view show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum LabelDisplay {
+    /// No labels.
+    None,
+    /// The model's prediction (the default once there is one).
+    #[default]
+    Prediction,
+    /// The ground truth.
+    GroundTruth,
+    /// Both: prediction filled, ground truth outlined.
+    Both,
+    /// True positive / false positive / false negative colouring.
+    Comparison,
+}
+
+impl LabelDisplay {
+    pub const ALL: [LabelDisplay; 5] = [
+        LabelDisplay::None,
+        LabelDisplay::Prediction,
+        LabelDisplay::GroundTruth,
+        LabelDisplay::Both,
+        LabelDisplay::Comparison,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelDisplay::None => "None",
+            LabelDisplay::Prediction => "Prediction",
+            LabelDisplay::GroundTruth => "Ground truth",
+            LabelDisplay::Both => "Both",
+            LabelDisplay::Comparison => "Compare (TP/FP/FN)",
+        }
+    }
+}
+
+/// Which structure the comparison colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ComparedStructure {
+    #[default]
+    Organ,
+    Tumour,
+}
+
+impl ComparedStructure {
+    pub fn selects(self) -> fn(u8) -> bool {
+        match self {
+            ComparedStructure::Organ => |l| l >= 1,
+            ComparedStructure::Tumour => |l| l == Structure::TUMOUR_LABEL,
+        }
+    }
+}
+
+/// What the user chose, kept between runs (eframe storage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Preferences {
+    pub window: Window,
+    pub preset: Option<WindowPreset>,
+    pub convention: Convention,
+    pub label_display: LabelDisplay,
+    pub overlay_mode: OverlayMode,
+    /// 0..1
+    pub overlay_opacity: f32,
+    pub compared: ComparedStructure,
+    pub task: Task,
+    pub device: String,
+    /// Folder of the models; `None`: the shipped weights.
+    pub weights_dir: Option<PathBuf>,
+    pub show_organ_3d: bool,
+    pub show_lesions_3d: bool,
+    /// Opacity of the organ surface in 3D, 0..1.
+    pub organ_opacity_3d: f32,
+    pub auto_rotate: bool,
+    /// Draw the ground-truth surfaces in 3D too (green organ, yellow lesions).
+    pub show_ground_truth_3d: bool,
+    /// The view shown large, or `None` for the 2×2 layout.
+    pub maximised: Option<ViewSlot>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            window: WindowPreset::Abdomen.window(),
+            preset: Some(WindowPreset::Abdomen),
+            convention: Convention::Radiological,
+            label_display: LabelDisplay::Prediction,
+            overlay_mode: OverlayMode::Fill,
+            overlay_opacity: 0.45,
+            compared: ComparedStructure::Organ,
+            task: Task::Liver,
+            device: "cpu".into(),
+            weights_dir: None,
+            show_organ_3d: true,
+            show_lesions_3d: true,
+            organ_opacity_3d: 0.35,
+            auto_rotate: false,
+            show_ground_truth_3d: false,
+            maximised: None,
+        }
+    }
+}
+
+/// One of the four view slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViewSlot {
+    Slice(Plane),
+    Scene,
+}
+
+/// What the UI asks the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    OpenCase {
+        ct: PathBuf,
+        ground_truth: Option<PathBuf>,
+    },
+    OpenGroundTruth(PathBuf),
+    Run {
+        classify: bool,
+        segment: bool,
+    },
+    Cancel,
+    SaveSegmentation(PathBuf),
+    ExportMeshes(PathBuf),
+    /// Save the whole window as PNG.
+    Screenshot(PathBuf),
+    /// Save the 3D view alone as PNG.
+    SceneScreenshot(PathBuf),
+    ResetCamera,
+    /// Use the models in this folder (or training run) instead of the shipped ones.
+    ChooseWeights(PathBuf),
+}

@@ -1,0 +1,14 @@
+//! Background work for the viewer: two worker threads (files and meshes on one, the models on
+//! the other) that take [`Request`]s and send back [`Event`]s, so the UI thread never blocks.
+//!
+//! Every job reports progress, can be cancelled through its [`CancelToken`] (cancellation is
+//! not an error) and has panics caught and turned into a [`Event::Failed`] message. Large data
+//! moves as `Arc`. Headless: the UI passes a `notify` callback (egui's `request_repaint`).
+
+mod requests;
+mod worker;
+
+pub use requests::{AnalysisRequest, Event, JobKind, LabelSource, Request};
+pub use worker::Workers;
+
+pub use crate::model::progress::CancelToken;

@@ -1,0 +1,115 @@
+//! The messages between the UI and the workers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::mesh::{LesionTable, Surface};
+use crate::model::inference::Classification;
+use crate::model::progress::CancelToken;
+use crate::volume::decathlon::Task;
+use crate::volume::{CtVolume, LabelVolume};
+
+/// Which kind of job an event is about, for progress bars and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    Load,
+    Classify,
+    Segment,
+    Surfaces,
+}
+
+impl JobKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            JobKind::Load => "Loading",
+            JobKind::Classify => "Classification",
+            JobKind::Segment => "Segmentation",
+            JobKind::Surfaces => "Surfaces",
+        }
+    }
+}
+
+/// Whose label map a result belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LabelSource {
+    GroundTruth,
+    Prediction,
+}
+
+/// Run the models on a CT.
+#[derive(Debug, Clone)]
+pub struct AnalysisRequest {
+    pub ct: Arc<CtVolume>,
+    pub task: Task,
+    /// Folder with `<organ>_cnn` / `<organ>_unet` models or a training run folder.
+    pub weights_dir: PathBuf,
+    /// `cpu`, `cuda` or `metal`.
+    pub device: String,
+    pub classify: bool,
+    pub segment: bool,
+    pub cancel: CancelToken,
+}
+
+/// Work for the workers.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// Read a CT and, when given, its ground truth (aligned to the CT).
+    LoadCase {
+        ct_path: PathBuf,
+        ground_truth_path: Option<PathBuf>,
+        cancel: CancelToken,
+    },
+    /// Read a ground-truth label map for an already loaded CT.
+    LoadGroundTruth { path: PathBuf, ct: Arc<CtVolume> },
+    /// Classification and/or segmentation on the ML worker.
+    Analyse(AnalysisRequest),
+    /// Surfaces and lesion table of a label map.
+    Surfaces {
+        labels: Arc<LabelVolume>,
+        source: LabelSource,
+        /// Identifies the label map, so stale results can be dropped.
+        generation: u64,
+        cancel: CancelToken,
+    },
+}
+
+/// What the workers report back.
+#[derive(Debug)]
+pub enum Event {
+    /// `fraction` in 0..=1 where known.
+    Progress {
+        job: JobKind,
+        fraction: Option<f32>,
+        message: String,
+    },
+    CaseLoaded {
+        ct_path: PathBuf,
+        ct: Arc<CtVolume>,
+        ground_truth: Option<(PathBuf, Arc<LabelVolume>)>,
+    },
+    GroundTruthLoaded {
+        path: PathBuf,
+        labels: Arc<LabelVolume>,
+    },
+    Classified {
+        result: Classification,
+        model: PathBuf,
+    },
+    Segmented {
+        labels: Arc<LabelVolume>,
+        model: PathBuf,
+        seconds: f64,
+    },
+    SurfacesReady {
+        source: LabelSource,
+        generation: u64,
+        surfaces: Vec<Surface>,
+        lesions: LesionTable,
+    },
+    /// The job stopped at the user's request; nothing is wrong.
+    Cancelled(JobKind),
+    Failed {
+        job: JobKind,
+        message: String,
+    },
+}

@@ -1,0 +1,344 @@
+//! [`Workers`]: the file/mesh thread and the ML thread, their queues and the event channel.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use super::requests::{AnalysisRequest, Event, JobKind, LabelSource, Request};
+use crate::mesh::{TaubinParams, extract_surfaces, lesion_table};
+use crate::model::ModelKind;
+use crate::model::checkpoint::{LoadedModel, device_by_name};
+use crate::model::inference::{Stage, classify, segment};
+use crate::model::progress::CancelToken;
+use crate::model::weights::model_stem;
+use crate::volume::LabelVolume;
+use crate::volume::nifti::{read_ct, read_labels_for};
+
+/// Lesions smaller than this (mL) are left out of the viewer's lesion table.
+pub const VIEWER_MIN_LESION_ML: f64 = 0.05;
+
+/// Smoothing of the viewer's surfaces.
+const VIEWER_SMOOTHING_ITERATIONS: usize = 10;
+
+/// Callback that wakes the UI when an event is sent.
+type Notify = Arc<dyn Fn() + Send + Sync>;
+
+/// The two worker threads. Dropping it closes their queues; they finish the current job and
+/// exit.
+pub struct Workers {
+    general: Option<Sender<Request>>,
+    ml: Option<Sender<Request>>,
+    events: Receiver<Event>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Sends events and wakes the UI.
+#[derive(Clone)]
+struct Reporter {
+    events: Sender<Event>,
+    notify: Notify,
+}
+
+impl Reporter {
+    fn send(&self, event: Event) {
+        // The UI may have gone away while a job ran; nothing to do then.
+        let _ = self.events.send(event);
+        (self.notify)();
+    }
+
+    fn progress(&self, job: JobKind, fraction: Option<f32>, message: impl Into<String>) {
+        self.send(Event::Progress {
+            job,
+            fraction,
+            message: message.into(),
+        });
+    }
+
+    fn failed(&self, job: JobKind, message: String) {
+        self.send(Event::Failed { job, message });
+    }
+}
+
+impl Workers {
+    /// Starts both threads; `notify` is called after every event (e.g. egui's
+    /// `Context::request_repaint`).
+    pub fn spawn(notify: impl Fn() + Send + Sync + 'static) -> std::io::Result<Self> {
+        let (event_tx, events) = channel();
+        let reporter = Reporter {
+            events: event_tx,
+            notify: Arc::new(notify),
+        };
+        let (general_tx, general_rx) = channel::<Request>();
+        let (ml_tx, ml_rx) = channel::<Request>();
+        let general_reporter = reporter.clone();
+        let general = std::thread::Builder::new()
+            .name("oncoscope-files".into())
+            .spawn(move || {
+                for request in general_rx {
+                    run_guarded(&general_reporter, job_kind(&request), || {
+                        run_general(request, &general_reporter)
+                    });
+                }
+            })?;
+        let ml = std::thread::Builder::new()
+            .name("oncoscope-ml".into())
+            .spawn(move || {
+                let mut models = ModelCache::default();
+                for request in ml_rx {
+                    run_guarded(&reporter, job_kind(&request), || {
+                        run_ml(request, &reporter, &mut models)
+                    });
+                }
+            })?;
+        Ok(Self {
+            general: Some(general_tx),
+            ml: Some(ml_tx),
+            events,
+            threads: vec![general, ml],
+        })
+    }
+
+    /// Queues a request on the thread that handles it.
+    pub fn submit(&self, request: Request) {
+        let queue = match request {
+            Request::Analyse(_) => &self.ml,
+            _ => &self.general,
+        };
+        if let Some(queue) = queue {
+            // A send fails only if the thread died, which `run_guarded` prevents.
+            let _ = queue.send(request);
+        }
+    }
+
+    /// Events sent since the last call, oldest first.
+    pub fn poll(&self) -> Vec<Event> {
+        self.events.try_iter().collect()
+    }
+
+    /// Blocks until the next event (for tests and scripts), or `None` after `timeout`.
+    pub fn wait_event(&self, timeout: std::time::Duration) -> Option<Event> {
+        self.events.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.general.take();
+        self.ml.take();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn job_kind(request: &Request) -> JobKind {
+    match request {
+        Request::LoadCase { .. } | Request::LoadGroundTruth { .. } => JobKind::Load,
+        Request::Analyse(a) if a.classify && !a.segment => JobKind::Classify,
+        Request::Analyse(_) => JobKind::Segment,
+        Request::Surfaces { .. } => JobKind::Surfaces,
+    }
+}
+
+/// Runs a job, turning an error or a panic into a `Failed` event.
+fn run_guarded(reporter: &Reporter, job: JobKind, work: impl FnOnce() -> anyhow::Result<()>) {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => reporter.failed(job, format!("{e:#}")),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            reporter.failed(
+                job,
+                format!("internal error ({what}); the app keeps running"),
+            );
+        }
+    }
+}
+
+fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
+    match request {
+        Request::LoadCase {
+            ct_path,
+            ground_truth_path,
+            cancel,
+        } => {
+            reporter.progress(
+                JobKind::Load,
+                Some(0.1),
+                format!("Reading {}", display_name(&ct_path)),
+            );
+            let ct = Arc::new(read_ct(&ct_path)?);
+            if cancel.is_cancelled() {
+                reporter.send(Event::Cancelled(JobKind::Load));
+                return Ok(());
+            }
+            let ground_truth = match ground_truth_path {
+                Some(path) => {
+                    reporter.progress(
+                        JobKind::Load,
+                        Some(0.7),
+                        format!("Reading {}", display_name(&path)),
+                    );
+                    let labels = Arc::new(read_labels_for(&path, &ct)?);
+                    Some((path, labels))
+                }
+                None => None,
+            };
+            reporter.send(Event::CaseLoaded {
+                ct_path,
+                ct,
+                ground_truth,
+            });
+        }
+        Request::LoadGroundTruth { path, ct } => {
+            reporter.progress(
+                JobKind::Load,
+                None,
+                format!("Reading {}", display_name(&path)),
+            );
+            let labels = Arc::new(read_labels_for(&path, &ct)?);
+            reporter.send(Event::GroundTruthLoaded { path, labels });
+        }
+        Request::Surfaces {
+            labels,
+            source,
+            generation,
+            cancel,
+        } => surfaces_job(&labels, source, generation, &cancel, reporter)?,
+        Request::Analyse(_) => unreachable!("analysis requests go to the ML worker"),
+    }
+    Ok(())
+}
+
+fn surfaces_job(
+    labels: &LabelVolume,
+    source: LabelSource,
+    generation: u64,
+    cancel: &CancelToken,
+    reporter: &Reporter,
+) -> anyhow::Result<()> {
+    reporter.progress(JobKind::Surfaces, None, "Building surfaces");
+    let smoothing = TaubinParams::with_iterations(VIEWER_SMOOTHING_ITERATIONS);
+    let surfaces = extract_surfaces(labels, &smoothing)?;
+    if cancel.is_cancelled() {
+        reporter.send(Event::Cancelled(JobKind::Surfaces));
+        return Ok(());
+    }
+    let lesions = lesion_table(labels, VIEWER_MIN_LESION_ML);
+    reporter.send(Event::SurfacesReady {
+        source,
+        generation,
+        surfaces,
+        lesions,
+    });
+    Ok(())
+}
+
+/// Loaded models by (file stem, device name), so a second run skips loading.
+#[derive(Default)]
+struct ModelCache {
+    models: HashMap<(PathBuf, String), Arc<LoadedModel>>,
+}
+
+impl ModelCache {
+    fn get(&mut self, stem: &Path, device_name: &str) -> anyhow::Result<Arc<LoadedModel>> {
+        let key = (stem.to_path_buf(), device_name.to_string());
+        if let Some(model) = self.models.get(&key) {
+            return Ok(model.clone());
+        }
+        let device = device_by_name(device_name)?;
+        let model = Arc::new(LoadedModel::load(stem, &device)?);
+        self.models.insert(key, model.clone());
+        Ok(model)
+    }
+}
+
+fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> anyhow::Result<()> {
+    let Request::Analyse(analysis) = request else {
+        unreachable!("only analysis requests go to the ML worker");
+    };
+    let AnalysisRequest {
+        ct,
+        task,
+        weights_dir,
+        device,
+        classify: want_classification,
+        segment: want_segmentation,
+        cancel,
+    } = analysis;
+    let find = |kind: ModelKind| {
+        model_stem(&weights_dir, task, kind).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no {} {} model (expected {}_{}.json and .safetensors, or a training run folder)",
+                weights_dir.display(),
+                task.organ(),
+                kind.name(),
+                task.organ(),
+                kind.name()
+            )
+        })
+    };
+    // Each model runs on its own: a missing classifier does not stop the segmentation.
+    if want_classification {
+        match find(ModelKind::Cnn) {
+            Ok(stem) => {
+                reporter.progress(JobKind::Classify, Some(0.0), "Loading classifier");
+                let model = models.get(&stem, &device)?;
+                let mut on_stage = stage_reporter(reporter, JobKind::Classify);
+                match classify(&model, &ct, &cancel, &mut on_stage)? {
+                    Some(result) => reporter.send(Event::Classified {
+                        result,
+                        model: model.path.clone(),
+                    }),
+                    None => {
+                        reporter.send(Event::Cancelled(JobKind::Classify));
+                        return Ok(());
+                    }
+                }
+            }
+            Err(e) => reporter.failed(JobKind::Classify, format!("{e:#}")),
+        }
+    }
+    if want_segmentation {
+        let stem = find(ModelKind::Unet)?;
+        reporter.progress(JobKind::Segment, Some(0.0), "Loading segmenter");
+        let model = models.get(&stem, &device)?;
+        let started = Instant::now();
+        let mut on_stage = stage_reporter(reporter, JobKind::Segment);
+        match segment(&model, &ct, &cancel, &mut on_stage)? {
+            Some(labels) => reporter.send(Event::Segmented {
+                labels: Arc::new(labels),
+                model: model.path.clone(),
+                seconds: started.elapsed().as_secs_f64(),
+            }),
+            None => reporter.send(Event::Cancelled(JobKind::Segment)),
+        }
+    }
+    Ok(())
+}
+
+fn stage_reporter(reporter: &Reporter, job: JobKind) -> impl FnMut(Stage) + '_ {
+    move |stage| {
+        let (fraction, message) = match stage {
+            Stage::Preprocessing => (0.1, "Preprocessing"),
+            Stage::Network => (0.3, "Running the network"),
+            Stage::Postprocessing => (0.9, "Resampling to the CT grid"),
+        };
+        reporter.progress(job, Some(fraction), message);
+    }
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    )
+}

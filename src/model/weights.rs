@@ -1,0 +1,39 @@
+//! Where trained models are found: the shipped `weights/` folder, `<organ>_<kind>` file names,
+//! and training run folders (their `best` checkpoint).
+
+use std::path::{Path, PathBuf};
+
+use super::checkpoint::read_card;
+use super::config::ModelKind;
+use crate::volume::decathlon::Task;
+
+/// The shipped weights folder: `weights/` beside the crate the binary was built from, else in
+/// the current folder, else beside the executable. The first that exists; the crate's when
+/// none does (so error messages name the expected place).
+pub fn shipped_weights_dir() -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights");
+    let mut candidates = vec![crate_dir.clone(), PathBuf::from("weights")];
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
+        candidates.push(exe_dir.join("weights"));
+    }
+    candidates
+        .into_iter()
+        .find(|dir| dir.is_dir())
+        .unwrap_or(crate_dir)
+}
+
+/// The model files (stem, without extension) for `task` and `kind` in `dir`:
+/// `DIR/<organ>_<kind>.{json,safetensors}`, or for a training run folder `DIR/best` when it
+/// holds a model of that kind. `None` when neither exists.
+pub fn model_stem(dir: &Path, task: Task, kind: ModelKind) -> Option<PathBuf> {
+    let named = dir.join(format!("{}_{}", task.organ(), kind.name()));
+    if named.with_extension("json").is_file() {
+        return Some(named);
+    }
+    let best = dir.join("best");
+    let card = read_card(&best).ok()?;
+    (card.architecture.kind == kind).then_some(best)
+}
