@@ -7,8 +7,8 @@ use std::f32::consts::{FRAC_PI_2, PI};
 
 use nalgebra::{Matrix4, Point3, Vector3, Vector4};
 
-/// Orbit speed: radians of yaw or pitch per pixel dragged.
-const RADIANS_PER_PIXEL: f32 = 0.01;
+/// Orbit speed of [`OrbitCamera::orbit`]: radians of yaw or pitch per pixel dragged.
+pub const ORBIT_RADIANS_PER_PIXEL: f32 = 0.01;
 /// Pitch stays this far from straight up or down, where the world-up look-at degenerates.
 const POLE_MARGIN_RAD: f32 = 2.0 * PI / 180.0;
 /// Largest pitch magnitude, radians.
@@ -104,12 +104,18 @@ impl OrbitCamera {
     /// down): dragging right spins the scene rightwards about the superior axis, dragging down
     /// tilts its top toward the viewer. Pitch stops short of the poles.
     pub fn orbit(&mut self, dx_px: f32, dy_px: f32) {
-        if !(dx_px.is_finite() && dy_px.is_finite()) {
-            return;
+        self.turn(
+            dx_px * ORBIT_RADIANS_PER_PIXEL,
+            dy_px * ORBIT_RADIANS_PER_PIXEL,
+        );
+    }
+
+    /// Adds `yaw_rad` and `pitch_rad` to the angles (e.g. a turntable animation), as
+    /// [`Self::orbit`] does for a drag; pitch stops short of the poles.
+    pub fn turn(&mut self, yaw_rad: f32, pitch_rad: f32) {
+        if yaw_rad.is_finite() && pitch_rad.is_finite() {
+            self.set_angles(self.yaw_rad + yaw_rad, self.pitch_rad + pitch_rad);
         }
-        self.yaw_rad = wrapped_angle_rad(self.yaw_rad + dx_px * RADIANS_PER_PIXEL);
-        self.pitch_rad =
-            (self.pitch_rad + dy_px * RADIANS_PER_PIXEL).clamp(-MAX_PITCH_RAD, MAX_PITCH_RAD);
     }
 
     /// Moves the eye toward the target by `factor` (> 1 zooms in, < 1 out), within limits set
@@ -394,6 +400,24 @@ mod tests {
             "yaw {}",
             c.yaw_rad()
         );
+    }
+
+    #[test]
+    fn angles_wrap_into_one_turn() {
+        for (angle, want) in [
+            (0.0, 0.0),
+            (PI, PI),
+            (-PI, PI),
+            (3.0 * PI, PI),
+            (7.0, 7.0 - 2.0 * PI),
+        ] {
+            assert_near(wrapped_angle_rad(angle), want, 1e-5, "wrapped");
+        }
+        let mut c = camera();
+        c.turn(1.0, 0.25);
+        c.turn(0.5, 0.0);
+        assert_near(c.yaw_rad(), 1.5, 1e-6, "yaw");
+        assert_near(c.pitch_rad(), 0.25, 1e-6, "pitch");
     }
 
     #[test]

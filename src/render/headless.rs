@@ -16,13 +16,15 @@ use super::RenderError;
 /// targets can be as large as the hardware allows.
 pub fn headless_device() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo), RenderError> {
     let descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    let backends_tried = descriptor.backends & wgpu::Instance::enabled_backend_features();
+    let requested = descriptor.backends;
+    let built = wgpu::Instance::enabled_backend_features();
+    let backends_tried = requested & built;
     let instance = wgpu::Instance::new(descriptor);
     let mut adapters = pollster::block_on(instance.enumerate_adapters(backends_tried));
     adapters.retain(|adapter| adapter.get_info().backend != wgpu::Backend::Noop);
     if adapters.is_empty() {
         return Err(RenderError::NoAdapter {
-            backends_tried: backend_names(backends_tried),
+            backends_tried: describe_backends_tried(requested, built),
         });
     }
     adapters.sort_by_key(|adapter| adapter_preference(&adapter.get_info()));
@@ -66,7 +68,21 @@ fn adapter_preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
     (kind, backend)
 }
 
-/// `"VULKAN | GL"`, or `"none"` when wgpu was built without any backend for this platform.
+/// `"VULKAN | GL"`; when nothing was tried, says what was requested and what this build has.
+fn describe_backends_tried(requested: wgpu::Backends, built: wgpu::Backends) -> String {
+    let tried = requested & built;
+    if tried.is_empty() {
+        format!(
+            "none (requested {}, this build supports {})",
+            backend_names(requested),
+            backend_names(built)
+        )
+    } else {
+        backend_names(tried)
+    }
+}
+
+/// `"VULKAN | GL"`, or `"none"` for no backends.
 fn backend_names(backends: wgpu::Backends) -> String {
     let names: Vec<&str> = backends.iter_names().map(|(name, _)| name).collect();
     if names.is_empty() {
@@ -115,5 +131,13 @@ mod tests {
             "VULKAN | GL"
         );
         assert_eq!(backend_names(wgpu::Backends::empty()), "none");
+        assert_eq!(
+            describe_backends_tried(wgpu::Backends::METAL, wgpu::Backends::VULKAN),
+            "none (requested METAL, this build supports VULKAN)"
+        );
+        assert_eq!(
+            describe_backends_tried(wgpu::Backends::all(), wgpu::Backends::VULKAN),
+            "VULKAN"
+        );
     }
 }

@@ -11,7 +11,7 @@ mod headless;
 mod mesh_renderer;
 mod target;
 
-pub use camera::{MAX_PITCH_RAD, OrbitCamera, ViewAxes};
+pub use camera::{MAX_PITCH_RAD, ORBIT_RADIANS_PER_PIXEL, OrbitCamera, ViewAxes};
 pub use error::RenderError;
 pub use headless::headless_device;
 pub use mesh_renderer::{

@@ -42,7 +42,7 @@ fn views(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                 let text = if app.busy() {
                     "Loading…"
                 } else {
-                    "Open a CT: File ▸ Open CT…, drop a .nii/.nii.gz file here, or type its path on the left"
+                    "Open a CT: File > Open CT…, drop a .nii/.nii.gz file here, or type its path on the left"
                 };
                 ui.label(egui::RichText::new(text).size(16.0).color(Color32::GRAY));
             });

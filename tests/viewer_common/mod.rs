@@ -1,0 +1,79 @@
+//! Shared by the viewer tests: the bundled sample case and tiny real models trained on the spot.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use oncoscope::model::preprocess::Preprocessing;
+use oncoscope::model::progress::CancelToken;
+use oncoscope::model::training::data::Augmentation;
+use oncoscope::model::training::{TrainConfig, train};
+use oncoscope::model::{Architecture, ModelKind};
+use oncoscope::volume::decathlon::{DatasetWriter, Task};
+use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
+
+pub fn sample() -> (PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample");
+    (dir.join("ct.nii.gz"), dir.join("label.nii.gz"))
+}
+
+/// Trains a tiny U-Net and CNN for one epoch on generated phantoms and puts them in a weights
+/// folder named as the shipped one is (`liver_unet`, `liver_cnn`).
+pub fn tiny_weights(root: &Path) -> PathBuf {
+    let data = root.join("data");
+    let mut writer = DatasetWriter::create(&data, Task::Liver, "Task03_Liver", "ui test").unwrap();
+    let options = PhantomOptions {
+        voxels_per_axis: Some((40, 48)),
+        ..PhantomOptions::small()
+    };
+    for i in 0..4 {
+        let case = generate_case(Task::Liver, case_seed(5, i), &options).unwrap();
+        writer
+            .add_case(
+                &format!("liver_{i}"),
+                &case.ct,
+                &case.labels,
+                case.file_order,
+            )
+            .unwrap();
+    }
+    writer.finish().unwrap();
+    let weights = root.join("weights");
+    std::fs::create_dir_all(&weights).unwrap();
+    for kind in [ModelKind::Unet, ModelKind::Cnn] {
+        let run = root.join(format!("run_{}", kind.name()));
+        let config = TrainConfig {
+            data: data.clone(),
+            task: Task::Liver,
+            architecture: Architecture {
+                kind,
+                channels: [4, 8, 8, 8],
+            },
+            preprocessing: Preprocessing::cube(16),
+            epochs: 1,
+            batch_size: 2,
+            learning_rate: 3e-3,
+            validation_fraction: 0.25,
+            seed: 1,
+            augmentation: Augmentation::NONE,
+            normals: None,
+            out: run.clone(),
+            max_cases: None,
+        };
+        train(
+            &config,
+            &Device::Cpu,
+            false,
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .unwrap();
+        for ext in ["json", "safetensors"] {
+            std::fs::copy(
+                run.join(format!("best.{ext}")),
+                weights.join(format!("liver_{}.{ext}", kind.name())),
+            )
+            .unwrap();
+        }
+    }
+    weights
+}
