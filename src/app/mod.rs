@@ -379,6 +379,15 @@ impl OncoscopeApp {
                         layer.surfaces = Some(surfaces);
                         layer.lesions = Some(lesions);
                         self.scene.mark_dirty();
+                        self.request_lesion_matching();
+                    }
+                }
+                Event::LesionsMatched {
+                    generations,
+                    matching,
+                } => {
+                    if let Some(case) = &mut self.case {
+                        case.lesion_matching = Some((generations, matching));
                     }
                 }
                 Event::Cancelled(job) => {
@@ -423,6 +432,23 @@ impl OncoscopeApp {
             surfaces: None,
             lesions: None,
         }
+    }
+
+    /// Matches ground-truth and predicted lesions once both lesion tables exist.
+    fn request_lesion_matching(&mut self) {
+        let Some(case) = &self.case else { return };
+        let (Some(truth), Some(prediction)) = (&case.ground_truth, &case.prediction) else {
+            return;
+        };
+        if truth.lesions.is_none() || prediction.lesions.is_none() {
+            return;
+        }
+        self.workers.submit(Request::MatchLesions {
+            truth: truth.labels.clone(),
+            prediction: prediction.labels.clone(),
+            generations: (truth.generation, prediction.generation),
+            min_lesion_ml: crate::jobs::VIEWER_MIN_LESION_ML,
+        });
     }
 
     fn request_surfaces(&mut self, source: LabelSource) {

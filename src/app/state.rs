@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::LabelSource;
-use crate::mesh::{LesionTable, Structure, Surface};
+use crate::mesh::{LesionMatching, LesionTable, Structure, Surface};
 use crate::model::inference::Classification;
 use crate::model::metrics::SegmentationScores;
 use crate::slice::{Convention, OverlayMode, Plane};
@@ -38,6 +38,8 @@ pub struct Case {
     pub classification: Option<(Classification, PathBuf)>,
     /// Seconds the last segmentation took on the ML worker.
     pub segmentation_seconds: Option<f64>,
+    /// Found / missed / spurious lesions, for the (truth, prediction) generations it was made of.
+    pub lesion_matching: Option<((u64, u64), LesionMatching)>,
     /// The linked crosshair: the voxel all three views go through.
     pub cursor_voxel: [usize; 3],
 }
@@ -54,6 +56,7 @@ impl Case {
             prediction: None,
             classification: None,
             segmentation_seconds: None,
+            lesion_matching: None,
             cursor_voxel: dims.map(|d| d / 2),
         }
     }
@@ -80,6 +83,18 @@ impl Case {
             &truth.labels.voxels,
             &prediction.labels.voxels,
         ))
+    }
+
+    /// The lesion matching, when it belongs to the current ground truth and prediction.
+    pub fn current_matching(&self) -> Option<&LesionMatching> {
+        let generations = (
+            self.ground_truth.as_ref()?.generation,
+            self.prediction.as_ref()?.generation,
+        );
+        self.lesion_matching
+            .as_ref()
+            .filter(|(g, _)| *g == generations)
+            .map(|(_, m)| m)
     }
 
     /// Whether the ground truth has tumour voxels (the classifier's true label).

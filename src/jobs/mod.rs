@@ -9,6 +9,6 @@ mod requests;
 mod worker;
 
 pub use requests::{AnalysisRequest, Event, JobKind, LabelSource, Request};
-pub use worker::Workers;
+pub use worker::{VIEWER_MIN_LESION_ML, Workers};
 
 pub use crate::model::progress::CancelToken;

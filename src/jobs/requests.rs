@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::mesh::{LesionTable, Surface};
+use crate::mesh::{LesionMatching, LesionTable, Surface};
 use crate::model::inference::Classification;
 use crate::model::progress::CancelToken;
 use crate::volume::decathlon::Task;
@@ -63,6 +63,14 @@ pub enum Request {
     LoadGroundTruth { path: PathBuf, ct: Arc<CtVolume> },
     /// Classification and/or segmentation on the ML worker.
     Analyse(AnalysisRequest),
+    /// Match the lesions of the ground truth and the prediction (found / missed / spurious).
+    MatchLesions {
+        truth: Arc<LabelVolume>,
+        prediction: Arc<LabelVolume>,
+        /// Generations of the two layers, so stale results can be dropped.
+        generations: (u64, u64),
+        min_lesion_ml: f64,
+    },
     /// Surfaces and lesion table of a label map.
     Surfaces {
         labels: Arc<LabelVolume>,
@@ -105,6 +113,10 @@ pub enum Event {
         generation: u64,
         surfaces: Vec<Surface>,
         lesions: LesionTable,
+    },
+    LesionsMatched {
+        generations: (u64, u64),
+        matching: LesionMatching,
     },
     /// The job stopped at the user's request; nothing is wrong.
     Cancelled(JobKind),

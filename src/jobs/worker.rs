@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::requests::{AnalysisRequest, Event, JobKind, LabelSource, Request};
-use crate::mesh::{TaubinParams, extract_surfaces, lesion_table};
+use crate::mesh::{TaubinParams, extract_surfaces, lesion_table, match_lesions};
 use crate::model::ModelKind;
 use crate::model::checkpoint::{LoadedModel, device_by_name};
 use crate::model::inference::{Stage, classify, segment};
@@ -140,7 +140,7 @@ fn job_kind(request: &Request) -> JobKind {
         Request::LoadCase { .. } | Request::LoadGroundTruth { .. } => JobKind::Load,
         Request::Analyse(a) if a.classify && !a.segment => JobKind::Classify,
         Request::Analyse(_) => JobKind::Segment,
-        Request::Surfaces { .. } => JobKind::Surfaces,
+        Request::Surfaces { .. } | Request::MatchLesions { .. } => JobKind::Surfaces,
     }
 }
 
@@ -213,6 +213,19 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             generation,
             cancel,
         } => surfaces_job(&labels, source, generation, &cancel, reporter)?,
+        Request::MatchLesions {
+            truth,
+            prediction,
+            generations,
+            min_lesion_ml,
+        } => {
+            if let Some(matching) = match_lesions(&truth, &prediction, min_lesion_ml) {
+                reporter.send(Event::LesionsMatched {
+                    generations,
+                    matching,
+                });
+            }
+        }
         Request::Analyse(_) => unreachable!("analysis requests go to the ML worker"),
     }
     Ok(())

@@ -395,14 +395,29 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         }
         if let Some(table) = &prediction.lesions {
             ui.label(RichText::new("Prediction").strong());
-            lesion_table_ui(ui, "prediction-lesions", table, app.prefs.task);
+            let confirmed = case
+                .current_matching()
+                .map(|m| (m.prediction_confirmed.as_slice(), "true", "spurious"));
+            lesion_table_ui(ui, "prediction-lesions", table, app.prefs.task, confirmed);
         }
+    }
+    if let Some(matching) = case.current_matching() {
+        ui.label(format!(
+            "Lesions: {} of {} found, {} missed, {} spurious",
+            matching.found(),
+            matching.truth_found.len(),
+            matching.missed(),
+            matching.spurious()
+        ));
     }
     if let Some(truth) = &case.ground_truth
         && let Some(table) = &truth.lesions
     {
         ui.collapsing("Ground truth", |ui| {
-            lesion_table_ui(ui, "truth-lesions", table, app.prefs.task);
+            let found = case
+                .current_matching()
+                .map(|m| (m.truth_found.as_slice(), "found", "missed"));
+            lesion_table_ui(ui, "truth-lesions", table, app.prefs.task, found);
         });
     }
     if let Some(scores) = case.scores() {
@@ -424,7 +439,15 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
     }
 }
 
-fn lesion_table_ui(ui: &mut egui::Ui, id: &str, table: &LesionTable, task: Task) {
+/// The lesion table; `matched` gives per lesion whether it matched the other map, with the
+/// words for yes and no.
+fn lesion_table_ui(
+    ui: &mut egui::Ui,
+    id: &str,
+    table: &LesionTable,
+    task: Task,
+    matched: Option<(&[bool], &str, &str)>,
+) {
     ui.label(format!(
         "{} volume {:.1} mL, tumour {:.1} mL ({} lesions{})",
         task.organ(),
@@ -445,12 +468,13 @@ fn lesion_table_ui(ui: &mut egui::Ui, id: &str, table: &LesionTable, task: Task)
     }
     egui::Grid::new(id)
         .striped(true)
-        .num_columns(4)
+        .num_columns(5)
         .show(ui, |ui| {
             ui.label("#");
             ui.label("mL");
-            ui.label("Ø mm");
+            ui.label("diam. mm");
             ui.label("centre (RAS mm)");
+            ui.label(if matched.is_some() { "match" } else { "" });
             ui.end_row();
             for lesion in table.lesions.iter().take(20) {
                 ui.label(lesion.id.to_string());
@@ -458,6 +482,10 @@ fn lesion_table_ui(ui: &mut egui::Ui, id: &str, table: &LesionTable, task: Task)
                 ui.label(format!("{:.1}", lesion.longest_diameter_mm));
                 let [x, y, z] = lesion.centroid_mm;
                 ui.label(format!("{x:.0}, {y:.0}, {z:.0}"));
+                let word = matched.and_then(|(flags, yes, no)| {
+                    flags.get(lesion.id - 1).map(|&f| if f { yes } else { no })
+                });
+                ui.label(word.unwrap_or(""));
                 ui.end_row();
             }
         });

@@ -142,9 +142,7 @@ impl SceneView {
         }
         if prefs.auto_rotate {
             let dt = ui.input(|i| i.stable_dt).min(0.1);
-            let radians_per_pixel = 0.01;
-            self.camera
-                .orbit(AUTO_ROTATE_RAD_PER_S * dt / radians_per_pixel, 0.0);
+            self.camera.turn(AUTO_ROTATE_RAD_PER_S * dt, 0.0);
         }
 
         if let Err(e) = self.update_meshes(&render_state, case, prefs) {
