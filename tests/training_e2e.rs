@@ -134,7 +134,12 @@ fn cancelled_run_stops_within_a_step_and_its_checkpoint_loads() {
     let steps = Arc::new(Mutex::new(0usize));
     let cfg = config(&data, &run, ModelKind::Cnn, 50);
     let outcome = train(&cfg, &Device::Cpu, false, &cancel, &mut |e| match e {
-        TrainingEvent::Step { .. } => {
+        TrainingEvent::Step {
+            step, steps: of, ..
+        } => {
+            // Oversampling the minority class lengthens the epoch; the count must include it
+            // (the CLI's progress bar crashed when step exceeded steps).
+            assert!(step <= of, "step {step} of {of}");
             *steps.lock().unwrap() += 1;
         }
         TrainingEvent::Epoch(s) if s.epoch == 2 => cancel.cancel(),

@@ -155,7 +155,7 @@ fn print_event(event: &TrainingEvent) {
             eta_s,
         } => {
             let width = 24;
-            let filled = width * step / steps.max(&1);
+            let filled = (width * step / steps.max(&1)).min(width);
             eprint!(
                 "\repoch {epoch} [{}{}] {step}/{steps} loss {loss:.4} ETA {}   ",
                 "#".repeat(filled),

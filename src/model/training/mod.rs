@@ -209,7 +209,14 @@ pub fn train(
             ..Default::default()
         },
     )?;
-    let steps_per_epoch = train_idx.len().div_ceil(config.batch_size);
+    // The classifier's epochs oversample the minority class, so an epoch's length comes from
+    // its sampling order, not from the number of training cases.
+    let steps_per_epoch = {
+        let mut rng = Rng::stream(config.seed ^ first_epoch as u64, "epoch");
+        epoch_order(&train_idx, &cases, kind, &mut rng)
+            .len()
+            .div_ceil(config.batch_size)
+    };
     on_event(&TrainingEvent::Started {
         train_cases: train_idx.len(),
         validation_cases: val_idx.len(),
@@ -225,6 +232,7 @@ pub fn train(
         let mut rng = Rng::stream(config.seed ^ epoch as u64, "epoch");
         let mut order = epoch_order(&train_idx, &cases, kind, &mut rng);
         shuffle(&mut order, &mut rng);
+        let steps_this_epoch = order.len().div_ceil(config.batch_size);
         let mut loss_sum = 0.0;
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
             if cancel.is_cancelled() {
@@ -263,7 +271,7 @@ pub fn train(
             on_event(&TrainingEvent::Step {
                 epoch,
                 step: step + 1,
-                steps: steps_per_epoch,
+                steps: steps_this_epoch,
                 loss,
                 eta_s,
             });
@@ -277,7 +285,7 @@ pub fn train(
         let is_best = best.as_ref().is_none_or(|b| score > b.score);
         let summary = EpochSummary {
             epoch,
-            train_loss: loss_sum / steps_per_epoch as f64,
+            train_loss: loss_sum / steps_this_epoch.max(1) as f64,
             validation_loss,
             metrics: metrics.clone(),
             score,
