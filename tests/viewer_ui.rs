@@ -47,12 +47,13 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
     });
     h.get_by_label("ct.nii.gz");
     h.get_by_label("Run both").click();
-    run_until(&mut h, "segmentation and surfaces", |app| {
+    run_until(&mut h, "segmentation, surfaces and the comparison", |app| {
         !app.busy()
             && app
                 .case()
                 .and_then(|c| c.prediction.as_ref())
                 .is_some_and(|p| p.lesions.is_some())
+            && app.case().and_then(|c| c.scores()).is_some()
     });
     let case = h.state().case().unwrap();
     assert!(case.classification.is_some(), "{:?}", h.state().notices());
@@ -62,6 +63,15 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
     h.get_by_label("Probability of cancer");
     h.get_by_label("Predicted label");
     h.get_by_label("Ground truth vs prediction");
+    let matching = case.current_matching().expect("lesions matched");
+    let truth_lesions = case
+        .ground_truth
+        .as_ref()
+        .unwrap()
+        .lesions
+        .as_ref()
+        .unwrap();
+    assert_eq!(matching.truth_found.len(), truth_lesions.lesions.len());
     let errors: Vec<_> = h.state().notices().iter().filter(|n| n.error).collect();
     assert!(errors.is_empty(), "{errors:?}");
     // The 3D view got the ground-truth or predicted surfaces and rendered them.

@@ -379,15 +379,16 @@ impl OncoscopeApp {
                         layer.surfaces = Some(surfaces);
                         layer.lesions = Some(lesions);
                         self.scene.mark_dirty();
-                        self.request_lesion_matching();
+                        self.request_comparison();
                     }
                 }
-                Event::LesionsMatched {
+                Event::Compared {
                     generations,
                     matching,
+                    scores,
                 } => {
                     if let Some(case) = &mut self.case {
-                        case.lesion_matching = Some((generations, matching));
+                        case.comparison = Some((generations, matching, scores));
                     }
                 }
                 Event::Cancelled(job) => {
@@ -434,8 +435,8 @@ impl OncoscopeApp {
         }
     }
 
-    /// Matches ground-truth and predicted lesions once both lesion tables exist.
-    fn request_lesion_matching(&mut self) {
+    /// Compares ground truth and prediction (on a worker) once both lesion tables exist.
+    fn request_comparison(&mut self) {
         let Some(case) = &self.case else { return };
         let (Some(truth), Some(prediction)) = (&case.ground_truth, &case.prediction) else {
             return;
@@ -443,7 +444,7 @@ impl OncoscopeApp {
         if truth.lesions.is_none() || prediction.lesions.is_none() {
             return;
         }
-        self.workers.submit(Request::MatchLesions {
+        self.workers.submit(Request::Compare {
             truth: truth.labels.clone(),
             prediction: prediction.labels.clone(),
             generations: (truth.generation, prediction.generation),

@@ -83,7 +83,10 @@ pub(crate) fn ready_for_screenshot(app: &OncoscopeApp) -> bool {
             .as_ref()
             .or(case.ground_truth.as_ref())
             .is_none_or(|l| l.surfaces.is_some());
-        jobs_done && surfaces_done
+        let compared = case.ground_truth.is_none()
+            || case.prediction.is_none()
+            || case.current_matching().is_some();
+        jobs_done && surfaces_done && compared
     }
 }
 

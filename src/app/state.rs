@@ -38,8 +38,9 @@ pub struct Case {
     pub classification: Option<(Classification, PathBuf)>,
     /// Seconds the last segmentation took on the ML worker.
     pub segmentation_seconds: Option<f64>,
-    /// Found / missed / spurious lesions, for the (truth, prediction) generations it was made of.
-    pub lesion_matching: Option<((u64, u64), LesionMatching)>,
+    /// Ground truth vs prediction, for the (truth, prediction) generations it was made of:
+    /// found / missed / spurious lesions and Dice/IoU. Computed on a worker.
+    pub comparison: Option<((u64, u64), LesionMatching, SegmentationScores)>,
     /// The linked crosshair: the voxel all three views go through.
     pub cursor_voxel: [usize; 3],
 }
@@ -56,7 +57,7 @@ impl Case {
             prediction: None,
             classification: None,
             segmentation_seconds: None,
-            lesion_matching: None,
+            comparison: None,
             cursor_voxel: dims.map(|d| d / 2),
         }
     }
@@ -75,33 +76,34 @@ impl Case {
         }
     }
 
-    /// Dice and IoU per label when both ground truth and prediction are there.
-    pub fn scores(&self) -> Option<SegmentationScores> {
-        let truth = self.ground_truth.as_ref()?;
-        let prediction = self.prediction.as_ref()?;
-        Some(SegmentationScores::compare(
-            &truth.labels.voxels,
-            &prediction.labels.voxels,
-        ))
-    }
-
-    /// The lesion matching, when it belongs to the current ground truth and prediction.
-    pub fn current_matching(&self) -> Option<&LesionMatching> {
+    /// Lesion matching and Dice/IoU, when they belong to the current ground truth and
+    /// prediction.
+    fn current_comparison(&self) -> Option<(&LesionMatching, &SegmentationScores)> {
         let generations = (
             self.ground_truth.as_ref()?.generation,
             self.prediction.as_ref()?.generation,
         );
-        self.lesion_matching
+        self.comparison
             .as_ref()
-            .filter(|(g, _)| *g == generations)
-            .map(|(_, m)| m)
+            .filter(|(g, _, _)| *g == generations)
+            .map(|(_, m, s)| (m, s))
     }
 
-    /// Whether the ground truth has tumour voxels (the classifier's true label).
+    /// Found / missed / spurious lesions of the current pair.
+    pub fn current_matching(&self) -> Option<&LesionMatching> {
+        self.current_comparison().map(|(m, _)| m)
+    }
+
+    /// Dice and IoU per label of the current pair.
+    pub fn scores(&self) -> Option<SegmentationScores> {
+        self.current_comparison().map(|(_, s)| *s)
+    }
+
+    /// Whether the ground truth has tumour voxels (the classifier's true label), once its
+    /// lesion table is built.
     pub fn true_cancer(&self) -> Option<bool> {
-        self.ground_truth
-            .as_ref()
-            .map(|t| t.labels.voxels.contains(&Structure::TUMOUR_LABEL))
+        let table = self.ground_truth.as_ref()?.lesions.as_ref()?;
+        Some(table.tumour.voxel_count > 0)
     }
 }
 

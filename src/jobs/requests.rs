@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::mesh::{LesionMatching, LesionTable, Surface};
 use crate::model::inference::Classification;
+use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::volume::decathlon::Task;
 use crate::volume::{CtVolume, LabelVolume};
@@ -63,8 +64,9 @@ pub enum Request {
     LoadGroundTruth { path: PathBuf, ct: Arc<CtVolume> },
     /// Classification and/or segmentation on the ML worker.
     Analyse(AnalysisRequest),
-    /// Match the lesions of the ground truth and the prediction (found / missed / spurious).
-    MatchLesions {
+    /// Compare ground truth and prediction: Dice/IoU per label and lesion matching (found /
+    /// missed / spurious).
+    Compare {
         truth: Arc<LabelVolume>,
         prediction: Arc<LabelVolume>,
         /// Generations of the two layers, so stale results can be dropped.
@@ -114,9 +116,11 @@ pub enum Event {
         surfaces: Vec<Surface>,
         lesions: LesionTable,
     },
-    LesionsMatched {
+    /// Lesion matching and Dice/IoU of a (ground truth, prediction) pair.
+    Compared {
         generations: (u64, u64),
         matching: LesionMatching,
+        scores: SegmentationScores,
     },
     /// The job stopped at the user's request; nothing is wrong.
     Cancelled(JobKind),

@@ -13,6 +13,7 @@ use crate::mesh::{TaubinParams, extract_surfaces, lesion_table, match_lesions};
 use crate::model::ModelKind;
 use crate::model::checkpoint::{LoadedModel, device_by_name};
 use crate::model::inference::{Stage, classify, segment};
+use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::model::weights::model_stem;
 use crate::volume::LabelVolume;
@@ -140,7 +141,7 @@ fn job_kind(request: &Request) -> JobKind {
         Request::LoadCase { .. } | Request::LoadGroundTruth { .. } => JobKind::Load,
         Request::Analyse(a) if a.classify && !a.segment => JobKind::Classify,
         Request::Analyse(_) => JobKind::Segment,
-        Request::Surfaces { .. } | Request::MatchLesions { .. } => JobKind::Surfaces,
+        Request::Surfaces { .. } | Request::Compare { .. } => JobKind::Surfaces,
     }
 }
 
@@ -213,16 +214,18 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             generation,
             cancel,
         } => surfaces_job(&labels, source, generation, &cancel, reporter)?,
-        Request::MatchLesions {
+        Request::Compare {
             truth,
             prediction,
             generations,
             min_lesion_ml,
         } => {
             if let Some(matching) = match_lesions(&truth, &prediction, min_lesion_ml) {
-                reporter.send(Event::LesionsMatched {
+                let scores = SegmentationScores::compare(&truth.voxels, &prediction.voxels);
+                reporter.send(Event::Compared {
                     generations,
                     matching,
+                    scores,
                 });
             }
         }
