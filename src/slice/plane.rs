@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::volume::ras_axis_letter;
+
 /// The three orthogonal views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Plane {
@@ -91,18 +93,6 @@ pub struct EdgeLetters {
     pub bottom: char,
 }
 
-/// The anatomical letter of the positive (`true`) or negative end of a RAS voxel axis.
-fn axis_letter(axis: usize, positive_end: bool) -> char {
-    match (axis, positive_end) {
-        (0, true) => 'R',
-        (0, false) => 'L',
-        (1, true) => 'A',
-        (1, false) => 'P',
-        (_, true) => 'S',
-        (_, false) => 'I',
-    }
-}
-
 impl PlaneLayout {
     /// Pixel size of one slice `(columns, rows)` for a volume of `dims` voxels.
     pub fn image_size(&self, dims: [usize; 3]) -> (usize, usize) {
@@ -158,10 +148,10 @@ impl PlaneLayout {
         // Left edge shows the column axis' high end when reversed; top the row axis' high end
         // when reversed.
         EdgeLetters {
-            left: axis_letter(self.column_axis, self.column_reversed),
-            right: axis_letter(self.column_axis, !self.column_reversed),
-            top: axis_letter(self.row_axis, self.row_reversed),
-            bottom: axis_letter(self.row_axis, !self.row_reversed),
+            left: ras_axis_letter(self.column_axis, self.column_reversed),
+            right: ras_axis_letter(self.column_axis, !self.column_reversed),
+            top: ras_axis_letter(self.row_axis, self.row_reversed),
+            bottom: ras_axis_letter(self.row_axis, !self.row_reversed),
         }
     }
 }

@@ -116,16 +116,22 @@ impl Grid {
                     .map(|w| (w, d[w]))
                     .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
                     .unwrap_or((0, 1.0));
-                match (axis, value >= 0.0) {
-                    (0, true) => 'R',
-                    (0, false) => 'L',
-                    (1, true) => 'A',
-                    (1, false) => 'P',
-                    (_, true) => 'S',
-                    (_, false) => 'I',
-                }
+                ras_axis_letter(axis, value >= 0.0)
             })
             .collect()
+    }
+}
+
+/// The anatomical letter of the positive (`true`) or negative end of RAS+ world axis `axis`
+/// (0 x: R/L, 1 y: A/P, 2 z: S/I).
+pub fn ras_axis_letter(axis: usize, positive_end: bool) -> char {
+    match (axis, positive_end) {
+        (0, true) => 'R',
+        (0, false) => 'L',
+        (1, true) => 'A',
+        (1, false) => 'P',
+        (_, true) => 'S',
+        (_, false) => 'I',
     }
 }
 

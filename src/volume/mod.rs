@@ -12,7 +12,7 @@ mod voxels;
 pub mod window;
 
 pub use error::VolumeError;
-pub use grid::Grid;
+pub use grid::{Grid, ras_axis_letter};
 pub use nifti::NiftiSource;
 pub use orientation::AxisMap;
 pub use resample::{Interpolation, grid_with_dims, resample_argmax, resample_onto};
