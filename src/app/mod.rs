@@ -71,8 +71,12 @@ impl OncoscopeApp {
     /// Builds the app: restores preferences, starts the workers and follows `startup` (which
     /// case to open, whether to run the models and take a screenshot).
     pub fn new(cc: &eframe::CreationContext<'_>, startup: StartupPlan) -> Self {
+        // A scripted run (--screenshot) is reproducible: it neither reads nor writes the
+        // user's preferences.
+        let scripted = startup.screenshot.is_some();
         let prefs = cc
             .storage
+            .filter(|_| !scripted)
             .and_then(|s| eframe::get_value::<Preferences>(s, PREFERENCES_KEY))
             .unwrap_or_default();
         let ctx = cc.egui_ctx.clone();
@@ -539,7 +543,9 @@ impl eframe::App for OncoscopeApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, PREFERENCES_KEY, &self.prefs);
+        if self.startup.screenshot.is_none() {
+            eframe::set_value(storage, PREFERENCES_KEY, &self.prefs);
+        }
     }
 }
 
