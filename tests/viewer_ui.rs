@@ -74,6 +74,24 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
     assert_eq!(matching.truth_found.len(), truth_lesions.lesions.len());
     let errors: Vec<_> = h.state().notices().iter().filter(|n| n.error).collect();
     assert!(errors.is_empty(), "{errors:?}");
+    // Saving runs as a job and writes the segmentation in the CT's original grid.
+    let saved = dir.path().join("seg.nii.gz");
+    h.state_mut()
+        .command(Command::SaveSegmentation(saved.clone()));
+    run_until(&mut h, "the save", |app| !app.busy());
+    let ct = oncoscope::volume::nifti::read_ct(&sample().0).unwrap();
+    let written = oncoscope::volume::nifti::read_labels_for(&saved, &ct).unwrap();
+    assert_eq!(
+        written.voxels,
+        h.state()
+            .case()
+            .unwrap()
+            .prediction
+            .as_ref()
+            .unwrap()
+            .labels
+            .voxels
+    );
     // The 3D view got the ground-truth or predicted surfaces and rendered them.
     let image = h.render().expect("wgpu render of the window");
     assert!(image.width() > 0);

@@ -13,7 +13,6 @@ use crate::jobs::{AnalysisRequest, CancelToken, Event, JobKind, LabelSource, Req
 use crate::model::weights::shipped_weights_dir;
 use crate::slice::Plane;
 use crate::ui::{FileDialogs, FramePacing, SceneView, SliceViewState};
-use crate::volume::nifti::write_in_source_grid;
 
 pub use startup::{StartupPlan, decathlon_label_for};
 use state::{Case, Command, LabelLayer, Preferences};
@@ -255,10 +254,13 @@ impl OncoscopeApp {
             self.notify_error("No segmentation to save yet: run the segmentation first");
             return;
         };
-        match write_in_source_grid(path, &prediction.labels) {
-            Ok(()) => self.notify_info(format!("Segmentation saved to {}", path.display())),
-            Err(e) => self.notify_error(format!("{}: {e}", path.display())),
-        }
+        // Writing a large .nii.gz takes a while: a job, so the window keeps drawing.
+        let request = Request::SaveLabels {
+            labels: prediction.labels.clone(),
+            path: path.to_path_buf(),
+        };
+        self.start_job(JobKind::Save, CancelToken::new(), "Saving");
+        self.workers.submit(request);
     }
 
     fn export_meshes(&mut self, dir: &Path) {
@@ -394,6 +396,10 @@ impl OncoscopeApp {
                     if let Some(case) = &mut self.case {
                         case.comparison = Some((generations, matching, scores));
                     }
+                }
+                Event::Saved { path } => {
+                    self.finish_job(JobKind::Save);
+                    self.notify_info(format!("Saved {}", path.display()));
                 }
                 Event::Cancelled(job) => {
                     self.finish_job(job);

@@ -17,6 +17,7 @@ pub enum JobKind {
     Classify,
     Segment,
     Surfaces,
+    Save,
 }
 
 impl JobKind {
@@ -26,6 +27,7 @@ impl JobKind {
             JobKind::Classify => "Classification",
             JobKind::Segment => "Segmentation",
             JobKind::Surfaces => "Surfaces",
+            JobKind::Save => "Saving",
         }
     }
 }
@@ -72,6 +74,11 @@ pub enum Request {
         /// Generations of the two layers, so stale results can be dropped.
         generations: (u64, u64),
         min_lesion_ml: f64,
+    },
+    /// Write a label map as NIfTI in its CT's original grid.
+    SaveLabels {
+        labels: Arc<LabelVolume>,
+        path: PathBuf,
     },
     /// Surfaces and lesion table of a label map.
     Surfaces {
@@ -121,6 +128,10 @@ pub enum Event {
         generations: (u64, u64),
         matching: LesionMatching,
         scores: SegmentationScores,
+    },
+    /// A file was written.
+    Saved {
+        path: PathBuf,
     },
     /// The job stopped at the user's request; nothing is wrong.
     Cancelled(JobKind),

@@ -17,7 +17,7 @@ use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::model::weights::model_stem;
 use crate::volume::LabelVolume;
-use crate::volume::nifti::{read_ct, read_labels_for};
+use crate::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
 
 /// Lesions smaller than this (mL) are left out of the viewer's lesion table.
 pub const VIEWER_MIN_LESION_ML: f64 = 0.05;
@@ -142,6 +142,7 @@ fn job_kind(request: &Request) -> JobKind {
         Request::Analyse(a) if a.classify && !a.segment => JobKind::Classify,
         Request::Analyse(_) => JobKind::Segment,
         Request::Surfaces { .. } | Request::Compare { .. } => JobKind::Surfaces,
+        Request::SaveLabels { .. } => JobKind::Save,
     }
 }
 
@@ -228,6 +229,16 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                     scores,
                 });
             }
+        }
+        Request::SaveLabels { labels, path } => {
+            reporter.progress(
+                JobKind::Save,
+                None,
+                format!("Writing {}", display_name(&path)),
+            );
+            write_in_source_grid(&path, &labels)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            reporter.send(Event::Saved { path });
         }
         Request::Analyse(_) => unreachable!("analysis requests go to the ML worker"),
     }
