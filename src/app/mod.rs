@@ -466,13 +466,15 @@ impl OncoscopeApp {
         let Some(layer) = self.case.as_ref().and_then(|c| c.layer(source)) else {
             return;
         };
+        // One token for the job and the request, so Cancel reaches the worker.
+        let cancel = CancelToken::new();
         let request = Request::Surfaces {
             labels: layer.labels.clone(),
             source,
             generation: layer.generation,
-            cancel: CancelToken::new(),
+            cancel: cancel.clone(),
         };
-        self.start_job(JobKind::Surfaces, CancelToken::new(), "Building surfaces");
+        self.start_job(JobKind::Surfaces, cancel, "Building surfaces");
         self.workers.submit(request);
     }
 
