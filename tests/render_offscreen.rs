@@ -14,7 +14,8 @@ use image::RgbaImage;
 use mesh_common::paint_ball;
 use oncoscope::mesh::{Structure, Surface, TaubinParams, extract_surfaces};
 use oncoscope::render::{
-    BACKGROUND_SRGB, GpuMesh, MeshRenderer, MeshStyle, OrbitCamera, SceneTarget, headless_device,
+    BACKGROUND_SRGB, GpuMesh, GpuPlane, MeshRenderer, MeshStyle, OrbitCamera, SceneTarget,
+    headless_device,
 };
 use oncoscope::volume::{Grid, Volume};
 
@@ -94,11 +95,33 @@ fn render(
     style_of: impl Fn(Structure) -> MeshStyle,
     sample_count: u32,
 ) -> (RgbaImage, OrbitCamera) {
+    render_with_planes(gpu, surfaces, style_of, sample_count, &[])
+}
+
+/// A slice image for [`render_with_planes`]: world corners (top-left, top-right,
+/// bottom-right, bottom-left), size and sRGB RGBA pixels.
+type PlaneImage = ([[f32; 3]; 4], [u32; 2], Vec<u8>);
+
+/// [`render`] with slice planes.
+fn render_with_planes(
+    gpu: &Gpu,
+    surfaces: &[Surface],
+    style_of: impl Fn(Structure) -> MeshStyle,
+    sample_count: u32,
+    planes: &[PlaneImage],
+) -> (RgbaImage, OrbitCamera) {
     let target = SceneTarget::new(&gpu.device, SIZE_PX, sample_count).expect("target");
     let renderer = MeshRenderer::new(&gpu.device, target.render_format(), target.sample_count());
     let meshes: Vec<GpuMesh> = surfaces
         .iter()
         .map(|s| GpuMesh::new(&gpu.device, &renderer, s, style_of(s.structure)).expect("upload"))
+        .collect();
+    let planes: Vec<GpuPlane> = planes
+        .iter()
+        .map(|(corners, size, rgba)| {
+            GpuPlane::new(&gpu.device, &gpu.queue, &renderer, *corners, *size, rgba)
+                .expect("plane upload")
+        })
         .collect();
     let organ_bounds = meshes[0].bounds_mm();
     let camera = OrbitCamera::fitted_to(organ_bounds.0, organ_bounds.1);
@@ -113,6 +136,7 @@ fn render(
         &camera,
         target.aspect(),
         &mesh_refs,
+        &planes.iter().collect::<Vec<_>>(),
     );
     gpu.queue.submit([encoder.finish()]);
     let image = target
@@ -254,6 +278,96 @@ fn opaque_organ_hides_the_lesion() {
     );
 }
 
+/// A coronal plane through the organ centre (facing the anterior camera) with a 2×2 texture:
+/// each quadrant lands where its corner projects, and the opaque lesion in front of the plane
+/// hides it.
+#[test]
+fn a_slice_plane_shows_its_texture_in_place_behind_the_lesion() {
+    let Some(gpu) = gpu() else { return };
+    let surfaces = organ_and_lesion_surfaces();
+    let [cx, cy, cz] = ORGAN_CENTRE_MM;
+    let half = 40.0;
+    // Top-left, top-right, bottom-right, bottom-left in world mm: from the anterior camera the
+    // patient's right (+x) is on screen left and superior (+z) up, so this quad faces the
+    // camera the way a radiological coronal slice does.
+    let corner = |dx: f64, dz: f64| to_f32([cx + dx, cy, cz + dz]);
+    let corners = [
+        corner(half, half),
+        corner(-half, half),
+        corner(-half, -half),
+        corner(half, -half),
+    ];
+    let quadrant_colours: [[u8; 3]; 4] = [
+        [240, 240, 40],
+        [40, 220, 220],
+        [250, 250, 250],
+        [230, 120, 30],
+    ];
+    let mut rgba = Vec::new();
+    for row in 0..2 {
+        for column in 0..2 {
+            let [r, g, b] = quadrant_colours[row * 2 + column];
+            rgba.extend_from_slice(&[r, g, b, 255]);
+        }
+    }
+    let hide_organ = |structure| MeshStyle {
+        visible: structure != Structure::Organ,
+        ..MeshStyle::for_structure(structure)
+    };
+    let (image, camera) =
+        render_with_planes(&gpu, &surfaces, hide_organ, 4, &[(corners, [2, 2], rgba)]);
+    save_png(&image, "slice_plane_and_lesion_anterior");
+    // Quadrant centres, away from the lesion (which sits upper left, right and superior).
+    let quadrant_centre = |column: usize, row: usize| {
+        let dx = if column == 0 { half / 2.0 } else { -half / 2.0 };
+        let dz = if row == 0 { half / 2.0 } else { -half / 2.0 };
+        [cx + dx, cy, cz + dz]
+    };
+    for (i, want) in quadrant_colours.iter().enumerate() {
+        let (column, row) = (i % 2, i / 2);
+        if (column, row) == (0, 0) {
+            continue; // the lesion covers part of this quadrant
+        }
+        let (got, px) = colour_at(&image, &camera, quadrant_centre(column, row));
+        let off = (0..3)
+            .map(|c| (got[c] - f32::from(want[c])).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            off <= 3.0,
+            "quadrant ({column}, {row}) at {px:?}: {got:?}, want {want:?}"
+        );
+    }
+    let ([r, g, b], _) = colour_at(&image, &camera, lesion_centre_mm());
+    assert!(
+        r > g + 80.0 && r > b + 80.0,
+        "the lesion in front of the plane must stay red: {:?}",
+        [r, g, b]
+    );
+    assert_corners_are_background(&image);
+}
+
+#[test]
+fn a_plane_image_of_the_wrong_size_is_refused() {
+    let Some(gpu) = gpu() else { return };
+    let renderer = MeshRenderer::new(
+        &gpu.device,
+        SceneTarget::new(&gpu.device, [8, 8], 1)
+            .expect("target")
+            .render_format(),
+        1,
+    );
+    let err = GpuPlane::new(
+        &gpu.device,
+        &gpu.queue,
+        &renderer,
+        [[0.0; 3]; 4],
+        [3, 2],
+        &[0; 20],
+    )
+    .expect_err("20 bytes for a 3×2 image");
+    assert!(err.to_string().contains("needs 24 bytes"), "{err}");
+}
+
 #[test]
 fn an_empty_scene_is_background_everywhere_after_a_resize() {
     let Some(gpu) = gpu() else { return };
@@ -270,6 +384,7 @@ fn an_empty_scene_is_background_everywhere_after_a_resize() {
         target.attachments(),
         &OrbitCamera::default(),
         target.aspect(),
+        &[],
         &[],
     );
     gpu.queue.submit([encoder.finish()]);

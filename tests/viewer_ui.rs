@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use oncoscope::app::state::Command;
+use oncoscope::app::state::{Command, ComparedStructure, LabelDisplay};
 use oncoscope::app::{OncoscopeApp, StartupPlan};
+use oncoscope::mesh::Structure;
 use viewer_common::{sample, tiny_weights};
 
 fn harness(plan: StartupPlan) -> Harness<'static, OncoscopeApp> {
@@ -95,6 +96,33 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
     // The 3D view got the ground-truth or predicted surfaces and rendered them.
     let image = h.render().expect("wgpu render of the window");
     assert!(image.width() > 0);
+    let shown = h.state().scene().mesh_descriptions();
+    assert!(shown.contains(&"organ prediction".to_string()), "{shown:?}");
+
+    // Compare mode: the 3D view swaps to the organ's agreement regions, and shows the three
+    // slice planes when asked.
+    let prefs = h.state_mut().preferences_mut();
+    prefs.label_display = LabelDisplay::Comparison;
+    prefs.compared = ComparedStructure::Organ;
+    prefs.show_planes_3d = true;
+    h.run_steps(3);
+    let case = h.state().case().unwrap();
+    let regions: Vec<String> = case
+        .current_comparison()
+        .expect("comparison")
+        .agreement
+        .iter()
+        .filter(|a| a.surface.structure == Structure::Organ)
+        .map(|a| format!("organ {}", a.agreement.name()))
+        .collect();
+    assert!(
+        regions.contains(&"organ true positive".to_string()),
+        "a trained model overlaps the organ somewhere: {regions:?}"
+    );
+    assert_eq!(h.state().scene().mesh_descriptions(), regions);
+    assert_eq!(h.state().scene().plane_count(), 3);
+    h.render()
+        .expect("wgpu render with planes and agreement surfaces");
 }
 
 #[test]

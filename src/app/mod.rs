@@ -14,8 +14,8 @@ use crate::model::weights::shipped_weights_dir;
 use crate::slice::Plane;
 use crate::ui::{FileDialogs, FramePacing, SceneView, SliceViewState};
 
-pub use startup::{StartupPlan, decathlon_label_for};
-use state::{Case, Command, LabelLayer, Preferences};
+pub use startup::{DisplayOverrides, StartupPlan, decathlon_label_for};
+use state::{Case, Command, Comparison, LabelLayer, Preferences};
 
 /// Storage key of the preferences.
 const PREFERENCES_KEY: &str = "oncoscope.preferences";
@@ -107,6 +107,7 @@ impl OncoscopeApp {
         if let Some(weights) = app.startup.weights_dir.clone() {
             app.prefs.weights_dir = Some(weights);
         }
+        app.startup.display.apply(&mut app.prefs);
         if let Some((ct, ground_truth)) = app.startup.case.clone() {
             app.command(Command::OpenCase { ct, ground_truth });
         }
@@ -117,6 +118,16 @@ impl OncoscopeApp {
     pub fn command(&mut self, command: Command) {
         self.commands.push(command);
         self.apply_commands();
+    }
+
+    /// The user's display and model choices, for scripts and tests.
+    pub fn preferences_mut(&mut self) -> &mut Preferences {
+        &mut self.prefs
+    }
+
+    /// The 3D view (what it has uploaded), for tests.
+    pub fn scene(&self) -> &SceneView {
+        &self.scene
     }
 
     /// The open case, if any.
@@ -392,9 +403,16 @@ impl OncoscopeApp {
                     generations,
                     matching,
                     scores,
+                    agreement,
                 } => {
                     if let Some(case) = &mut self.case {
-                        case.comparison = Some((generations, matching, scores));
+                        case.comparison = Some(Comparison {
+                            generations,
+                            matching,
+                            scores,
+                            agreement,
+                        });
+                        self.scene.mark_dirty();
                     }
                 }
                 Event::Saved { path } => {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::OncoscopeApp;
+use super::state::{ComparedStructure, LabelDisplay, Preferences};
 use crate::jobs::JobKind;
 use crate::volume::decathlon::Task;
 
@@ -16,6 +17,28 @@ const SCREENSHOT_DEADLINE: Duration = Duration::from_secs(600);
 /// catch up).
 const SETTLE_FRAMES: u32 = 3;
 
+/// Display choices given on the command line; `None` keeps the preference.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DisplayOverrides {
+    pub label_display: Option<LabelDisplay>,
+    pub compared: Option<ComparedStructure>,
+    pub show_planes_3d: Option<bool>,
+}
+
+impl DisplayOverrides {
+    pub(crate) fn apply(&self, prefs: &mut Preferences) {
+        if let Some(display) = self.label_display {
+            prefs.label_display = display;
+        }
+        if let Some(compared) = self.compared {
+            prefs.compared = compared;
+        }
+        if let Some(planes) = self.show_planes_3d {
+            prefs.show_planes_3d = planes;
+        }
+    }
+}
+
 /// What to do at start-up.
 #[derive(Debug, Clone)]
 pub struct StartupPlan {
@@ -23,6 +46,9 @@ pub struct StartupPlan {
     pub case: Option<(PathBuf, Option<PathBuf>)>,
     pub task: Option<Task>,
     pub weights_dir: Option<PathBuf>,
+    /// Display choices for this run, over the saved preferences (a scripted run starts from
+    /// the defaults).
+    pub display: DisplayOverrides,
     /// Run classification and segmentation as soon as the CT is loaded.
     pub run_models: bool,
     /// Save the window to this PNG once the results are shown, then exit.
@@ -39,6 +65,7 @@ impl StartupPlan {
             case,
             task: None,
             weights_dir: None,
+            display: DisplayOverrides::default(),
             run_models: false,
             screenshot: None,
             screenshot_requested: false,
@@ -85,7 +112,7 @@ pub(crate) fn ready_for_screenshot(app: &OncoscopeApp) -> bool {
             .is_none_or(|l| l.surfaces.is_some());
         let compared = case.ground_truth.is_none()
             || case.prediction.is_none()
-            || case.current_matching().is_some();
+            || case.current_comparison().is_some();
         jobs_done && surfaces_done && compared
     }
 }

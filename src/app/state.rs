@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::LabelSource;
-use crate::mesh::{LesionMatching, LesionTable, Structure, Surface};
+use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Structure, Surface};
 use crate::model::inference::Classification;
 use crate::model::metrics::SegmentationScores;
 use crate::slice::{Convention, OverlayMode, Plane};
@@ -38,9 +38,8 @@ pub struct Case {
     pub classification: Option<(Classification, PathBuf)>,
     /// Seconds the last segmentation took on the ML worker.
     pub segmentation_seconds: Option<f64>,
-    /// Ground truth vs prediction, for the (truth, prediction) generations it was made of:
-    /// found / missed / spurious lesions and Dice/IoU. Computed on a worker.
-    pub comparison: Option<((u64, u64), LesionMatching, SegmentationScores)>,
+    /// Ground truth vs prediction, computed on a worker; may belong to older layers.
+    pub comparison: Option<Comparison>,
     /// The linked crosshair: the voxel all three views go through.
     pub cursor_voxel: [usize; 3],
 }
@@ -76,27 +75,25 @@ impl Case {
         }
     }
 
-    /// Lesion matching and Dice/IoU, when they belong to the current ground truth and
-    /// prediction.
-    fn current_comparison(&self) -> Option<(&LesionMatching, &SegmentationScores)> {
+    /// The comparison, when it belongs to the current ground truth and prediction.
+    pub fn current_comparison(&self) -> Option<&Comparison> {
         let generations = (
             self.ground_truth.as_ref()?.generation,
             self.prediction.as_ref()?.generation,
         );
         self.comparison
             .as_ref()
-            .filter(|(g, _, _)| *g == generations)
-            .map(|(_, m, s)| (m, s))
+            .filter(|c| c.generations == generations)
     }
 
     /// Found / missed / spurious lesions of the current pair.
     pub fn current_matching(&self) -> Option<&LesionMatching> {
-        self.current_comparison().map(|(m, _)| m)
+        self.current_comparison().map(|c| &c.matching)
     }
 
     /// Dice and IoU per label of the current pair.
     pub fn scores(&self) -> Option<SegmentationScores> {
-        self.current_comparison().map(|(_, s)| *s)
+        self.current_comparison().map(|c| c.scores)
     }
 
     /// Whether the ground truth has tumour voxels (the classifier's true label), once its
@@ -105,6 +102,17 @@ impl Case {
         let table = self.ground_truth.as_ref()?.lesions.as_ref()?;
         Some(table.tumour.voxel_count > 0)
     }
+}
+
+/// Ground truth against prediction, as computed on a worker.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Generations of the (ground truth, prediction) layers it was made of.
+    pub generations: (u64, u64),
+    pub matching: LesionMatching,
+    pub scores: SegmentationScores,
+    /// True-positive / false-positive / false-negative surfaces of organ and lesions.
+    pub agreement: Vec<AgreementSurface>,
 }
 
 /// Which label map the slice views and the 3D view show.
@@ -158,6 +166,14 @@ impl ComparedStructure {
             ComparedStructure::Tumour => |l| l == Structure::TUMOUR_LABEL,
         }
     }
+
+    /// The surface structure with the same voxels.
+    pub fn structure(self) -> Structure {
+        match self {
+            ComparedStructure::Organ => Structure::Organ,
+            ComparedStructure::Tumour => Structure::Lesions,
+        }
+    }
 }
 
 /// What the user chose, kept between runs (eframe storage).
@@ -181,6 +197,8 @@ pub struct Preferences {
     /// Opacity of the organ surface in 3D, 0..1.
     pub organ_opacity_3d: f32,
     pub auto_rotate: bool,
+    /// Show the three slice planes in place in the 3D view.
+    pub show_planes_3d: bool,
     /// Draw the ground-truth surfaces in 3D too (green organ, yellow lesions).
     pub show_ground_truth_3d: bool,
     /// The view shown large, or `None` for the 2×2 layout.
@@ -204,6 +222,7 @@ impl Default for Preferences {
             show_lesions_3d: true,
             organ_opacity_3d: 0.35,
             auto_rotate: false,
+            show_planes_3d: false,
             show_ground_truth_3d: false,
             maximised: None,
         }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 
-use oncoscope::app::{OncoscopeApp, StartupPlan};
+use oncoscope::app::state::{ComparedStructure, LabelDisplay};
+use oncoscope::app::{DisplayOverrides, OncoscopeApp, StartupPlan};
 use oncoscope::volume::decathlon::Task;
 
 #[derive(clap::Args, Debug)]
@@ -26,6 +27,16 @@ pub struct ViewArgs {
     /// Window size in points, "WIDTH,HEIGHT".
     #[arg(long, default_value = "1400,900", value_parser = parse_size)]
     pub size: [f32; 2],
+    /// Labels shown in the slices and in 3D: none, prediction, truth, both or compare (true /
+    /// false positive / false negative).
+    #[arg(long, value_parser = parse_label_display)]
+    pub labels: Option<LabelDisplay>,
+    /// What `--labels compare` colours: organ or tumour.
+    #[arg(long, value_parser = parse_compared)]
+    pub compare: Option<ComparedStructure>,
+    /// Show the three slice planes in the 3D view.
+    #[arg(long)]
+    pub planes: bool,
 }
 
 impl ViewArgs {
@@ -38,6 +49,9 @@ impl ViewArgs {
             weights: None,
             screenshot,
             size: [1400.0, 900.0],
+            labels: None,
+            compare: None,
+            planes: false,
         }
     }
 }
@@ -50,6 +64,29 @@ fn parse_size(text: &str) -> Result<[f32; 2], String> {
     match parts[..] {
         [w, h] if w >= 320.0 && h >= 240.0 => Ok([w, h]),
         _ => Err(format!("{text:?}: give WIDTH,HEIGHT of at least 320,240")),
+    }
+}
+
+fn parse_label_display(text: &str) -> Result<LabelDisplay, String> {
+    Ok(match text {
+        "none" => LabelDisplay::None,
+        "prediction" => LabelDisplay::Prediction,
+        "truth" => LabelDisplay::GroundTruth,
+        "both" => LabelDisplay::Both,
+        "compare" => LabelDisplay::Comparison,
+        _ => {
+            return Err(format!(
+                "{text:?}: give none, prediction, truth, both or compare"
+            ));
+        }
+    })
+}
+
+fn parse_compared(text: &str) -> Result<ComparedStructure, String> {
+    match text {
+        "organ" => Ok(ComparedStructure::Organ),
+        "tumour" | "tumor" => Ok(ComparedStructure::Tumour),
+        _ => Err(format!("{text:?}: give organ or tumour")),
     }
 }
 
@@ -72,6 +109,15 @@ pub fn run_view(args: &ViewArgs) -> Result<()> {
     };
     plan.task = args.task;
     plan.weights_dir = args.weights.clone();
+    plan.display = DisplayOverrides {
+        label_display: args.labels,
+        // Asking what to compare implies comparing.
+        compared: args.compare,
+        show_planes_3d: args.planes.then_some(true),
+    };
+    if args.compare.is_some() && args.labels.is_none() {
+        plan.display.label_display = Some(LabelDisplay::Comparison);
+    }
     let scripted = args.screenshot.is_some();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

@@ -3,8 +3,10 @@
 //!
 //! Every job reports progress, can be cancelled through its [`CancelToken`] (cancellation is
 //! not an error) and has panics caught and turned into a [`Event::Failed`] message. Large data
-//! moves as `Arc`. Headless: the UI passes a `notify` callback (egui's `request_repaint`).
+//! moves as `Arc`. The ML thread runs its networks on a pool of lower-priority threads, so
+//! the UI thread wins the CPU while they run. Headless: the UI passes a `notify` callback (egui's `request_repaint`).
 
+mod priority;
 mod requests;
 mod worker;
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::mesh::{LesionMatching, LesionTable, Surface};
+use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Surface};
 use crate::model::inference::Classification;
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
@@ -66,8 +66,8 @@ pub enum Request {
     LoadGroundTruth { path: PathBuf, ct: Arc<CtVolume> },
     /// Classification and/or segmentation on the ML worker.
     Analyse(AnalysisRequest),
-    /// Compare ground truth and prediction: Dice/IoU per label and lesion matching (found /
-    /// missed / spurious).
+    /// Compare ground truth and prediction: Dice/IoU per label, lesion matching (found /
+    /// missed / spurious) and the agreement surfaces of organ and lesions.
     Compare {
         truth: Arc<LabelVolume>,
         prediction: Arc<LabelVolume>,
@@ -123,11 +123,14 @@ pub enum Event {
         surfaces: Vec<Surface>,
         lesions: LesionTable,
     },
-    /// Lesion matching and Dice/IoU of a (ground truth, prediction) pair.
+    /// Lesion matching, Dice/IoU and agreement surfaces of a (ground truth, prediction) pair.
     Compared {
         generations: (u64, u64),
         matching: LesionMatching,
         scores: SegmentationScores,
+        /// True-positive / false-positive / false-negative surfaces of the organ and of the
+        /// lesions (`surface.structure` says which).
+        agreement: Vec<AgreementSurface>,
     },
     /// A file was written.
     Saved {

@@ -8,8 +8,11 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::priority::{background_pool, lower_current_thread_priority};
 use super::requests::{AnalysisRequest, Event, JobKind, LabelSource, Request};
-use crate::mesh::{TaubinParams, extract_surfaces, lesion_table, match_lesions};
+use crate::mesh::{
+    Structure, TaubinParams, agreement_surfaces, extract_surfaces, lesion_table, match_lesions,
+};
 use crate::model::ModelKind;
 use crate::model::checkpoint::{LoadedModel, device_by_name};
 use crate::model::inference::{Stage, classify, segment};
@@ -88,11 +91,19 @@ impl Workers {
         let ml = std::thread::Builder::new()
             .name("oncoscope-ml".into())
             .spawn(move || {
+                // The networks run on a pool of lower-priority threads, so the window keeps
+                // drawing while they use every core.
+                lower_current_thread_priority();
+                let pool = background_pool();
                 let mut models = ModelCache::default();
                 for request in ml_rx {
-                    run_guarded(&reporter, job_kind(&request), || {
-                        run_ml(request, &reporter, &mut models)
-                    });
+                    let kind = job_kind(&request);
+                    let job =
+                        || run_guarded(&reporter, kind, || run_ml(request, &reporter, &mut models));
+                    match &pool {
+                        Some(pool) => pool.install(job),
+                        None => job(),
+                    }
                 }
             })?;
         Ok(Self {
@@ -223,10 +234,21 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
         } => {
             if let Some(matching) = match_lesions(&truth, &prediction, min_lesion_ml) {
                 let scores = SegmentationScores::compare(&truth.voxels, &prediction.voxels);
+                let smoothing = TaubinParams::with_iterations(VIEWER_SMOOTHING_ITERATIONS);
+                let mut agreement = Vec::new();
+                for structure in Structure::ALL {
+                    agreement.extend(agreement_surfaces(
+                        &truth,
+                        &prediction,
+                        structure,
+                        &smoothing,
+                    )?);
+                }
                 reporter.send(Event::Compared {
                     generations,
                     matching,
                     scores,
+                    agreement,
                 });
             }
         }

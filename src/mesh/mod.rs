@@ -8,6 +8,7 @@
 //! Headless: never imports egui or wgpu, so the CLI, the jobs and the tests use it alike.
 //! Volumes always come from voxel counts, never from (smoothed) meshes.
 
+mod agreement;
 pub mod bench;
 mod components;
 mod diameter;
@@ -25,6 +26,7 @@ mod tables;
 mod topology;
 mod tri_mesh;
 
+pub use agreement::{Agreement, AgreementSurface, agreement_surfaces};
 pub use components::connected_components_26;
 pub use diameter::longest_diameter_mm;
 pub use error::MeshError;

@@ -5,7 +5,7 @@ use super::{
     MeshError, PaddedField, Structure, TaubinParams, TriMesh, marching_cubes, taubin_smooth,
     vertex_normals,
 };
-use crate::volume::LabelVolume;
+use crate::volume::{Grid, LabelVolume};
 
 /// One structure's surface in world (RAS+) mm.
 #[derive(Debug, Clone)]
@@ -26,15 +26,26 @@ pub fn structure_surface(
     let Some(field) = PaddedField::from_labels(labels, &structure.mask_lut()) else {
         return Ok(None);
     };
-    let mut mesh = marching_cubes(&field, BINARY_ISO_LEVEL, &labels.grid.world_from_voxel)?;
+    surface_of_field(field, &labels.grid, structure, smoothing).map(Some)
+}
+
+/// Marching cubes at 0.5 over a binary `field` cropped from a volume on `grid`, then Taubin
+/// smoothing and normals; the surface is labelled as `structure`.
+pub(super) fn surface_of_field(
+    field: PaddedField,
+    grid: &Grid,
+    structure: Structure,
+    smoothing: &TaubinParams,
+) -> Result<Surface, MeshError> {
+    let mut mesh = marching_cubes(&field, BINARY_ISO_LEVEL, &grid.world_from_voxel)?;
     drop(field);
     taubin_smooth(&mut mesh, smoothing)?;
     let normals = vertex_normals(&mesh);
-    Ok(Some(Surface {
+    Ok(Surface {
         structure,
         mesh,
         normals,
-    }))
+    })
 }
 
 /// The surfaces of every structure present in `labels`, in [`Structure::ALL`] order, built in

@@ -43,6 +43,13 @@ pub enum RenderError {
         height: u32,
         max_side_px: u32,
     },
+    /// An image's byte count does not match its size.
+    #[error("a {width}×{height} px RGBA image needs {} bytes, got {bytes}", *width as usize * *height as usize * 4)]
+    ImageSizeMismatch {
+        width: u32,
+        height: u32,
+        bytes: usize,
+    },
     /// Only the sample counts WebGPU guarantees for our formats are accepted.
     #[error("multisample count {0} is not supported (use 1 or 4)")]
     UnsupportedSampleCount(u32),

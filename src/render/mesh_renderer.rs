@@ -13,6 +13,7 @@ use egui_wgpu::wgpu::util::DeviceExt;
 
 use super::RenderError;
 use super::camera::OrbitCamera;
+use super::plane::{GpuPlane, PlanePipeline};
 use super::target::{SCENE_DEPTH_FORMAT, SceneAttachments};
 use crate::mesh::{Structure, Surface};
 
@@ -269,6 +270,7 @@ pub struct MeshRenderer {
     opaque_pipeline: wgpu::RenderPipeline,
     translucent_back_faces_pipeline: wgpu::RenderPipeline,
     translucent_front_faces_pipeline: wgpu::RenderPipeline,
+    planes: PlanePipeline,
 }
 
 impl MeshRenderer {
@@ -333,9 +335,16 @@ impl MeshRenderer {
             colour_format,
             sample_count,
         };
+        let planes = PlanePipeline::new(
+            device,
+            &frame_bind_group_layout,
+            colour_format,
+            sample_count,
+        );
         Self {
             colour_format,
             sample_count,
+            planes,
             frame_uniform_buffer,
             frame_bind_group,
             draw_bind_group_layout,
@@ -351,6 +360,10 @@ impl MeshRenderer {
                 false,
             ),
         }
+    }
+
+    pub(super) fn plane_pipeline(&self) -> &PlanePipeline {
+        &self.planes
     }
 
     /// The colour attachment format the pipelines were built for.
@@ -405,9 +418,16 @@ impl MeshRenderer {
     }
 
     /// Records the draws into `pass` (whose attachments match this renderer's format, sample
-    /// count and [`SCENE_DEPTH_FORMAT`]): opaque meshes, then translucent ones farthest first,
-    /// back faces before front faces. `camera` orders the translucent meshes.
-    pub fn draw(&self, pass: &mut wgpu::RenderPass<'_>, camera: &OrbitCamera, meshes: &[&GpuMesh]) {
+    /// count and [`SCENE_DEPTH_FORMAT`]): opaque meshes, then the slice `planes` (opaque), then
+    /// translucent meshes farthest first, back faces before front faces. `camera` orders the
+    /// translucent meshes.
+    pub fn draw(
+        &self,
+        pass: &mut wgpu::RenderPass<'_>,
+        camera: &OrbitCamera,
+        meshes: &[&GpuMesh],
+        planes: &[&GpuPlane],
+    ) {
         let drawn = || meshes.iter().filter(|mesh| mesh.style.is_drawn());
         pass.set_bind_group(0, &self.frame_bind_group, &[]);
 
@@ -415,6 +435,7 @@ impl MeshRenderer {
         for mesh in drawn().filter(|mesh| mesh.style.is_opaque()) {
             mesh.draw(pass);
         }
+        self.planes.draw(pass, planes);
 
         let eye = nalgebra::Point3::from(camera.eye_mm());
         let mut translucent: Vec<(f32, &GpuMesh)> = drawn()
@@ -431,7 +452,8 @@ impl MeshRenderer {
     }
 
     /// One complete frame: [`prepare`](Self::prepare), then a render pass that clears to
-    /// [`BACKGROUND_SRGB`] and depth 1 and [`draw`](Self::draw)s the meshes.
+    /// [`BACKGROUND_SRGB`] and depth 1 and [`draw`](Self::draw)s the meshes and planes.
+    #[allow(clippy::too_many_arguments)]
     pub fn render(
         &self,
         queue: &wgpu::Queue,
@@ -440,6 +462,7 @@ impl MeshRenderer {
         camera: &OrbitCamera,
         aspect: f32,
         meshes: &[&GpuMesh],
+        planes: &[&GpuPlane],
     ) {
         self.prepare(queue, camera, aspect, meshes);
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
@@ -465,7 +488,7 @@ impl MeshRenderer {
             occlusion_query_set: None,
             multiview_mask: None,
         });
-        self.draw(&mut pass, camera, meshes);
+        self.draw(&mut pass, camera, meshes, planes);
     }
 }
 

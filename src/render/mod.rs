@@ -1,4 +1,5 @@
-//! 3D rendering of surfaces with wgpu: the orbit camera, the mesh pipelines (`shaders/*.wgsl`),
+//! 3D rendering of surfaces and slice planes with wgpu: the orbit camera, the mesh and plane
+//! pipelines (`shaders/*.wgsl`),
 //! offscreen colour + depth targets and a headless device for tests and the CLI.
 //!
 //! Responsible for GPU resources and drawing only. Uses wgpu through `egui_wgpu::wgpu` (the same
@@ -9,6 +10,7 @@ mod camera;
 mod error;
 mod headless;
 mod mesh_renderer;
+mod plane;
 mod target;
 
 pub use camera::{MAX_PITCH_RAD, ORBIT_RADIANS_PER_PIXEL, OrbitCamera, ViewAxes};
@@ -17,4 +19,5 @@ pub use headless::headless_device;
 pub use mesh_renderer::{
     BACKGROUND_SRGB, GpuMesh, MeshRenderer, MeshStyle, ORGAN_DEFAULT_OPACITY, scene_bounds_mm,
 };
+pub use plane::GpuPlane;
 pub use target::{SCENE_COLOUR_FORMAT, SCENE_DEPTH_FORMAT, SceneAttachments, SceneTarget};

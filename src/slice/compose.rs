@@ -2,6 +2,7 @@
 //! it (filled or outlined), or a ground-truth-versus-prediction comparison.
 
 use super::PlaneLayout;
+use crate::mesh::Agreement;
 use crate::volume::{CtVolume, LabelVolume, Window};
 
 /// An sRGB image, rows top to bottom, 4 bytes per pixel (alpha always 255).
@@ -41,9 +42,9 @@ pub const TUMOUR_RGB: [u8; 3] = [220, 40, 40];
 
 /// Comparison colours: true positive, false positive (predicted, not in the ground truth),
 /// false negative (in the ground truth, missed).
-pub const TRUE_POSITIVE_RGB: [u8; 3] = [40, 200, 80];
-pub const FALSE_POSITIVE_RGB: [u8; 3] = [250, 200, 30];
-pub const FALSE_NEGATIVE_RGB: [u8; 3] = [220, 60, 220];
+pub const TRUE_POSITIVE_RGB: [u8; 3] = Agreement::TruePositive.colour_rgb();
+pub const FALSE_POSITIVE_RGB: [u8; 3] = Agreement::FalsePositive.colour_rgb();
+pub const FALSE_NEGATIVE_RGB: [u8; 3] = Agreement::FalseNegative.colour_rgb();
 
 /// The colour a label value is drawn in, if any.
 pub fn label_rgb(label: u8) -> Option<[u8; 3]> {
@@ -119,13 +120,10 @@ pub fn compose_slice(
                         let v = voxel_index(column, row);
                         let truth = (o.in_structure)(o.ground_truth.voxels[v]);
                         let predicted = (o.in_structure)(o.prediction.voxels[v]);
-                        let colour = match (truth, predicted) {
-                            (true, true) => TRUE_POSITIVE_RGB,
-                            (false, true) => FALSE_POSITIVE_RGB,
-                            (true, false) => FALSE_NEGATIVE_RGB,
-                            (false, false) => continue,
-                        };
-                        blend(&mut rgba, 4 * (row * width + column), colour, o.opacity);
+                        if let Some(agreement) = Agreement::of(truth, predicted) {
+                            let i = 4 * (row * width + column);
+                            blend(&mut rgba, i, agreement.colour_rgb(), o.opacity);
+                        }
                     }
                 }
             }

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::volume::ras_axis_letter;
+use crate::volume::{Grid, ras_axis_letter};
 
 /// The three orthogonal views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,6 +143,33 @@ impl PlaneLayout {
         )
     }
 
+    /// World (RAS+ mm) positions of the outer corners of slice `index`'s image on `grid`:
+    /// top-left, top-right, bottom-right, bottom-left, i.e. texture coordinates (0, 0), (1, 0),
+    /// (1, 1), (0, 1). Corners lie on voxel edges (half a voxel outside the outer voxel
+    /// centres), so a texture stretched over them puts each pixel on its voxel.
+    pub fn world_corners_mm(&self, grid: &Grid, index: usize) -> [[f64; 3]; 4] {
+        let dims = grid.dims;
+        // Continuous voxel coordinate of image edge `edge` (0 or the pixel count) on `axis`.
+        let voxel_coordinate = |axis: usize, edge: f64, reversed: bool| {
+            if reversed {
+                dims[axis] as f64 - 0.5 - edge
+            } else {
+                edge - 0.5
+            }
+        };
+        let (width, height) = self.image_size(dims);
+        [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)].map(|(u, v)| {
+            let mut voxel = [0.0; 3];
+            voxel[self.column_axis] =
+                voxel_coordinate(self.column_axis, u * width as f64, self.column_reversed);
+            voxel[self.row_axis] =
+                voxel_coordinate(self.row_axis, v * height as f64, self.row_reversed);
+            voxel[self.plane.normal_axis()] = index as f64;
+            let p = grid.world_of_voxel(voxel);
+            [p.x, p.y, p.z]
+        })
+    }
+
     /// Letters at the view's edges: at the left edge the end of the column axis shown there.
     pub fn edge_letters(&self) -> EdgeLetters {
         // Left edge shows the column axis' high end when reversed; top the row axis' high end
@@ -172,6 +199,41 @@ mod tests {
         // Top-left pixel: the most right (high x), most anterior (high y) voxel.
         assert_eq!(layout.voxel_at(dims, 0, 0, 5), [9, 19, 5]);
         assert_eq!(layout.image_size(dims), (10, 20));
+    }
+
+    #[test]
+    fn world_corners_put_each_pixel_centre_on_its_voxel_centre() {
+        // Spacing and origin differ per axis, so a swapped axis or a missed flip shows.
+        let grid = Grid::axis_aligned([6, 5, 4], [0.8, 1.5, 2.5], [-10.0, 20.0, 5.0]).unwrap();
+        for convention in [Convention::Radiological, Convention::Neurological] {
+            for plane in Plane::ALL {
+                let layout = plane.layout(convention);
+                let index = 2;
+                let corners = layout.world_corners_mm(&grid, index);
+                let (w, h) = layout.image_size(grid.dims);
+                // Bilinear position of texture coordinate (u, v) on the quad.
+                let at = |u: f64, v: f64| -> [f64; 3] {
+                    std::array::from_fn(|a| {
+                        let top = corners[0][a] * (1.0 - u) + corners[1][a] * u;
+                        let bottom = corners[3][a] * (1.0 - u) + corners[2][a] * u;
+                        top * (1.0 - v) + bottom * v
+                    })
+                };
+                for (column, row) in [(0, 0), (w - 1, 0), (1, h - 1), (w - 1, h - 1)] {
+                    let voxel = layout.voxel_at(grid.dims, column, row, index);
+                    let want = grid.world_of_voxel(voxel.map(|c| c as f64));
+                    let got = at(
+                        (column as f64 + 0.5) / w as f64,
+                        (row as f64 + 0.5) / h as f64,
+                    );
+                    let error = (0..3).map(|a| (got[a] - want[a]).abs()).fold(0.0, f64::max);
+                    assert!(
+                        error < 1e-9,
+                        "{plane:?} {convention:?} pixel ({column}, {row}): {got:?} vs {want:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

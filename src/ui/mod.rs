@@ -9,7 +9,7 @@ mod slice_view;
 
 pub use dialogs::{DialogPurpose, FileDialogs};
 pub use pacing::FramePacing;
-pub use scene_view::SceneView;
+pub use scene_view::{SceneView, SlicePlaneImage};
 pub use slice_view::{SliceViewState, plane_colour};
 
 use egui::{Color32, Rect, Vec2};
@@ -79,7 +79,11 @@ fn views(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                 hovered = hovered.or(response.hovered_voxel);
             }
             ViewSlot::Scene => {
-                if let Some(command) = app.scene.show(ui, rect, app.case.as_ref(), &app.prefs) {
+                let planes = slice_plane_images(app);
+                if let Some(command) =
+                    app.scene
+                        .show(ui, rect, app.case.as_ref(), &app.prefs, &planes)
+                {
                     app.command(command);
                 }
             }
@@ -106,4 +110,25 @@ fn views(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         }
     }
     app.hovered_voxel = hovered;
+}
+
+/// The three slice images for the 3D view's planes (none unless the preferences show them),
+/// recomposed first where a view was not drawn this frame.
+fn slice_plane_images(app: &mut OncoscopeApp) -> Vec<SlicePlaneImage> {
+    let Some(case) = app.case.as_ref().filter(|_| app.prefs.show_planes_3d) else {
+        return Vec::new();
+    };
+    app.slice_views
+        .iter_mut()
+        .filter_map(|view| {
+            view.refresh_image(case, &app.prefs);
+            let (image, layout, index, version) = view.image()?;
+            Some(SlicePlaneImage {
+                image,
+                layout,
+                index,
+                version,
+            })
+        })
+        .collect()
 }

@@ -255,6 +255,7 @@ fn display_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         ui.checkbox(&mut prefs.show_lesions_3d, "lesions");
         ui.checkbox(&mut prefs.auto_rotate, "auto-rotate");
     });
+    ui.checkbox(&mut prefs.show_planes_3d, "slice planes in 3D");
     ui.add(egui::Slider::new(&mut prefs.organ_opacity_3d, 0.05..=1.0).text("organ opacity"));
     ui.checkbox(
         &mut prefs.show_ground_truth_3d,

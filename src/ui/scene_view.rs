@@ -3,14 +3,18 @@
 //! middle-drag pans, the wheel zooms, double-click resets; optional auto-rotation.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use egui::{Color32, Pos2, Rect, Sense};
 use egui_wgpu::wgpu;
 
-use crate::app::state::{Case, Command, Preferences};
+use crate::app::state::{Case, Command, LabelDisplay, Preferences};
 use crate::jobs::LabelSource;
-use crate::mesh::Structure;
-use crate::render::{GpuMesh, MeshRenderer, MeshStyle, OrbitCamera, SceneTarget, scene_bounds_mm};
+use crate::mesh::{Agreement, Structure, Surface};
+use crate::render::{
+    GpuMesh, GpuPlane, MeshRenderer, MeshStyle, OrbitCamera, SceneTarget, scene_bounds_mm,
+};
+use crate::slice::{PlaneLayout, SliceImage};
 
 /// Ground-truth surfaces, drawn over the prediction: organ green, lesions yellow.
 const TRUTH_ORGAN_SRGB: [u8; 3] = [80, 200, 120];
@@ -32,15 +36,160 @@ struct RenderKey {
     camera: OrbitCamera,
     size_px: [u32; 2],
     styles: Vec<MeshStyle>,
-    meshes: Vec<u64>,
+    content: SceneContent,
+    /// Versions of the slice images on the planes shown.
+    planes: Vec<u64>,
+}
+
+/// A slice view's current image, to be shown in place as a plane.
+#[derive(Debug, Clone)]
+pub struct SlicePlaneImage {
+    pub image: Arc<SliceImage>,
+    pub layout: PlaneLayout,
+    /// Slice index along the plane's normal.
+    pub index: usize,
+    /// Changes whenever the image does.
+    pub version: u64,
+}
+
+/// What one uploaded mesh shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MeshRole {
+    /// A surface of a label map.
+    Layer(LabelSource),
+    /// A true-positive / false-positive / false-negative region.
+    Agreement(Agreement),
+}
+
+/// Which surfaces the view shows; the meshes are re-uploaded when it changes.
+#[derive(Debug, Clone, PartialEq)]
+enum SceneContent {
+    Nothing,
+    /// Label-map surfaces, by (source, layer generation); the first is drawn normally, a
+    /// second (the ground truth) in its own colours over it.
+    Layers(Vec<(LabelSource, u64)>),
+    /// The agreement surfaces of one structure for a (truth, prediction) generation pair.
+    Agreement {
+        structure: Structure,
+        generations: (u64, u64),
+    },
+}
+
+impl SceneContent {
+    /// What the preferences ask to see of `case`, among what is ready. The 3D view follows the
+    /// slices' label choice: comparison shows agreement surfaces (once computed), ground truth
+    /// shows the ground truth, both shows both; otherwise the prediction, with the ground truth
+    /// over it when asked, or the ground truth when there is no prediction.
+    fn wanted(case: &Case, prefs: &Preferences) -> SceneContent {
+        if prefs.label_display == LabelDisplay::Comparison
+            && let Some(comparison) = case.current_comparison()
+        {
+            return SceneContent::Agreement {
+                structure: prefs.compared.structure(),
+                generations: comparison.generations,
+            };
+        }
+        use LabelSource::{GroundTruth, Prediction};
+        let sources: &[LabelSource] = match prefs.label_display {
+            LabelDisplay::GroundTruth => &[GroundTruth],
+            LabelDisplay::Both => &[Prediction, GroundTruth],
+            _ if case.prediction.is_none() => &[GroundTruth],
+            _ if prefs.show_ground_truth_3d => &[Prediction, GroundTruth],
+            _ => &[Prediction],
+        };
+        let ready: Vec<(LabelSource, u64)> = sources
+            .iter()
+            .filter_map(|&s| {
+                let layer = case.layer(s)?;
+                layer.surfaces.as_ref()?;
+                Some((s, layer.generation))
+            })
+            .collect();
+        if ready.is_empty() {
+            SceneContent::Nothing
+        } else {
+            SceneContent::Layers(ready)
+        }
+    }
+
+    /// The surfaces of `case` this content stands for.
+    fn surfaces<'a>(&self, case: &'a Case) -> Vec<(MeshRole, &'a Surface)> {
+        match self {
+            SceneContent::Nothing => Vec::new(),
+            SceneContent::Layers(layers) => layers
+                .iter()
+                .filter_map(|(source, _)| Some((*source, case.layer(*source)?.surfaces.as_ref()?)))
+                .flat_map(|(source, surfaces)| {
+                    surfaces.iter().map(move |s| (MeshRole::Layer(source), s))
+                })
+                .collect(),
+            SceneContent::Agreement { structure, .. } => case
+                .current_comparison()
+                .map(|c| {
+                    c.agreement
+                        .iter()
+                        .filter(|a| a.surface.structure == *structure)
+                        .map(|a| (MeshRole::Agreement(a.agreement), &a.surface))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// How a mesh is drawn: its structure's look, visibility and organ opacity from the
+/// preferences; ground truth over a prediction in its own colours, translucent; agreement
+/// regions in the comparison colours, the true-positive organ translucent so the thin
+/// false-positive and false-negative shells around it stay visible.
+fn mesh_style(
+    role: MeshRole,
+    structure: Structure,
+    truth_over_prediction: bool,
+    prefs: &Preferences,
+) -> MeshStyle {
+    let mut style = MeshStyle::for_structure(structure);
+    match structure {
+        Structure::Organ => {
+            style.visible = prefs.show_organ_3d;
+            style.opacity = prefs.organ_opacity_3d;
+        }
+        Structure::Lesions => style.visible = prefs.show_lesions_3d,
+    }
+    match role {
+        MeshRole::Layer(LabelSource::GroundTruth) if truth_over_prediction => match structure {
+            Structure::Organ => {
+                style.colour_srgb = TRUTH_ORGAN_SRGB;
+                style.opacity = (prefs.organ_opacity_3d * 0.6).min(0.5);
+            }
+            Structure::Lesions => {
+                // Translucent so the predicted lesions inside stay visible.
+                style.colour_srgb = TRUTH_LESIONS_SRGB;
+                style.opacity = 0.45;
+            }
+        },
+        MeshRole::Layer(_) => {}
+        MeshRole::Agreement(agreement) => {
+            style.colour_srgb = agreement.colour_rgb();
+            let translucent = structure == Structure::Organ && agreement == Agreement::TruePositive;
+            style.opacity = if translucent {
+                prefs.organ_opacity_3d
+            } else {
+                1.0
+            };
+        }
+    }
+    style
 }
 
 /// The 3D view's state.
 pub struct SceneView {
     render_state: Option<egui_wgpu::RenderState>,
     gpu: Option<SceneGpu>,
-    /// Uploaded surfaces with the layer generation they came from.
-    meshes: Vec<(LabelSource, u64, GpuMesh)>,
+    /// Uploaded surfaces, standing for `content`.
+    meshes: Vec<(MeshRole, GpuMesh)>,
+    content: SceneContent,
+    /// Uploaded slice planes with the image version each holds.
+    planes: Vec<(u64, GpuPlane)>,
     camera: OrbitCamera,
     camera_fitted: bool,
     /// Surfaces changed: re-upload before drawing.
@@ -56,6 +205,8 @@ impl SceneView {
             render_state,
             gpu: None,
             meshes: Vec::new(),
+            content: SceneContent::Nothing,
+            planes: Vec::new(),
             camera: OrbitCamera::default(),
             camera_fitted: false,
             dirty: true,
@@ -67,6 +218,8 @@ impl SceneView {
     /// Forgets the surfaces (a new case was opened).
     pub fn clear(&mut self) {
         self.meshes.clear();
+        self.content = SceneContent::Nothing;
+        self.planes.clear();
         self.camera_fitted = false;
         self.dirty = true;
         self.last_key = None;
@@ -86,6 +239,27 @@ impl SceneView {
         self.meshes.len()
     }
 
+    /// What the uploaded meshes show: `"prediction"`, `"ground truth"` or the agreement
+    /// region's name, with the structure (for tests).
+    pub fn mesh_descriptions(&self) -> Vec<String> {
+        self.meshes
+            .iter()
+            .map(|(role, mesh)| {
+                let what = match role {
+                    MeshRole::Layer(LabelSource::Prediction) => "prediction",
+                    MeshRole::Layer(LabelSource::GroundTruth) => "ground truth",
+                    MeshRole::Agreement(a) => a.name(),
+                };
+                format!("{} {what}", mesh.structure().name())
+            })
+            .collect()
+    }
+
+    /// The number of slice planes uploaded (for tests).
+    pub fn plane_count(&self) -> usize {
+        self.planes.len()
+    }
+
     /// Saves the last rendered picture of the 3D view.
     pub fn save_png(&self, path: &Path) -> anyhow::Result<()> {
         let (Some(rs), Some(gpu)) = (&self.render_state, &self.gpu) else {
@@ -96,13 +270,15 @@ impl SceneView {
         Ok(())
     }
 
-    /// Draws the view into `rect`; returns a command when the user asks for one.
+    /// Draws the view into `rect`, with `slice_planes` in place when the preferences ask for
+    /// them; returns a command when the user asks for one.
     pub fn show(
         &mut self,
         ui: &mut egui::Ui,
         rect: Rect,
         case: Option<&Case>,
         prefs: &Preferences,
+        slice_planes: &[SlicePlaneImage],
     ) -> Option<Command> {
         let painter = ui.painter_at(rect);
         let Some(render_state) = self.render_state.clone() else {
@@ -146,6 +322,13 @@ impl SceneView {
         }
 
         if let Err(e) = self.update_meshes(&render_state, case, prefs) {
+            self.error = Some(format!("{e:#}"));
+        }
+        let shown_planes = match case {
+            Some(_) if prefs.show_planes_3d => slice_planes,
+            _ => &[],
+        };
+        if let Err(e) = self.update_planes(&render_state, case, shown_planes) {
             self.error = Some(format!("{e:#}"));
         }
         let pixels_per_point = ui.ctx().pixels_per_point();
@@ -202,30 +385,39 @@ impl SceneView {
             );
         }
         let Some(case) = case else { return };
-        let rgb = |c: [u8; 3]| Color32::from_rgb(c[0], c[1], c[2]);
-        let source = if case.prediction.is_some() {
-            "prediction"
-        } else if case.ground_truth.is_some() {
-            "ground truth"
-        } else {
+        if case.prediction.is_none() && case.ground_truth.is_none() {
             line("no labels yet: run the segmentation".into(), Color32::GRAY);
             return;
-        };
-        if self.meshes.is_empty() {
-            line("building surfaces…".into(), Color32::GRAY);
-            return;
         }
-        line(
-            format!("organ ({source})"),
-            rgb(Structure::Organ.colour_rgb()),
-        );
-        line(
-            format!("lesions ({source})"),
-            rgb(Structure::Lesions.colour_rgb()),
-        );
-        if prefs.show_ground_truth_3d && case.prediction.is_some() && case.ground_truth.is_some() {
-            line("organ (ground truth)".into(), rgb(TRUTH_ORGAN_SRGB));
-            line("lesions (ground truth)".into(), rgb(TRUTH_LESIONS_SRGB));
+        match &self.content {
+            SceneContent::Nothing => {
+                line("building surfaces…".into(), Color32::GRAY);
+                return;
+            }
+            SceneContent::Agreement { structure, .. } if self.meshes.is_empty() => {
+                line(
+                    format!("no {} in either label map", structure.name()),
+                    Color32::GRAY,
+                );
+                return;
+            }
+            _ => {}
+        }
+        if prefs.label_display == LabelDisplay::Comparison
+            && matches!(self.content, SceneContent::Layers(_))
+        {
+            line("comparing…".into(), Color32::GRAY);
+        }
+        for (role, mesh) in &self.meshes {
+            let [r, g, b] = mesh.style.colour_srgb;
+            let structure = mesh.structure().name();
+            let text = match role {
+                MeshRole::Layer(LabelSource::Prediction) => format!("{structure} (prediction)"),
+                MeshRole::Layer(LabelSource::GroundTruth) => format!("{structure} (ground truth)"),
+                MeshRole::Agreement(a) => format!("{structure}: {}", a.name()),
+            };
+            let hidden = if mesh.style.visible { "" } else { " (hidden)" };
+            line(format!("{text}{hidden}"), Color32::from_rgb(r, g, b));
         }
     }
 
@@ -236,80 +428,91 @@ impl SceneView {
         case: Option<&Case>,
         prefs: &Preferences,
     ) -> anyhow::Result<()> {
-        let Some(case) = case else {
-            self.meshes.clear();
-            return Ok(());
-        };
-        // Prediction when there is one; ground truth alone, or over it when asked.
-        let mut wanted: Vec<LabelSource> = Vec::new();
-        if case.prediction.is_some() {
-            wanted.push(LabelSource::Prediction);
-            if prefs.show_ground_truth_3d {
-                wanted.push(LabelSource::GroundTruth);
-            }
-        } else if case.ground_truth.is_some() {
-            wanted.push(LabelSource::GroundTruth);
-        }
-        let current: Vec<(LabelSource, u64)> = wanted
-            .iter()
-            .filter_map(|&s| {
-                let layer = case.layer(s)?;
-                layer.surfaces.as_ref()?;
-                Some((s, layer.generation))
-            })
-            .collect();
-        let uploaded: Vec<(LabelSource, u64)> = {
-            let mut v: Vec<_> = self.meshes.iter().map(|(s, g, _)| (*s, *g)).collect();
-            v.dedup();
-            v
-        };
-        if self.dirty || uploaded != current {
+        let content = case.map_or(SceneContent::Nothing, |c| SceneContent::wanted(c, prefs));
+        if self.dirty || content != self.content {
             self.dirty = false;
             let gpu = self.ensure_gpu(rs, [16, 16])?;
             let mut meshes = Vec::new();
-            for (source, generation) in &current {
-                let Some(surfaces) = case.layer(*source).and_then(|l| l.surfaces.as_ref()) else {
-                    continue;
-                };
-                for surface in surfaces.iter().filter(|s| !s.mesh.is_empty()) {
+            if let Some(case) = case {
+                for (role, surface) in content.surfaces(case) {
+                    if surface.mesh.is_empty() {
+                        continue;
+                    }
                     let style = MeshStyle::for_structure(surface.structure);
-                    let mesh = GpuMesh::new(&rs.device, &gpu.renderer, surface, style)?;
-                    meshes.push((*source, *generation, mesh));
+                    meshes.push((
+                        role,
+                        GpuMesh::new(&rs.device, &gpu.renderer, surface, style)?,
+                    ));
                 }
             }
             self.meshes = meshes;
+            self.content = content;
             if !self.camera_fitted {
-                let all: Vec<&GpuMesh> = self.meshes.iter().map(|(_, _, m)| m).collect();
+                let all: Vec<&GpuMesh> = self.meshes.iter().map(|(_, m)| m).collect();
                 if let Some((min, max)) = scene_bounds_mm(&all) {
                     self.camera.fit_bounds(min, max);
                     self.camera_fitted = true;
                 }
             }
         }
-        let both = current.len() > 1;
-        for (source, _, mesh) in &mut self.meshes {
-            let truth_over_prediction = both && *source == LabelSource::GroundTruth;
-            let structure = mesh.structure();
-            let mut style = MeshStyle::for_structure(structure);
-            match structure {
-                Structure::Organ => {
-                    style.visible = prefs.show_organ_3d;
-                    style.opacity = prefs.organ_opacity_3d;
-                    if truth_over_prediction {
-                        style.colour_srgb = TRUTH_ORGAN_SRGB;
-                        style.opacity = (prefs.organ_opacity_3d * 0.6).min(0.5);
-                    }
-                }
-                Structure::Lesions => {
-                    style.visible = prefs.show_lesions_3d;
-                    if truth_over_prediction {
-                        // Translucent so the predicted lesions inside stay visible.
-                        style.colour_srgb = TRUTH_LESIONS_SRGB;
-                        style.opacity = 0.45;
-                    }
-                }
+        let truth_over_prediction = matches!(&self.content, SceneContent::Layers(l) if l.len() > 1);
+        for (role, mesh) in &mut self.meshes {
+            mesh.style = mesh_style(*role, mesh.structure(), truth_over_prediction, prefs);
+        }
+        Ok(())
+    }
+
+    /// Uploads the slice images that changed; drops the planes when none are to be shown.
+    fn update_planes(
+        &mut self,
+        rs: &egui_wgpu::RenderState,
+        case: Option<&Case>,
+        slice_planes: &[SlicePlaneImage],
+    ) -> anyhow::Result<()> {
+        let Some(case) = case.filter(|_| !slice_planes.is_empty()) else {
+            self.planes.clear();
+            return Ok(());
+        };
+        let current: Vec<u64> = self.planes.iter().map(|(v, _)| *v).collect();
+        let wanted: Vec<u64> = slice_planes.iter().map(|p| p.version).collect();
+        if current == wanted {
+            return Ok(());
+        }
+        self.ensure_gpu(rs, [16, 16])?;
+        let gpu = self.gpu.as_ref().expect("ensured above");
+        let mut planes = Vec::with_capacity(slice_planes.len());
+        for plane in slice_planes {
+            let corners = plane
+                .layout
+                .world_corners_mm(&case.ct.grid, plane.index)
+                .map(|c| c.map(|v| v as f32));
+            let size_px = [plane.image.width as u32, plane.image.height as u32];
+            let uploaded = GpuPlane::new(
+                &rs.device,
+                &rs.queue,
+                &gpu.renderer,
+                corners,
+                size_px,
+                &plane.image.rgba,
+            )?;
+            planes.push((plane.version, uploaded));
+        }
+        self.planes = planes;
+        if !self.camera_fitted && self.meshes.is_empty() {
+            // Frame the planes until there are surfaces to frame.
+            let bounds = self
+                .planes
+                .iter()
+                .map(|(_, p)| p.bounds_mm())
+                .reduce(|a, b| {
+                    (
+                        std::array::from_fn(|i| a.0[i].min(b.0[i])),
+                        std::array::from_fn(|i| a.1[i].max(b.1[i])),
+                    )
+                });
+            if let Some((min, max)) = bounds {
+                self.camera.fit_bounds(min, max);
             }
-            mesh.style = style;
         }
         Ok(())
     }
@@ -345,8 +548,9 @@ impl SceneView {
         let key = RenderKey {
             camera: self.camera.clone(),
             size_px,
-            styles: self.meshes.iter().map(|(_, _, m)| m.style).collect(),
-            meshes: self.meshes.iter().map(|(_, g, _)| *g).collect(),
+            styles: self.meshes.iter().map(|(_, m)| m.style).collect(),
+            content: self.content.clone(),
+            planes: self.planes.iter().map(|(v, _)| *v).collect(),
         };
         if self.last_key.as_ref() == Some(&key) {
             return Ok(());
@@ -361,7 +565,8 @@ impl SceneView {
                 gpu.texture_id,
             );
         }
-        let meshes: Vec<&GpuMesh> = self.meshes.iter().map(|(_, _, m)| m).collect();
+        let meshes: Vec<&GpuMesh> = self.meshes.iter().map(|(_, m)| m).collect();
+        let planes: Vec<&GpuPlane> = self.planes.iter().map(|(_, p)| p).collect();
         let mut encoder = rs
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -374,6 +579,7 @@ impl SceneView {
             &self.camera,
             gpu.target.aspect(),
             &meshes,
+            &planes,
         );
         rs.queue.submit([encoder.finish()]);
         self.last_key = Some(key);

@@ -6,8 +6,11 @@
 use egui::{Color32, Pos2, Rect, Sense, Stroke, TextureHandle, TextureOptions, Vec2};
 
 use crate::app::state::{Case, LabelDisplay, Preferences};
+use std::sync::Arc;
+
 use crate::slice::{
-    ComparisonOverlay, LabelOverlay, Overlay, OverlayMode, Plane, PlaneLayout, compose_slice,
+    ComparisonOverlay, LabelOverlay, Overlay, OverlayMode, Plane, PlaneLayout, SliceImage,
+    compose_slice,
 };
 use crate::volume::Window;
 
@@ -35,14 +38,20 @@ struct SliceKey {
     ct: usize,
 }
 
-/// Per-view state: zoom, pan and the uploaded texture.
+/// Per-view state: zoom, pan, the composed slice image and its uploaded texture.
 pub struct SliceViewState {
     pub plane: Plane,
     /// 1 = fit to the view.
     pub zoom: f32,
     /// Offset of the image centre from the view centre, in points.
     pub pan: Vec2,
+    /// The slice as last composed, shared with the 3D view's slice planes.
+    image: Option<Arc<SliceImage>>,
+    /// Bumped whenever `image` is recomposed.
+    image_version: u64,
     texture: Option<TextureHandle>,
+    /// The `image_version` the texture holds.
+    texture_version: u64,
     key: Option<SliceKey>,
 }
 
@@ -59,13 +68,17 @@ impl SliceViewState {
             plane,
             zoom: 1.0,
             pan: Vec2::ZERO,
+            image: None,
+            image_version: 0,
             texture: None,
+            texture_version: 0,
             key: None,
         }
     }
 
     /// Forgets the texture (a new case was opened).
     pub fn clear(&mut self) {
+        self.image = None;
         self.texture = None;
         self.key = None;
         self.zoom = 1.0;
@@ -84,7 +97,8 @@ impl SliceViewState {
         let dims = case.ct.grid.dims;
         let normal = self.plane.normal_axis();
         let index = case.cursor_voxel[normal];
-        self.update_texture(ui.ctx(), case, prefs, &layout, index);
+        self.refresh_image(case, prefs);
+        self.upload_texture(ui.ctx());
 
         let id = ui.scope_id().with(("slice", self.plane));
         let response = ui.interact(rect, id, Sense::click_and_drag());
@@ -239,31 +253,51 @@ impl SliceViewState {
         SliceViewResponse { hovered_voxel }
     }
 
-    fn update_texture(
-        &mut self,
-        ctx: &egui::Context,
-        case: &Case,
-        prefs: &Preferences,
-        layout: &PlaneLayout,
-        index: usize,
-    ) {
+    /// Recomposes the slice image when anything it shows changed (slice, window, labels,
+    /// overlay settings, convention). Cheap when nothing did; also called for views that are
+    /// not drawn (maximised layout), so the 3D view's slice planes stay current.
+    pub fn refresh_image(&mut self, case: &Case, prefs: &Preferences) {
+        let layout = self.plane.layout(prefs.convention);
+        let index = case.cursor_voxel[self.plane.normal_axis()];
         let key = SliceKey {
             index,
             window: prefs.window,
-            layout: *layout,
+            layout,
             display: prefs.label_display,
             mode: prefs.overlay_mode,
             opacity_percent: (prefs.overlay_opacity * 100.0).round() as u32,
             compared: prefs.compared,
             ground_truth: case.ground_truth.as_ref().map(|l| l.generation),
             prediction: case.prediction.as_ref().map(|l| l.generation),
-            ct: std::sync::Arc::as_ptr(&case.ct) as usize,
+            ct: Arc::as_ptr(&case.ct) as usize,
         };
-        if self.key.as_ref() == Some(&key) && self.texture.is_some() {
+        if self.key.as_ref() == Some(&key) && self.image.is_some() {
             return;
         }
         let overlays = overlays_for(case, prefs);
-        let image = compose_slice(&case.ct, layout, index, &prefs.window, &overlays);
+        let image = compose_slice(&case.ct, &layout, index, &prefs.window, &overlays);
+        self.image = Some(Arc::new(image));
+        self.image_version += 1;
+        self.key = Some(key);
+    }
+
+    /// The slice last composed, its layout and slice index, and a version that changes with it.
+    pub fn image(&self) -> Option<(Arc<SliceImage>, PlaneLayout, usize, u64)> {
+        let key = self.key.as_ref()?;
+        Some((
+            self.image.clone()?,
+            key.layout,
+            key.index,
+            self.image_version,
+        ))
+    }
+
+    /// Uploads the composed image to egui when it changed.
+    fn upload_texture(&mut self, ctx: &egui::Context) {
+        let Some(image) = &self.image else { return };
+        if self.texture.is_some() && self.texture_version == self.image_version {
+            return;
+        }
         let colour_image =
             egui::ColorImage::from_rgba_unmultiplied([image.width, image.height], &image.rgba);
         let options = TextureOptions::NEAREST;
@@ -274,7 +308,7 @@ impl SliceViewState {
                     Some(ctx.load_texture(format!("slice-{:?}", self.plane), colour_image, options))
             }
         }
-        self.key = Some(key);
+        self.texture_version = self.image_version;
     }
 }
 

@@ -193,14 +193,10 @@ pub fn train(
         .cloned();
 
     let kind = config.architecture.kind;
-    let positives = train_idx.iter().filter(|&&i| cases[i].has_tumour).count();
-    let negatives = train_idx.len() - positives;
-    // Class imbalance (CNN): weight positives by negatives/positives and oversample the minority.
-    let pos_weight = if positives > 0 && negatives > 0 {
-        negatives as f64 / positives as f64
-    } else {
-        1.0
-    };
+    // Class imbalance (CNN): each epoch oversamples the minority class (see `epoch_order`), so
+    // the classes are balanced and the loss weights them equally; weighting positives by
+    // negatives/positives as well would correct twice and bias the classifier.
+    let pos_weight = 1.0;
     let mut optimizer = AdamW::new(
         varmap.all_vars(),
         ParamsAdamW {
