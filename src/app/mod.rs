@@ -274,45 +274,42 @@ impl OncoscopeApp {
         self.workers.submit(request);
     }
 
+    /// Writes the surfaces shown (prediction and ground truth, and in compare mode the
+    /// agreement regions) as PLY files on the file worker.
     fn export_meshes(&mut self, dir: &Path) {
         let Some(case) = &self.case else {
             self.notify_error("Nothing to export: open a CT first");
             return;
         };
-        let mut written = Vec::new();
-        let mut errors = Vec::new();
+        let mut surfaces = Vec::new();
         for (source, name) in [
             (LabelSource::Prediction, "prediction"),
             (LabelSource::GroundTruth, "ground_truth"),
         ] {
-            let Some(surfaces) = case.layer(source).and_then(|l| l.surfaces.as_ref()) else {
+            let Some(layer_surfaces) = case.layer(source).and_then(|l| l.surfaces.as_ref()) else {
                 continue;
             };
-            for surface in surfaces {
-                let path = dir.join(format!("{name}_{}.ply", surface.structure.name()));
-                match std::fs::create_dir_all(dir)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|()| {
-                        crate::mesh::write_surface(&path, surface, crate::mesh::ExportFormat::Ply)
-                            .map_err(anyhow::Error::from)
-                    }) {
-                    Ok(()) => written.push(path),
-                    Err(e) => errors.push(format!("{}: {e:#}", path.display())),
-                }
+            for surface in layer_surfaces {
+                let file = format!("{name}_{}.ply", surface.structure.name());
+                surfaces.push((file, surface.clone()));
             }
         }
-        for e in errors {
-            self.notify_error(e);
+        if let Some(comparison) = case.current_comparison() {
+            for region in &comparison.agreement {
+                let kind = region.agreement.name().replace(' ', "_");
+                let file = format!("{}_{kind}.ply", region.surface.structure.name());
+                surfaces.push((file, region.surface.clone()));
+            }
         }
-        if written.is_empty() {
+        if surfaces.is_empty() {
             self.notify_error("No surfaces to export yet");
-        } else {
-            self.notify_info(format!(
-                "{} meshes written to {}",
-                written.len(),
-                dir.display()
-            ));
+            return;
         }
+        self.start_job(JobKind::Save, CancelToken::new(), "Exporting meshes");
+        self.workers.submit(Request::ExportMeshes {
+            dir: dir.to_path_buf(),
+            surfaces,
+        });
     }
 
     fn request_screenshot(&mut self, path: PathBuf) {
@@ -418,6 +415,14 @@ impl OncoscopeApp {
                 Event::Saved { path } => {
                     self.finish_job(JobKind::Save);
                     self.notify_info(format!("Saved {}", path.display()));
+                }
+                Event::MeshesExported { dir, files } => {
+                    self.finish_job(JobKind::Save);
+                    self.notify_info(format!(
+                        "{} meshes written to {}",
+                        files.len(),
+                        dir.display()
+                    ));
                 }
                 Event::Cancelled(job) => {
                     self.finish_job(job);

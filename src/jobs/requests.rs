@@ -80,6 +80,11 @@ pub enum Request {
         labels: Arc<LabelVolume>,
         path: PathBuf,
     },
+    /// Write surfaces as PLY files into `dir` (created if needed), each under its file name.
+    ExportMeshes {
+        dir: PathBuf,
+        surfaces: Vec<(String, Surface)>,
+    },
     /// Surfaces and lesion table of a label map.
     Surfaces {
         labels: Arc<LabelVolume>,
@@ -135,6 +140,11 @@ pub enum Event {
     /// A file was written.
     Saved {
         path: PathBuf,
+    },
+    /// Mesh files were written into `dir`.
+    MeshesExported {
+        dir: PathBuf,
+        files: Vec<PathBuf>,
     },
     /// The job stopped at the user's request; nothing is wrong.
     Cancelled(JobKind),

@@ -11,7 +11,8 @@ use std::time::Instant;
 use super::priority::{background_pool, lower_current_thread_priority};
 use super::requests::{AnalysisRequest, Event, JobKind, LabelSource, Request};
 use crate::mesh::{
-    Structure, TaubinParams, agreement_surfaces, extract_surfaces, lesion_table, match_lesions,
+    ExportFormat, Structure, TaubinParams, agreement_surfaces, extract_surfaces, lesion_table,
+    match_lesions, write_surface,
 };
 use crate::model::ModelKind;
 use crate::model::checkpoint::{LoadedModel, device_by_name};
@@ -153,7 +154,7 @@ fn job_kind(request: &Request) -> JobKind {
         Request::Analyse(a) if a.classify && !a.segment => JobKind::Classify,
         Request::Analyse(_) => JobKind::Segment,
         Request::Surfaces { .. } | Request::Compare { .. } => JobKind::Surfaces,
-        Request::SaveLabels { .. } => JobKind::Save,
+        Request::SaveLabels { .. } | Request::ExportMeshes { .. } => JobKind::Save,
     }
 }
 
@@ -261,6 +262,21 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             write_in_source_grid(&path, &labels)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             reporter.send(Event::Saved { path });
+        }
+        Request::ExportMeshes { dir, surfaces } => {
+            reporter.progress(
+                JobKind::Save,
+                None,
+                format!("Writing meshes to {}", dir.display()),
+            );
+            std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            let mut files = Vec::with_capacity(surfaces.len());
+            for (name, surface) in &surfaces {
+                let path = dir.join(name);
+                write_surface(&path, surface, ExportFormat::Ply)?;
+                files.push(path);
+            }
+            reporter.send(Event::MeshesExported { dir, files });
         }
         Request::Analyse(_) => unreachable!("analysis requests go to the ML worker"),
     }
