@@ -7,11 +7,13 @@
 
 mod conv3d_cpu;
 mod gemm_f32;
+mod max_pool_cpu;
 mod norm_act_cpu;
 
 use candle_core::{D, DType, Result, Tensor};
 
 pub use conv3d_cpu::Conv3dCpu;
+pub use max_pool_cpu::MaxPool2Cpu;
 pub use norm_act_cpu::InstanceNormLeakyCpu;
 
 /// 3D convolution, stride 1, `padding` zeros on every side of every spatial axis.
@@ -93,10 +95,14 @@ pub fn conv_transpose3d_2x(xs: &Tensor, kernel: &Tensor, bias: Option<&Tensor>) 
     add_channel_bias(&ys, bias)
 }
 
-/// Max pooling with kernel 2 and stride 2; odd sizes drop the last row (as PyTorch).
+/// Max pooling with kernel 2 and stride 2; odd sizes drop the last row (as PyTorch). A fused
+/// op on the CPU with f32 (`max_pool_cpu`), composed from reshapes and reductions elsewhere.
 ///
 /// xs: `(n, c, d, h, w)` → `(n, c, d/2, h/2, w/2)`.
 pub fn max_pool3d_2x(xs: &Tensor) -> Result<Tensor> {
+    if xs.device().is_cpu() && xs.dtype() == DType::F32 {
+        return xs.contiguous()?.apply_op1(MaxPool2Cpu);
+    }
     let (n, c, d, h, w) = xs.dims5()?;
     let (od, oh, ow) = (d / 2, h / 2, w / 2);
     let xs = if (d, h, w) == (2 * od, 2 * oh, 2 * ow) {
