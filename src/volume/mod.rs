@@ -15,6 +15,6 @@ pub use error::VolumeError;
 pub use grid::{Grid, ras_axis_letter};
 pub use nifti::NiftiSource;
 pub use orientation::AxisMap;
-pub use resample::{Interpolation, grid_with_dims, resample_argmax, resample_onto};
+pub use resample::{Interpolation, grid_over_box, grid_with_dims, resample_argmax, resample_onto};
 pub use voxels::{CtVolume, LabelVolume, Volume};
 pub use window::{Window, WindowPreset};

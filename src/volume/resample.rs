@@ -22,12 +22,21 @@ pub enum Interpolation {
 /// A grid with `dims` voxels covering the same box as `grid` (voxel-centre convention: the
 /// outer faces of the first and last voxels coincide), same orientation.
 pub fn grid_with_dims(grid: &Grid, dims: [usize; 3]) -> Grid {
-    // source voxel s = (t + 0.5) * n_s / n_t - 0.5 along each axis.
+    let last = grid.dims.map(|n| n as f64 - 1.0);
+    grid_over_box(grid, [0.0; 3], last, dims)
+}
+
+/// A grid with `dims` voxels covering the box of `grid`'s voxels `first ..= last` (voxel
+/// indices, fractional allowed; the box's faces lie half a voxel outside those centres), same
+/// orientation. The box may reach outside `grid`; resampling then repeats the edge values.
+/// This is how a model grid is laid over a region such as an organ's bounding box.
+pub fn grid_over_box(grid: &Grid, first: [f64; 3], last: [f64; 3], dims: [usize; 3]) -> Grid {
+    // source voxel s = first − 0.5 + (t + 0.5) · extent / n_t, extent = last − first + 1.
     let mut source_from_target = Matrix4::identity();
     for a in 0..3 {
-        let scale = grid.dims[a] as f64 / dims[a] as f64;
+        let scale = (last[a] - first[a] + 1.0) / dims[a] as f64;
         source_from_target[(a, a)] = scale;
-        source_from_target[(a, 3)] = 0.5 * scale - 0.5;
+        source_from_target[(a, 3)] = first[a] - 0.5 + 0.5 * scale;
     }
     Grid {
         dims,
@@ -187,6 +196,39 @@ mod tests {
                 assert!((out.voxels[i] - expected).abs() < 1e-3, "{i}");
             }
         }
+    }
+
+    #[test]
+    fn a_box_grid_of_the_box_size_is_the_sub_volume_and_halving_it_doubles_the_spacing() {
+        let ct = ramp([20, 18, 9]);
+        let (first, dims) = ([3usize, 5, 2], [7usize, 6, 4]);
+        let last = [0, 1, 2].map(|a| (first[a] + dims[a] - 1) as f64);
+        let box_grid = grid_over_box(&ct.grid, first.map(|v| v as f64), last, dims);
+        let crop = resample_onto(&ct, &box_grid, Interpolation::Nearest);
+        for i in 0..box_grid.voxel_count() {
+            let [x, y, z] = box_grid.coords(i);
+            let source = ct.grid.index(x + first[0], y + first[1], z + first[2]);
+            assert_eq!(crop.voxels[i], ct.voxels[source], "box voxel {i}");
+        }
+        // The same box on half as many voxels: twice the spacing, same outer faces.
+        let half = grid_over_box(&ct.grid, first.map(|v| v as f64), last, [7, 3, 2]);
+        let spacing = half.spacing_mm();
+        let source_spacing = ct.grid.spacing_mm();
+        assert!((spacing[0] - source_spacing[0]).abs() < 1e-9);
+        assert!((spacing[1] - 2.0 * source_spacing[1]).abs() < 1e-9);
+        assert!((spacing[2] - 2.0 * source_spacing[2]).abs() < 1e-9);
+        let face = |g: &Grid, v: [f64; 3]| g.world_of_voxel(v);
+        let (a, b) = (face(&half, [-0.5; 3]), face(&box_grid, [-0.5; 3]));
+        assert!((a - b).norm() < 1e-9, "{a} vs {b}");
+    }
+
+    #[test]
+    fn the_whole_box_is_grid_with_dims() {
+        let grid = Grid::axis_aligned([8, 6, 4], [0.7, 1.1, 3.0], [1.0, 2.0, 3.0]).unwrap();
+        let whole = grid_over_box(&grid, [0.0; 3], [7.0, 5.0, 3.0], [5, 5, 5]);
+        assert_eq!(whole, grid_with_dims(&grid, [5, 5, 5]));
+        // And the identity for its own size.
+        assert_eq!(grid_with_dims(&grid, grid.dims), grid);
     }
 
     #[test]
