@@ -178,3 +178,54 @@ fn an_unreadable_file_shows_an_error_and_the_app_stays_usable() {
     run_until(&mut h, "the sample to load", |app| app.case().is_some());
     h.get_by_label("ct.nii.gz");
 }
+
+/// A file dropped onto the window, as the native integration reports it.
+#[derive(Debug)]
+struct FileOnDisk(std::path::PathBuf);
+
+impl egui::DroppedFile for FileOnDisk {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_file(harness: &mut Harness<'static, OncoscopeApp>, path: &std::path::Path) {
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(FileOnDisk(path.to_path_buf())));
+}
+
+#[test]
+fn a_dropped_ct_opens_with_its_ground_truth_and_a_dropped_label_map_replaces_it() {
+    let mut h = harness(StartupPlan::open(None));
+    h.run_steps(2);
+    assert!(h.state().case().is_none());
+    let (ct, label) = sample();
+    drop_file(&mut h, &ct);
+    run_until(&mut h, "the dropped CT to load", |app| {
+        !app.busy() && app.case().is_some_and(|c| c.ground_truth.is_some())
+    });
+    let case = h.state().case().unwrap();
+    assert_eq!(case.ct_path, ct);
+    // The sample's label.nii.gz beside ct.nii.gz was found without being asked for.
+    assert_eq!(case.ground_truth.as_ref().unwrap().origin, label);
+
+    // A label map dropped onto the open case becomes its ground truth.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("other_labels.nii.gz");
+    std::fs::copy(&label, &copy).unwrap();
+    drop_file(&mut h, &copy);
+    run_until(&mut h, "the dropped label map", |app| {
+        !app.busy()
+            && app
+                .case()
+                .and_then(|c| c.ground_truth.as_ref())
+                .is_some_and(|g| g.origin == copy)
+    });
+    assert_eq!(h.state().case().unwrap().ct_path, ct, "the CT stays open");
+}
