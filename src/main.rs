@@ -9,6 +9,7 @@ fn main() -> std::process::ExitCode {
     let result = match &cli.command {
         Some(cli::Command::Info(args)) => cli::info::run_info(args),
         Some(cli::Command::Synth(args)) => cli::synth::run_synth(args),
+        Some(cli::Command::CheckData(args)) => cli::check_data::run_check_data(args),
         Some(cli::Command::Mesh(args)) => cli::mesh_cmd::run_mesh(args),
         Some(cli::Command::Train(args)) => cli::train::run_train(args),
         Some(cli::Command::Infer(args)) => cli::infer::run_infer(args),

@@ -114,6 +114,49 @@ fn synth_train_infer_eval_round_trip() {
     let csv = std::fs::read_to_string(dir.path().join("eval/eval.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
     assert!(Path::new(&d("eval/eval.json")).is_file());
+
+    // check-data: all four cases usable, tumour cases counted as the eval table has them.
+    let o = oncoscope(&["check-data", &d("data"), "--task", "liver"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let with_tumour = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(5) == Some("1"))
+        .count();
+    let out = text(&o);
+    assert!(
+        out.contains(&format!(
+            "4 usable cases ({with_tumour} with tumour, {} without)",
+            4 - with_tumour
+        )),
+        "{out}\n{csv}"
+    );
+    assert!(
+        out.contains("labels: 0 background, 1 liver, 2 cancer"),
+        "{out}"
+    );
+    // The wrong task and a broken label map are reported, each naming what is wrong.
+    std::fs::write(d("data/labelsTr/liver_002.nii.gz"), b"not a label map").unwrap();
+    let o = oncoscope(&["check-data", &d("data"), "--task", "pancreas"]);
+    assert!(
+        o.status.success(),
+        "three cases are still usable: {}",
+        text(&o)
+    );
+    let out = text(&o);
+    assert!(out.contains("3 usable cases"), "{out}");
+    assert!(out.contains("a liver data set, not pancreas"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("problem:") && l.contains("labelsTr/liver_002.nii.gz")),
+        "{out}"
+    );
+    // Nothing usable: a clear failure.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = oncoscope(&["check-data", &empty.display().to_string()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("empty"), "{}", text(&o));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 pub mod bench_mesh;
 pub mod bench_models;
 pub mod bench_nifti;
+pub mod check_data;
 pub mod eval;
 pub mod infer;
 pub mod info;
@@ -39,6 +40,8 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Organ and lesion surfaces (STL/PLY/OBJ) and the lesion table of a label map.
     Mesh(mesh_cmd::MeshArgs),
+    /// Check a Decathlon-layout data set before training: cases, labels, tumour cases, problems.
+    CheckData(check_data::CheckDataArgs),
     /// Train the U-Net or the CNN on a Decathlon-layout data set.
     Train(train::TrainArgs),
     /// Classify and segment a CT with trained models.

@@ -1,6 +1,7 @@
 //! CT volumes and label maps: NIfTI in and out, RAS reorientation, resampling, HU windows and
 //! synthetic phantoms. Headless: never imports egui or wgpu.
 
+pub mod dataset_check;
 pub mod decathlon;
 mod error;
 mod grid;
