@@ -1,5 +1,6 @@
-//! The viewer driven through egui_kittest: open the sample case, run the real (tiny, freshly
-//! trained) models, see results and the lesion table, cancel, and survive an unreadable file.
+//! The viewer driven through egui_kittest: open the sample case, run real models (the shipped
+//! U-Net and a tiny, freshly trained CNN), see results and the lesion table, cancel, and
+//! survive an unreadable file.
 //! Uses kittest's wgpu renderer (mesa lavapipe in CI) so the 3D view renders too.
 
 mod viewer_common;
@@ -11,7 +12,7 @@ use egui_kittest::kittest::Queryable;
 use oncoscope::app::state::{Command, ComparedStructure, LabelDisplay};
 use oncoscope::app::{OncoscopeApp, StartupPlan};
 use oncoscope::mesh::Structure;
-use viewer_common::{sample, tiny_weights};
+use viewer_common::{sample, viewer_weights};
 
 fn harness(plan: StartupPlan) -> Harness<'static, OncoscopeApp> {
     Harness::builder()
@@ -38,7 +39,7 @@ fn run_until(
 #[test]
 fn opens_the_sample_runs_both_models_and_shows_results() {
     let dir = tempfile::tempdir().unwrap();
-    let weights = tiny_weights(dir.path());
+    let weights = viewer_weights(dir.path());
     let (ct, label) = sample();
     let mut plan = StartupPlan::open(Some((ct, Some(label))));
     plan.weights_dir = Some(weights);
@@ -128,7 +129,7 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
 #[test]
 fn cancel_stops_the_models_and_the_app_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
-    let weights = tiny_weights(dir.path());
+    let weights = viewer_weights(dir.path());
     let (ct, _) = sample();
     let mut plan = StartupPlan::open(Some((ct, None)));
     plan.weights_dir = Some(weights);

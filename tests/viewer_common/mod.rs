@@ -1,4 +1,5 @@
-//! Shared by the viewer tests: the bundled sample case and tiny real models trained on the spot.
+//! Shared by the viewer tests: the bundled sample case and the models they run: the shipped
+//! liver U-Net and a tiny real CNN trained on the spot (no classifier is shipped yet).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,22 @@ use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
 pub fn sample() -> (PathBuf, PathBuf) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample");
     (dir.join("ct.nii.gz"), dir.join("label.nii.gz"))
+}
+
+/// A weights folder with the shipped liver U-Net and the tiny CNN of [`tiny_weights`]. The
+/// shipped U-Net outlines the sample's liver every time; a one-epoch U-Net's organ can be too
+/// small to show in 3D or to overlap the ground truth, depending on the run.
+pub fn viewer_weights(root: &Path) -> PathBuf {
+    let weights = tiny_weights(root);
+    let shipped = oncoscope::model::weights::shipped_weights_dir();
+    for ext in ["json", "safetensors"] {
+        std::fs::copy(
+            shipped.join(format!("liver_unet.{ext}")),
+            weights.join(format!("liver_unet.{ext}")),
+        )
+        .unwrap();
+    }
+    weights
 }
 
 /// Trains a tiny U-Net and CNN for one epoch on generated phantoms and puts them in a weights
