@@ -9,7 +9,7 @@ use candle_core::Device;
 use oncoscope::model::checkpoint::LoadedModel;
 use oncoscope::model::inference::{classify, segment};
 use oncoscope::model::preprocess::Preprocessing;
-use oncoscope::model::progress::CancelToken;
+use oncoscope::model::progress::{CancelToken, RunControl};
 use oncoscope::model::training::data::Augmentation;
 use oncoscope::model::training::{TrainConfig, TrainingEvent, best_checkpoint, train};
 use oncoscope::model::{Architecture, ModelKind};
@@ -73,7 +73,7 @@ fn unet_trains_saves_reloads_and_infers_identically() {
         &cfg,
         &Device::Cpu,
         false,
-        &CancelToken::new(),
+        &RunControl::new(),
         &mut |e| match e {
             TrainingEvent::Step { loss, .. } => losses.push(*loss),
             TrainingEvent::Epoch(s) => epochs_seen.push(s.clone()),
@@ -119,7 +119,7 @@ fn unet_trains_saves_reloads_and_infers_identically() {
 
     // Resume continues where the run stopped.
     cfg.epochs = 9;
-    let outcome = train(&cfg, &Device::Cpu, true, &CancelToken::new(), &mut |_| {}).unwrap();
+    let outcome = train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
     assert_eq!(outcome.epochs_done, 9);
     assert_eq!(outcome.history.len(), 9);
 }
@@ -133,18 +133,24 @@ fn cancelled_run_stops_within_a_step_and_its_checkpoint_loads() {
     let cancel = CancelToken::new();
     let steps = Arc::new(Mutex::new(0usize));
     let cfg = config(&data, &run, ModelKind::Cnn, 50);
-    let outcome = train(&cfg, &Device::Cpu, false, &cancel, &mut |e| match e {
-        TrainingEvent::Step {
-            step, steps: of, ..
-        } => {
-            // Oversampling the minority class lengthens the epoch; the count must include it
-            // (the CLI's progress bar crashed when step exceeded steps).
-            assert!(step <= of, "step {step} of {of}");
-            *steps.lock().unwrap() += 1;
-        }
-        TrainingEvent::Epoch(s) if s.epoch == 2 => cancel.cancel(),
-        _ => {}
-    })
+    let outcome = train(
+        &cfg,
+        &Device::Cpu,
+        false,
+        &RunControl::cancel_only(&cancel),
+        &mut |e| match e {
+            TrainingEvent::Step {
+                step, steps: of, ..
+            } => {
+                // Oversampling the minority class lengthens the epoch; the count must include it
+                // (the CLI's progress bar crashed when step exceeded steps).
+                assert!(step <= of, "step {step} of {of}");
+                *steps.lock().unwrap() += 1;
+            }
+            TrainingEvent::Epoch(s) if s.epoch == 2 => cancel.cancel(),
+            _ => {}
+        },
+    )
     .unwrap();
     assert!(outcome.cancelled);
     assert_eq!(outcome.epochs_done, 2);
@@ -179,9 +185,71 @@ fn wrong_task_and_missing_folders_are_refused() {
     small_dataset(&data, 2, 13);
     let mut cfg = config(&data, &dir.path().join("run"), ModelKind::Unet, 1);
     cfg.task = Task::Pancreas;
-    let err = train(&cfg, &Device::Cpu, false, &CancelToken::new(), &mut |_| {}).unwrap_err();
+    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
     assert!(format!("{err:#}").contains("liver"), "{err:#}");
     cfg.data = dir.path().join("nowhere");
-    let err = train(&cfg, &Device::Cpu, false, &CancelToken::new(), &mut |_| {}).unwrap_err();
+    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
     assert!(format!("{err:#}").contains("nowhere"), "{err:#}");
+}
+
+#[test]
+fn a_paused_run_holds_and_a_stop_mid_epoch_keeps_its_weights_for_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 4, 14);
+    let run = dir.path().join("run");
+    let cfg = config(&data, &run, ModelKind::Cnn, 3);
+    let control = RunControl::new();
+    let steps = Arc::new(Mutex::new(Vec::<(usize, usize)>::new()));
+    let (remote, seen) = (control.clone(), steps.clone());
+    let worker = std::thread::spawn(move || {
+        train(&cfg, &Device::Cpu, false, &remote, &mut |e| {
+            if let TrainingEvent::Step { epoch, step, .. } = e {
+                seen.lock().unwrap().push((*epoch, *step));
+                // Pause after the first step of epoch 2 (the UI thread would do this).
+                if (*epoch, *step) == (2, 1) {
+                    remote.pause.pause();
+                }
+            }
+        })
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !steps.lock().unwrap().contains(&(2, 1)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "epoch 2 never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Paused: no further step for a while.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(steps.lock().unwrap().last(), Some(&(2, 1)));
+    // Stop while paused: the run ends without another step and keeps epoch 2's first step.
+    control.cancel.cancel();
+    let outcome = worker.join().unwrap().unwrap();
+    assert!(outcome.cancelled);
+    assert_eq!(outcome.epochs_done, 1);
+    assert_eq!(steps.lock().unwrap().last(), Some(&(2, 1)));
+    let card = oncoscope::model::checkpoint::read_card(&run.join("last")).unwrap();
+    assert_eq!(card.epoch, 1, "the unfinished epoch is not counted");
+    assert!(
+        card.notes
+            .get("stopped")
+            .is_some_and(|n| n.contains("epoch 2")),
+        "{:?}",
+        card.notes
+    );
+    LoadedModel::load(&run.join("last"), &Device::Cpu).unwrap();
+    // Resuming repeats epoch 2 and finishes the run; the curves hold each epoch once.
+    let cfg = config(&data, &run, ModelKind::Cnn, 3);
+    let mut first_step = None;
+    let outcome = train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |e| {
+        if let TrainingEvent::Step { epoch, step, .. } = e {
+            first_step.get_or_insert((*epoch, *step));
+        }
+    })
+    .unwrap();
+    assert_eq!(first_step, Some((2, 1)));
+    let epochs: Vec<usize> = outcome.history.iter().map(|e| e.epoch).collect();
+    assert_eq!(epochs, vec![1, 2, 3]);
 }

@@ -3,6 +3,8 @@
 
 mod startup;
 pub mod state;
+pub mod training;
+mod training_control;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,8 +16,9 @@ use crate::model::weights::shipped_weights_dir;
 use crate::slice::Plane;
 use crate::ui::{FileDialogs, FramePacing, SceneView, SliceViewState};
 
-pub use startup::{DisplayOverrides, StartupPlan, decathlon_label_for};
+pub use startup::{DisplayOverrides, StartupPlan, TrainingStart, decathlon_label_for};
 use state::{Case, Command, Comparison, LabelLayer, Preferences};
+use training::TrainingPanel;
 
 /// Storage key of the preferences.
 const PREFERENCES_KEY: &str = "oncoscope.preferences";
@@ -54,6 +57,8 @@ pub struct OncoscopeApp {
     pub(crate) dialogs: FileDialogs,
     pub(crate) pacing: FramePacing,
     pub(crate) startup: StartupPlan,
+    /// The training panel and its run.
+    pub(crate) training: TrainingPanel,
     next_generation: u64,
     commands: Vec<Command>,
     pending_screenshot: Option<PathBuf>,
@@ -96,6 +101,7 @@ impl OncoscopeApp {
             dialogs: FileDialogs::default(),
             pacing: FramePacing::default(),
             startup,
+            training: TrainingPanel::default(),
             next_generation: 1,
             commands: Vec::new(),
             pending_screenshot: None,
@@ -110,6 +116,9 @@ impl OncoscopeApp {
         app.startup.display.apply(&mut app.prefs);
         if let Some((ct, ground_truth)) = app.startup.case.clone() {
             app.command(Command::OpenCase { ct, ground_truth });
+        }
+        if let Some(start) = app.startup.training.clone() {
+            app.start_training_at_startup(&start);
         }
         app
     }
@@ -140,7 +149,12 @@ impl OncoscopeApp {
         &self.notices
     }
 
-    /// Whether any job is running.
+    /// The training panel: its data check and run, for scripts and tests.
+    pub fn training(&self) -> &TrainingPanel {
+        &self.training
+    }
+
+    /// Whether any job is running (training runs are followed in [`Self::training`]).
     pub fn busy(&self) -> bool {
         !self.jobs.is_empty()
     }
@@ -188,6 +202,9 @@ impl OncoscopeApp {
     }
 
     fn apply(&mut self, command: Command) {
+        if self.apply_training(&command) {
+            return;
+        }
         match command {
             Command::OpenCase { ct, ground_truth } => {
                 let ground_truth = ground_truth.or_else(|| decathlon_label_for(&ct));
@@ -224,6 +241,7 @@ impl OncoscopeApp {
                 self.notify_info(format!("Models from {}", dir.display()));
                 self.prefs.weights_dir = Some(dir);
             }
+            _ => unreachable!("training commands are applied by apply_training"),
         }
     }
 
@@ -319,6 +337,9 @@ impl OncoscopeApp {
     /// Handles the workers' events.
     fn handle_events(&mut self) {
         for event in self.workers.poll() {
+            let Some(event) = self.handle_training_event(event) else {
+                continue;
+            };
             match event {
                 Event::Progress {
                     job,
@@ -348,6 +369,7 @@ impl OncoscopeApp {
                     }
                     self.case = Some(case);
                     self.request_surfaces(LabelSource::GroundTruth);
+                    self.show_training_preview();
                     if self.startup.run_models {
                         self.run_models(true, true);
                     }
@@ -437,6 +459,13 @@ impl OncoscopeApp {
                     }
                     self.notify_error(format!("{} failed: {message}", job.describe()));
                 }
+                // Taken by `handle_training_event`.
+                Event::DatasetChecked { .. }
+                | Event::DatasetGenerated { .. }
+                | Event::Training { .. }
+                | Event::TrainingPreviewCase { .. }
+                | Event::TrainingPreviewReady { .. }
+                | Event::TrainingFinished { .. } => {}
             }
         }
     }

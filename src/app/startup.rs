@@ -39,6 +39,19 @@ impl DisplayOverrides {
     }
 }
 
+/// A training run to start at once (`view --train`): the training panel opens with this data
+/// set and starts (or resumes) the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingStart {
+    pub data: PathBuf,
+    pub out: PathBuf,
+    /// Over the panel's saved set-up.
+    pub epochs: Option<usize>,
+    pub grid: Option<usize>,
+    /// A scripted screenshot waits for this many finished epochs.
+    pub screenshot_after_epochs: usize,
+}
+
 /// What to do at start-up.
 #[derive(Debug, Clone)]
 pub struct StartupPlan {
@@ -53,6 +66,8 @@ pub struct StartupPlan {
     pub run_models: bool,
     /// Save the window to this PNG once the results are shown, then exit.
     pub screenshot: Option<PathBuf>,
+    /// Start training at once.
+    pub training: Option<TrainingStart>,
     pub(crate) screenshot_requested: bool,
     settled_frames: u32,
     started: Instant,
@@ -68,6 +83,7 @@ impl StartupPlan {
             display: DisplayOverrides::default(),
             run_models: false,
             screenshot: None,
+            training: None,
             screenshot_requested: false,
             settled_frames: 0,
             started: Instant::now(),
@@ -94,6 +110,20 @@ impl StartupPlan {
 /// Whether the scripted run has everything it waits for on screen: the case, the models'
 /// results and the surfaces, or an error.
 pub(crate) fn ready_for_screenshot(app: &OncoscopeApp) -> bool {
+    if let Some(start) = &app.startup.training {
+        // Mid-training: enough epochs done and the preview on screen, or the run over.
+        let Some(run) = &app.training.run else {
+            return !app.notices().is_empty();
+        };
+        let epochs: usize = run.curves.iter().map(|c| c.epochs.len()).sum();
+        let preview_shown = !app.prefs.training.preview
+            || app
+                .case()
+                .and_then(|c| c.prediction.as_ref())
+                .is_some_and(|p| p.surfaces.is_some() && p.origin.starts_with(&run.root));
+        return !run.status.is_active()
+            || (epochs >= start.screenshot_after_epochs && preview_shown && !app.busy());
+    }
     {
         let Some(case) = app.case() else {
             // Loading failed: the error is on screen once no job runs.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::training::TrainingSettings;
 use crate::jobs::LabelSource;
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Structure, Surface};
 use crate::model::inference::Classification;
@@ -203,6 +204,8 @@ pub struct Preferences {
     pub show_ground_truth_3d: bool,
     /// The view shown large, or `None` for the 2×2 layout.
     pub maximised: Option<ViewSlot>,
+    /// The training panel's set-up.
+    pub training: TrainingSettings,
 }
 
 impl Default for Preferences {
@@ -225,6 +228,7 @@ impl Default for Preferences {
             show_planes_3d: false,
             show_ground_truth_3d: false,
             maximised: None,
+            training: TrainingSettings::default(),
         }
     }
 }
@@ -258,4 +262,20 @@ pub enum Command {
     ResetCamera,
     /// Use the models in this folder (or training run) instead of the shipped ones.
     ChooseWeights(PathBuf),
+    /// Check a training data set (and make it the panel's data folder).
+    CheckTrainingData(PathBuf),
+    /// Write the synthetic data set the training panel describes.
+    GenerateTrainingData,
+    /// Start a training run as the panel is set up, or resume the one in its output folder.
+    StartTraining {
+        resume: bool,
+    },
+    /// Hold (`true`) or continue (`false`) the training run.
+    PauseTraining(bool),
+    /// Stop the training run after its current step (its checkpoints stay).
+    StopTraining,
+    /// Use the run's best checkpoints in the viewer.
+    AdoptTrainedModel,
+    /// The training run's output folder.
+    SetTrainingOutput(PathBuf),
 }

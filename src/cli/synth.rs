@@ -9,10 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
 use oncoscope::volume::Grid;
-use oncoscope::volume::decathlon::{DatasetWriter, Task};
-use oncoscope::volume::phantom::{
-    ContrastPhase, PhantomCase, PhantomOptions, case_seed, generate_case,
-};
+use oncoscope::volume::decathlon::Task;
+use oncoscope::volume::phantom::{ContrastPhase, PhantomCase, PhantomOptions};
+use oncoscope::volume::phantom_dataset::write_phantom_dataset;
 
 /// The organ a dataset is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -180,48 +179,26 @@ pub fn run_synth(args: &SynthArgs) -> Result<()> {
         bail!("--cases must be at least 1");
     }
     let task = Task::from(args.task);
-    let options = args.options();
-    let description = format!(
-        "Synthetic abdominal CT phantoms ({}; labels 0 background, 1 {}, 2 cancer), written by \
-         `oncoscope synth --task {} --cases {} --seed {}`. No patient data.",
-        task.decathlon_name(),
-        task.organ(),
-        task.organ(),
-        args.cases,
-        args.seed
-    );
-    let mut writer = DatasetWriter::create(
+    let mut started = Instant::now();
+    let json = write_phantom_dataset(
         &args.out,
         task,
-        &format!("{}_synthetic", task.decathlon_name()),
-        &description,
+        args.cases,
+        args.seed,
+        &args.options(),
+        &mut |_, id, case, files| {
+            let (image, label) = (
+                files.image.display().to_string(),
+                files.label.display().to_string(),
+            );
+            println!(
+                "{}",
+                case_line(id, case, (&image, &label), started.elapsed().as_secs_f64())
+            );
+            started = Instant::now();
+        },
     )
-    .with_context(|| format!("cannot prepare {}", args.out.display()))?;
-    let width = (args.cases - 1).to_string().len().max(3);
-    for index in 0..args.cases {
-        let started = Instant::now();
-        let seed = case_seed(args.seed, index as u64);
-        let id = format!("{}_{index:0width$}", task.organ());
-        let case = generate_case(task, seed, &options)
-            .with_context(|| format!("cannot generate case {id}"))?;
-        let files = writer
-            .add_case(&id, &case.ct, &case.labels, case.file_order)
-            .with_context(|| format!("cannot write case {id}"))?;
-        let (image, label) = (
-            files.image.display().to_string(),
-            files.label.display().to_string(),
-        );
-        println!(
-            "{}",
-            case_line(
-                &id,
-                &case,
-                (&image, &label),
-                started.elapsed().as_secs_f64()
-            )
-        );
-    }
-    let json = writer.finish()?;
+    .with_context(|| format!("cannot write the data set in {}", args.out.display()))?;
     println!(
         "wrote {} case{} and {} to {}",
         args.cases,

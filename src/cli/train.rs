@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use oncoscope::model::checkpoint::device_by_name;
 use oncoscope::model::preprocess::Preprocessing;
-use oncoscope::model::progress::CancelToken;
+use oncoscope::model::progress::RunControl;
 use oncoscope::model::training::data::Augmentation;
 use oncoscope::model::training::{TrainConfig, TrainingEvent, best_checkpoint, train};
 use oncoscope::model::{Architecture, ModelKind};
@@ -100,9 +100,9 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         out: args.out.clone(),
         max_cases: args.max_cases,
     };
-    let cancel = CancelToken::new();
+    let control = RunControl::new();
     let mut on_event = |event: &TrainingEvent| print_event(event);
-    let outcome = train(&config, &device, args.resume, &cancel, &mut on_event)?;
+    let outcome = train(&config, &device, args.resume, &control, &mut on_event)?;
     eprintln!();
     match &outcome.best {
         Some(best) => println!(
@@ -142,6 +142,7 @@ fn print_event(event: &TrainingEvent) {
             validation_cases,
             first_epoch,
             epochs,
+            ..
         } => {
             eprintln!(
                 "training on {train_cases} cases, validating on {validation_cases}; epochs {first_epoch}..={epochs}"

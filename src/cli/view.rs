@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 
 use oncoscope::app::state::{ComparedStructure, LabelDisplay};
-use oncoscope::app::{DisplayOverrides, OncoscopeApp, StartupPlan};
+use oncoscope::app::{DisplayOverrides, OncoscopeApp, StartupPlan, TrainingStart};
 use oncoscope::volume::decathlon::Task;
 
 #[derive(clap::Args, Debug)]
@@ -37,6 +37,18 @@ pub struct ViewArgs {
     /// Show the three slice planes in the 3D view.
     #[arg(long)]
     pub planes: bool,
+    /// Open the training panel and train on this data set (Decathlon layout) at once, with
+    /// the panel's saved set-up; with --screenshot, the picture is taken after two epochs.
+    #[arg(long, value_name = "DATA")]
+    pub train: Option<PathBuf>,
+    /// Run folder for --train (resumed when it holds a run).
+    #[arg(long, value_name = "DIR", default_value = "runs/viewer-training")]
+    pub train_out: PathBuf,
+    #[arg(long, value_name = "N")]
+    pub train_epochs: Option<usize>,
+    /// Model grid for --train (voxels per axis, a multiple of 8).
+    #[arg(long, value_name = "N")]
+    pub train_grid: Option<usize>,
 }
 
 impl ViewArgs {
@@ -52,6 +64,10 @@ impl ViewArgs {
             labels: None,
             compare: None,
             planes: false,
+            train: None,
+            train_out: PathBuf::from("runs/viewer-training"),
+            train_epochs: None,
+            train_grid: None,
         }
     }
 }
@@ -98,6 +114,8 @@ pub fn run_view(args: &ViewArgs) -> Result<()> {
             }
             Some((ct.clone(), args.label.clone()))
         }
+        // Training previews a validation case: that is the case to open.
+        None if args.train.is_some() => None,
         None => {
             let (ct, label) = super::sample::sample_paths()?;
             Some((ct, Some(args.label.clone().unwrap_or(label))))
@@ -108,6 +126,19 @@ pub fn run_view(args: &ViewArgs) -> Result<()> {
         None => StartupPlan::open(case),
     };
     plan.task = args.task;
+    if let Some(data) = &args.train {
+        if !data.is_dir() {
+            return Err(anyhow!("{}: no such folder", data.display()));
+        }
+        plan.run_models = false;
+        plan.training = Some(TrainingStart {
+            data: data.clone(),
+            out: args.train_out.clone(),
+            epochs: args.train_epochs,
+            grid: args.train_grid,
+            screenshot_after_epochs: 2,
+        });
+    }
     plan.weights_dir = args.weights.clone();
     plan.display = DisplayOverrides {
         label_display: args.labels,

@@ -1,5 +1,5 @@
-//! Background work for the viewer: two worker threads (files and meshes on one, the models on
-//! the other) that take [`Request`]s and send back [`Event`]s, so the UI thread never blocks.
+//! Background work for the viewer: three worker threads (files and meshes; the models;
+//! training) that take [`Request`]s and send back [`Event`]s, so the UI thread never blocks.
 //!
 //! Every job reports progress, can be cancelled through its [`CancelToken`] (cancellation is
 //! not an error) and has panics caught and turned into a [`Event::Failed`] message. Large data
@@ -8,9 +8,13 @@
 
 mod priority;
 mod requests;
+mod training;
 mod worker;
 
-pub use requests::{AnalysisRequest, Event, JobKind, LabelSource, Request};
+pub use requests::{
+    AnalysisRequest, Event, JobKind, LabelSource, Request, TrainingPreview, TrainingRequest,
+};
+pub use training::run_dir_of;
 pub use worker::{VIEWER_MIN_LESION_ML, Workers};
 
 pub use crate::model::progress::CancelToken;

@@ -4,9 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Surface};
+use crate::model::ModelKind;
 use crate::model::inference::Classification;
 use crate::model::metrics::SegmentationScores;
-use crate::model::progress::CancelToken;
+use crate::model::progress::{CancelToken, RunControl};
+use crate::model::training::{TrainConfig, TrainingEvent, TrainingOutcome};
+use crate::volume::dataset_check::DatasetCheck;
 use crate::volume::decathlon::Task;
 use crate::volume::{CtVolume, LabelVolume};
 
@@ -18,6 +21,13 @@ pub enum JobKind {
     Segment,
     Surfaces,
     Save,
+    /// Checking a training data set.
+    CheckData,
+    /// Writing a synthetic data set.
+    Generate,
+    Train,
+    /// Running the model in training on its preview case.
+    Preview,
 }
 
 impl JobKind {
@@ -28,6 +38,10 @@ impl JobKind {
             JobKind::Segment => "Segmentation",
             JobKind::Surfaces => "Surfaces",
             JobKind::Save => "Saving",
+            JobKind::CheckData => "Data check",
+            JobKind::Generate => "Generating the data set",
+            JobKind::Train => "Training",
+            JobKind::Preview => "Training preview",
         }
     }
 }
@@ -53,6 +67,30 @@ pub struct AnalysisRequest {
     pub cancel: CancelToken,
 }
 
+/// Train one or both networks (on the training thread).
+#[derive(Debug, Clone)]
+pub struct TrainingRequest {
+    /// The run; `architecture.kind` is set per model, `out` is the run's root folder (see
+    /// [`super::run_dir_of`]).
+    pub config: TrainConfig,
+    /// U-Net, CNN or both (trained in this order).
+    pub kinds: Vec<ModelKind>,
+    /// Continue from the run folders' `last` checkpoints.
+    pub resume: bool,
+    /// `cpu`, `cuda` or `metal`.
+    pub device: String,
+    pub control: RunControl,
+    /// Run the model on one validation case after every epoch.
+    pub preview: bool,
+}
+
+/// The model in training, run on the preview case.
+#[derive(Debug, Clone)]
+pub enum TrainingPreview {
+    Segmentation(Arc<LabelVolume>),
+    Classification(Classification),
+}
+
 /// Work for the workers.
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -63,7 +101,10 @@ pub enum Request {
         cancel: CancelToken,
     },
     /// Read a ground-truth label map for an already loaded CT.
-    LoadGroundTruth { path: PathBuf, ct: Arc<CtVolume> },
+    LoadGroundTruth {
+        path: PathBuf,
+        ct: Arc<CtVolume>,
+    },
     /// Classification and/or segmentation on the ML worker.
     Analyse(AnalysisRequest),
     /// Compare ground truth and prediction: Dice/IoU per label, lesion matching (found /
@@ -85,6 +126,20 @@ pub enum Request {
         dir: PathBuf,
         surfaces: Vec<(String, Surface)>,
     },
+    /// Check a training data set (cases, labels, problems) for `task` (the declared one when
+    /// `None`).
+    CheckDataset {
+        root: PathBuf,
+        task: Option<Task>,
+    },
+    /// Write `cases` synthetic phantoms of `task` into `out` as a Decathlon data set.
+    GenerateDataset {
+        out: PathBuf,
+        task: Task,
+        cases: usize,
+        seed: u64,
+    },
+    Train(Box<TrainingRequest>),
     /// Surfaces and lesion table of a label map.
     Surfaces {
         labels: Arc<LabelVolume>,
@@ -145,6 +200,39 @@ pub enum Event {
     MeshesExported {
         dir: PathBuf,
         files: Vec<PathBuf>,
+    },
+    /// The data check of `root` (an error when the folder could not be read at all).
+    DatasetChecked {
+        root: PathBuf,
+        result: Result<DatasetCheck, String>,
+    },
+    /// A synthetic data set was written into `root`.
+    DatasetGenerated {
+        root: PathBuf,
+    },
+    /// Progress of the training run of `kind`.
+    Training {
+        kind: ModelKind,
+        event: TrainingEvent,
+    },
+    /// The validation case the training previews on (open it to watch).
+    TrainingPreviewCase {
+        ct: PathBuf,
+        ground_truth: PathBuf,
+    },
+    /// The model after `epoch`, run on the preview case `ct_path`.
+    TrainingPreviewReady {
+        kind: ModelKind,
+        epoch: usize,
+        ct_path: PathBuf,
+        /// The checkpoint that made it.
+        model: PathBuf,
+        preview: TrainingPreview,
+    },
+    /// The run ended (finished or stopped) with these models' outcomes; `root` is its folder.
+    TrainingFinished {
+        root: PathBuf,
+        outcomes: Vec<(ModelKind, TrainingOutcome)>,
     },
     /// The job stopped at the user's request; nothing is wrong.
     Cancelled(JobKind),

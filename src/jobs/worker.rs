@@ -1,4 +1,5 @@
-//! [`Workers`]: the file/mesh thread and the ML thread, their queues and the event channel.
+//! [`Workers`]: the file/mesh thread, the ML thread and the training thread, their queues and
+//! the event channel.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use super::priority::{background_pool, lower_current_thread_priority};
 use super::requests::{AnalysisRequest, Event, JobKind, LabelSource, Request};
+use super::training::training_job;
 use crate::mesh::{
     ExportFormat, Structure, TaubinParams, agreement_surfaces, extract_surfaces, lesion_table,
     match_lesions, write_surface,
@@ -21,7 +23,10 @@ use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::model::weights::model_stem;
 use crate::volume::LabelVolume;
+use crate::volume::dataset_check::check_dataset;
 use crate::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
+use crate::volume::phantom::PhantomOptions;
+use crate::volume::phantom_dataset::write_phantom_dataset;
 
 /// Lesions smaller than this (mL) are left out of the viewer's lesion table.
 pub const VIEWER_MIN_LESION_ML: f64 = 0.05;
@@ -32,24 +37,27 @@ const VIEWER_SMOOTHING_ITERATIONS: usize = 10;
 /// Callback that wakes the UI when an event is sent.
 type Notify = Arc<dyn Fn() + Send + Sync>;
 
-/// The two worker threads. Dropping it closes their queues; they finish the current job and
-/// exit.
+/// The worker threads. Dropping it closes their queues; they finish the current job and exit
+/// (a training run is stopped first).
 pub struct Workers {
     general: Option<Sender<Request>>,
     ml: Option<Sender<Request>>,
+    training: Option<Sender<Request>>,
+    /// The run in progress, stopped when the workers are dropped.
+    training_control: std::sync::Mutex<Option<crate::model::progress::RunControl>>,
     events: Receiver<Event>,
     threads: Vec<JoinHandle<()>>,
 }
 
 /// Sends events and wakes the UI.
 #[derive(Clone)]
-struct Reporter {
+pub(super) struct Reporter {
     events: Sender<Event>,
     notify: Notify,
 }
 
 impl Reporter {
-    fn send(&self, event: Event) {
+    pub(super) fn send(&self, event: Event) {
         // The UI may have gone away while a job ran; nothing to do then.
         let _ = self.events.send(event);
         (self.notify)();
@@ -63,13 +71,13 @@ impl Reporter {
         });
     }
 
-    fn failed(&self, job: JobKind, message: String) {
+    pub(super) fn failed(&self, job: JobKind, message: String) {
         self.send(Event::Failed { job, message });
     }
 }
 
 impl Workers {
-    /// Starts both threads; `notify` is called after every event (e.g. egui's
+    /// Starts the threads; `notify` is called after every event (e.g. egui's
     /// `Context::request_repaint`).
     pub fn spawn(notify: impl Fn() + Send + Sync + 'static) -> std::io::Result<Self> {
         let (event_tx, events) = channel();
@@ -80,6 +88,7 @@ impl Workers {
         let (general_tx, general_rx) = channel::<Request>();
         let (ml_tx, ml_rx) = channel::<Request>();
         let general_reporter = reporter.clone();
+        let reporter_for_training = reporter.clone();
         let general = std::thread::Builder::new()
             .name("oncoscope-files".into())
             .spawn(move || {
@@ -107,18 +116,50 @@ impl Workers {
                     }
                 }
             })?;
+        // Training has a thread of its own, so the models can still be run while it trains;
+        // like the ML thread it runs at lowered priority.
+        let (training_tx, training_rx) = channel::<Request>();
+        let training_reporter = reporter_for_training;
+        let training = std::thread::Builder::new()
+            .name("oncoscope-training".into())
+            .spawn(move || {
+                lower_current_thread_priority();
+                let pool = background_pool();
+                for request in training_rx {
+                    let Request::Train(run) = request else {
+                        continue;
+                    };
+                    let job = || {
+                        run_guarded(&training_reporter, JobKind::Train, || {
+                            training_job(*run, &training_reporter)
+                        })
+                    };
+                    match &pool {
+                        Some(pool) => pool.install(job),
+                        None => job(),
+                    }
+                }
+            })?;
         Ok(Self {
             general: Some(general_tx),
             ml: Some(ml_tx),
+            training: Some(training_tx),
+            training_control: Default::default(),
             events,
-            threads: vec![general, ml],
+            threads: vec![general, ml, training],
         })
     }
 
     /// Queues a request on the thread that handles it.
     pub fn submit(&self, request: Request) {
-        let queue = match request {
+        let queue = match &request {
             Request::Analyse(_) => &self.ml,
+            Request::Train(run) => {
+                if let Ok(mut control) = self.training_control.lock() {
+                    *control = Some(run.control.clone());
+                }
+                &self.training
+            }
             _ => &self.general,
         };
         if let Some(queue) = queue {
@@ -140,8 +181,13 @@ impl Workers {
 
 impl Drop for Workers {
     fn drop(&mut self) {
+        // A training run could go on for hours: stop it (its checkpoints stay).
+        if let Ok(Some(control)) = self.training_control.lock().map(|c| c.clone()) {
+            control.cancel.cancel();
+        }
         self.general.take();
         self.ml.take();
+        self.training.take();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
@@ -155,6 +201,9 @@ fn job_kind(request: &Request) -> JobKind {
         Request::Analyse(_) => JobKind::Segment,
         Request::Surfaces { .. } | Request::Compare { .. } => JobKind::Surfaces,
         Request::SaveLabels { .. } | Request::ExportMeshes { .. } => JobKind::Save,
+        Request::CheckDataset { .. } => JobKind::CheckData,
+        Request::GenerateDataset { .. } => JobKind::Generate,
+        Request::Train(_) => JobKind::Train,
     }
 }
 
@@ -278,7 +327,42 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             }
             reporter.send(Event::MeshesExported { dir, files });
         }
-        Request::Analyse(_) => unreachable!("analysis requests go to the ML worker"),
+        Request::CheckDataset { root, task } => {
+            let mut on_case = |done: usize, total: usize, id: &str| {
+                reporter.progress(
+                    JobKind::CheckData,
+                    Some(done as f32 / total.max(1) as f32),
+                    format!("Checking {id} ({done} of {total})"),
+                );
+            };
+            let result = check_dataset(&root, task, &mut on_case).map_err(|e| e.to_string());
+            reporter.send(Event::DatasetChecked { root, result });
+        }
+        Request::GenerateDataset {
+            out,
+            task,
+            cases,
+            seed,
+        } => {
+            write_phantom_dataset(
+                &out,
+                task,
+                cases,
+                seed,
+                &PhantomOptions::small(),
+                &mut |index, id, _, _| {
+                    reporter.progress(
+                        JobKind::Generate,
+                        Some((index + 1) as f32 / cases as f32),
+                        format!("Wrote {id} ({} of {cases})", index + 1),
+                    );
+                },
+            )?;
+            reporter.send(Event::DatasetGenerated { root: out });
+        }
+        Request::Analyse(_) | Request::Train(_) => {
+            unreachable!("model requests go to the ML and training threads")
+        }
     }
     Ok(())
 }
@@ -307,15 +391,19 @@ fn surfaces_job(
     Ok(())
 }
 
-/// Loaded models by (file stem, device name), so a second run skips loading.
+/// Loaded models by (file stem, device name, weights file time), so a second run skips
+/// loading and a checkpoint rewritten by training is loaded afresh.
 #[derive(Default)]
 struct ModelCache {
-    models: HashMap<(PathBuf, String), Arc<LoadedModel>>,
+    models: HashMap<(PathBuf, String, Option<std::time::SystemTime>), Arc<LoadedModel>>,
 }
 
 impl ModelCache {
     fn get(&mut self, stem: &Path, device_name: &str) -> anyhow::Result<Arc<LoadedModel>> {
-        let key = (stem.to_path_buf(), device_name.to_string());
+        let modified = std::fs::metadata(crate::model::checkpoint::weights_path(stem))
+            .and_then(|m| m.modified())
+            .ok();
+        let key = (stem.to_path_buf(), device_name.to_string(), modified);
         if let Some(model) = self.models.get(&key) {
             return Ok(model.clone());
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{CNN3D, UNet3D};
 
 /// The two networks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// UNet3D segmenter: per-voxel logits for background, organ, tumour.
@@ -23,6 +23,14 @@ impl ModelKind {
         match self {
             Self::Unet => "unet",
             Self::Cnn => "cnn",
+        }
+    }
+
+    /// The name people read: "U-Net" or "CNN".
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Unet => "U-Net",
+            Self::Cnn => "CNN",
         }
     }
 }

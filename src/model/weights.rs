@@ -26,14 +26,15 @@ pub fn shipped_weights_dir() -> PathBuf {
 }
 
 /// The model files (stem, without extension) for `task` and `kind` in `dir`:
-/// `DIR/<organ>_<kind>.{json,safetensors}`, or for a training run folder `DIR/best` when it
-/// holds a model of that kind. `None` when neither exists.
+/// `DIR/<organ>_<kind>.{json,safetensors}`; for a training run folder `DIR/best` when it
+/// holds a model of that kind; for the training panel's two-model runs `DIR/<kind>/best`.
+/// `None` when none exists.
 pub fn model_stem(dir: &Path, task: Task, kind: ModelKind) -> Option<PathBuf> {
     let named = dir.join(format!("{}_{}", task.organ(), kind.name()));
     if named.with_extension("json").is_file() {
         return Some(named);
     }
-    let best = dir.join("best");
-    let card = read_card(&best).ok()?;
-    (card.architecture.kind == kind).then_some(best)
+    [dir.join("best"), dir.join(kind.name()).join("best")]
+        .into_iter()
+        .find(|best| read_card(best).is_ok_and(|card| card.architecture.kind == kind))
 }

@@ -17,6 +17,8 @@ pub enum DialogPurpose {
     SaveScreenshot,
     SaveSceneScreenshot,
     ChooseWeights,
+    ChooseTrainingData,
+    ChooseTrainingOutput,
 }
 
 impl DialogPurpose {
@@ -32,6 +34,8 @@ impl DialogPurpose {
             DialogPurpose::SaveScreenshot => Command::Screenshot(path),
             DialogPurpose::SaveSceneScreenshot => Command::SceneScreenshot(path),
             DialogPurpose::ChooseWeights => Command::ChooseWeights(path),
+            DialogPurpose::ChooseTrainingData => Command::CheckTrainingData(path),
+            DialogPurpose::ChooseTrainingOutput => Command::SetTrainingOutput(path),
         })
     }
 }
@@ -82,6 +86,12 @@ impl FileDialogs {
                         .save_file(),
                     DialogPurpose::ChooseWeights => dialog
                         .set_title("Folder with trained models (or a training run)")
+                        .pick_folder(),
+                    DialogPurpose::ChooseTrainingData => dialog
+                        .set_title("Training data set (Decathlon layout)")
+                        .pick_folder(),
+                    DialogPurpose::ChooseTrainingOutput => dialog
+                        .set_title("Folder for the training run")
                         .pick_folder(),
                 };
                 let _ = tx.send(picked);

@@ -6,6 +6,7 @@ mod pacing;
 mod panels;
 mod scene_view;
 mod slice_view;
+mod training_panel;
 
 pub use dialogs::{DialogPurpose, FileDialogs};
 pub use pacing::FramePacing;
@@ -28,6 +29,16 @@ pub fn draw(app: &mut OncoscopeApp, ui: &mut egui::Ui, _frame: &mut eframe::Fram
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| panels::side_panel(app, ui));
         });
+    if app.training.visible {
+        egui::Panel::right("training")
+            .resizable(true)
+            .default_size(440.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("training_scroll")
+                    .show(ui, |ui| training_panel::training_panel(app, ui));
+            });
+    }
     egui::CentralPanel::default()
         .frame(egui::Frame::NONE.fill(Color32::from_gray(12)))
         .show(ui, |ui| views(app, ui));

@@ -73,6 +73,18 @@ pub fn menu_bar(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             }
             ui.checkbox(&mut app.prefs.auto_rotate, "Auto-rotate 3D view");
         });
+        let training_label = if app.training.running() {
+            "Training (running)"
+        } else {
+            "Training"
+        };
+        if ui
+            .selectable_label(app.training.visible, training_label)
+            .on_hover_text("Train models on a data set and watch them learn")
+            .clicked()
+        {
+            app.training.visible = !app.training.visible;
+        }
         ui.menu_button("Help", |ui| {
             ui.label("Slices: click/drag moves the crosshair, wheel scrolls slices,");
             ui.label("Ctrl+wheel zooms, middle-drag pans, right-drag sets window/level,");

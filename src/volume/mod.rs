@@ -8,6 +8,7 @@ mod grid;
 pub mod nifti;
 pub mod orientation;
 pub mod phantom;
+pub mod phantom_dataset;
 pub mod resample;
 mod voxels;
 pub mod window;

@@ -1,11 +1,14 @@
 //! Shared by the viewer tests: the bundled sample case and the models they run: the shipped
 //! liver U-Net and a tiny real CNN trained on the spot (no classifier is shipped yet).
 
+// Each test binary uses only some of these helpers.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use oncoscope::model::preprocess::Preprocessing;
-use oncoscope::model::progress::CancelToken;
+use oncoscope::model::progress::RunControl;
 use oncoscope::model::training::data::Augmentation;
 use oncoscope::model::training::{TrainConfig, train};
 use oncoscope::model::{Architecture, ModelKind};
@@ -33,17 +36,15 @@ pub fn viewer_weights(root: &Path) -> PathBuf {
     weights
 }
 
-/// Trains a tiny U-Net and CNN for one epoch on generated phantoms and puts them in a weights
-/// folder named as the shipped one is (`liver_unet`, `liver_cnn`).
-pub fn tiny_weights(root: &Path) -> PathBuf {
-    let data = root.join("data");
-    let mut writer = DatasetWriter::create(&data, Task::Liver, "Task03_Liver", "ui test").unwrap();
+/// Writes `n` small liver phantoms (40–48 voxels per axis) as a Decathlon data set.
+pub fn phantom_dataset(data: &Path, n: u64, seed: u64) {
+    let mut writer = DatasetWriter::create(data, Task::Liver, "Task03_Liver", "ui test").unwrap();
     let options = PhantomOptions {
         voxels_per_axis: Some((40, 48)),
         ..PhantomOptions::small()
     };
-    for i in 0..4 {
-        let case = generate_case(Task::Liver, case_seed(5, i), &options).unwrap();
+    for i in 0..n {
+        let case = generate_case(Task::Liver, case_seed(seed, i), &options).unwrap();
         writer
             .add_case(
                 &format!("liver_{i}"),
@@ -54,6 +55,13 @@ pub fn tiny_weights(root: &Path) -> PathBuf {
             .unwrap();
     }
     writer.finish().unwrap();
+}
+
+/// Trains a tiny U-Net and CNN for one epoch on generated phantoms and puts them in a weights
+/// folder named as the shipped one is (`liver_unet`, `liver_cnn`).
+pub fn tiny_weights(root: &Path) -> PathBuf {
+    let data = root.join("data");
+    phantom_dataset(&data, 4, 5);
     let weights = root.join("weights");
     std::fs::create_dir_all(&weights).unwrap();
     for kind in [ModelKind::Unet, ModelKind::Cnn] {
@@ -80,7 +88,7 @@ pub fn tiny_weights(root: &Path) -> PathBuf {
             &config,
             &Device::Cpu,
             false,
-            &CancelToken::new(),
+            &RunControl::new(),
             &mut |_| {},
         )
         .unwrap();

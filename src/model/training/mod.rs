@@ -1,11 +1,12 @@
 //! Training of either network on a Decathlon-layout data set: one code path for the CLI and
-//! (later) the GUI, which follow it through [`TrainingEvent`]s and stop it with a
-//! [`CancelToken`].
+//! the viewer's training panel, which follow it through [`TrainingEvent`]s and steer it with a
+//! [`RunControl`] (stop, pause).
 //!
 //! A run folder holds `last.{safetensors,json}` (every epoch), `best.{safetensors,json}` (best
 //! validation figure so far), `curves.csv` (one row per epoch) and `cache/` (preprocessed
 //! cases). `resume` continues from `last` (optimizer moments restart; epochs, best figure and
-//! curves carry over).
+//! curves carry over). A run stopped part-way through an epoch saves its weights as `last` with
+//! the previous epoch's number, so resuming repeats that epoch from where training got to.
 
 pub mod data;
 
@@ -24,7 +25,7 @@ use super::config::{Architecture, ModelKind, Network, frozen};
 use super::losses::{bce_with_logits, dice_ce_loss};
 use super::metrics::{ClassifierScores, SegmentationScores};
 use super::preprocess::Preprocessing;
-use super::progress::CancelToken;
+use super::progress::RunControl;
 use crate::volume::decathlon::Task;
 use crate::volume::phantom::Rng;
 
@@ -77,6 +78,8 @@ pub enum TrainingEvent {
     Started {
         train_cases: usize,
         validation_cases: usize,
+        /// The validation cases (for a preview of the model on one of them).
+        validation: Vec<CaseRef>,
         first_epoch: usize,
         epochs: usize,
     },
@@ -88,6 +91,14 @@ pub enum TrainingEvent {
         eta_s: f64,
     },
     Epoch(EpochSummary),
+}
+
+/// A prepared case by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRef {
+    /// Case id in the data set (`liver_003`), or `normal-<file stem>` for an extra normal scan.
+    pub id: String,
+    pub has_tumour: bool,
 }
 
 /// How a run ended.
@@ -110,9 +121,10 @@ pub fn train(
     config: &TrainConfig,
     device: &Device,
     resume: bool,
-    cancel: &CancelToken,
+    control: &RunControl,
     on_event: &mut dyn FnMut(&TrainingEvent),
 ) -> Result<TrainingOutcome> {
+    let cancel = &control.cancel;
     if config.epochs == 0 || config.batch_size == 0 {
         bail!("epochs and batch size must be at least 1");
     }
@@ -216,6 +228,13 @@ pub fn train(
     on_event(&TrainingEvent::Started {
         train_cases: train_idx.len(),
         validation_cases: val_idx.len(),
+        validation: val_idx
+            .iter()
+            .map(|&i| CaseRef {
+                id: cases[i].id.clone(),
+                has_tumour: cases[i].has_tumour,
+            })
+            .collect(),
         first_epoch,
         epochs: config.epochs,
     });
@@ -223,6 +242,20 @@ pub fn train(
     let mut steps_done = 0usize;
     let total_steps = (config.epochs + 1 - first_epoch.min(config.epochs + 1)) * steps_per_epoch;
     let mut cancelled = false;
+    // Time spent paused does not count towards the ETA.
+    let mut paused = std::time::Duration::ZERO;
+    let card_for = |epoch: usize, summary: Option<&EpochSummary>| ModelCard {
+        format: ModelCard::FORMAT,
+        architecture: config.architecture,
+        preprocessing: pre,
+        task: config.task.organ().to_string(),
+        labels: config.task.labels(),
+        epoch,
+        metrics: summary.map(summary_metrics).unwrap_or_default(),
+        dataset: config.data.display().to_string(),
+        seed: config.seed,
+        notes: BTreeMap::new(),
+    };
     for epoch in first_epoch..=config.epochs {
         let epoch_start = Instant::now();
         let mut rng = Rng::stream(config.seed ^ epoch as u64, "epoch");
@@ -230,7 +263,9 @@ pub fn train(
         shuffle(&mut order, &mut rng);
         let steps_this_epoch = order.len().div_ceil(config.batch_size);
         let mut loss_sum = 0.0;
+        let mut steps_run = 0usize;
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
+            paused += control.wait_while_paused();
             if cancel.is_cancelled() {
                 cancelled = true;
                 break;
@@ -261,7 +296,8 @@ pub fn train(
             }
             loss_sum += loss;
             steps_done += 1;
-            let elapsed = started.elapsed().as_secs_f64();
+            steps_run += 1;
+            let elapsed = started.elapsed().saturating_sub(paused).as_secs_f64();
             let eta_s =
                 elapsed / steps_done as f64 * (total_steps.saturating_sub(steps_done)) as f64;
             on_event(&TrainingEvent::Step {
@@ -273,6 +309,19 @@ pub fn train(
             });
         }
         if cancelled {
+            if steps_run > 0 {
+                // Keep what this epoch learnt: `last` gets the weights under the previous
+                // epoch's number (and figures), so a resume repeats this epoch from here.
+                let previous = history.last().filter(|e| e.epoch + 1 == epoch);
+                let mut card = card_for(epoch - 1, previous);
+                card.notes.insert(
+                    "stopped".into(),
+                    format!(
+                        "after step {steps_run} of {steps_this_epoch} of epoch {epoch}; resuming repeats epoch {epoch}"
+                    ),
+                );
+                save(&last, &varmap, &card)?;
+            }
             break;
         }
         let eval_net = frozen(&config.architecture, &varmap, device)?;
@@ -288,18 +337,7 @@ pub fn train(
             is_best,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
-        let card = ModelCard {
-            format: ModelCard::FORMAT,
-            architecture: config.architecture,
-            preprocessing: pre,
-            task: config.task.organ().to_string(),
-            labels: config.task.labels(),
-            epoch,
-            metrics: summary_metrics(&summary),
-            dataset: config.data.display().to_string(),
-            seed: config.seed,
-            notes: BTreeMap::new(),
-        };
+        let card = card_for(epoch, Some(&summary));
         save(&last, &varmap, &card)?;
         if is_best {
             save(&best_checkpoint(&config.out), &varmap, &card)?;

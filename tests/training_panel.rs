@@ -1,0 +1,253 @@
+//! The training panel driven through egui_kittest: it checks a good and a broken data folder
+//! with clear messages; a short run on a tiny generated data set grows its curves, previews
+//! the model on a validation case, stops, resumes, ends with loadable checkpoints, and
+//! "Use this model" puts them to work in the viewer.
+
+mod viewer_common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use candle_core::Device;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use oncoscope::app::training::{DataCheck, ModelChoice, RunStatus};
+use oncoscope::app::{OncoscopeApp, StartupPlan};
+use oncoscope::model::ModelKind;
+use oncoscope::model::checkpoint::LoadedModel;
+use viewer_common::phantom_dataset;
+
+fn harness() -> Harness<'static, OncoscopeApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1400.0, 1000.0))
+        .wgpu()
+        .build_eframe(|cc| OncoscopeApp::new(cc, StartupPlan::open(None)))
+}
+
+/// Steps the app until `done` holds (the workers run on their own threads).
+fn run_until(
+    harness: &mut Harness<'static, OncoscopeApp>,
+    what: &str,
+    done: impl Fn(&OncoscopeApp) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while !done(harness.state()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; notices: {:?}",
+            harness.state().notices()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    harness.run_steps(2);
+}
+
+fn open_panel(h: &mut Harness<'static, OncoscopeApp>) {
+    h.get_by_label("Training").click();
+    h.run_steps(2);
+    h.get_by_label("Data set");
+}
+
+fn check_folder(h: &mut Harness<'static, OncoscopeApp>, folder: &Path) {
+    h.state_mut().preferences_mut().training.data_dir = folder.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Check").click();
+    h.run_steps(1);
+    run_until(h, "the data check", |app| {
+        matches!(
+            app.training().check,
+            Some(DataCheck::Done(_) | DataCheck::Failed { .. })
+        )
+    });
+}
+
+#[test]
+fn the_panel_checks_a_good_and_a_broken_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    phantom_dataset(&good, 3, 21);
+    let mut h = harness();
+    open_panel(&mut h);
+    check_folder(&mut h, &good);
+    h.get_by_label_contains("3 usable cases");
+    h.get_by_label("Labels: 0 background, 1 liver, 2 cancer");
+
+    // Broken: two label maps are not NIfTI; every case is checked and each problem shown.
+    let broken = dir.path().join("broken");
+    phantom_dataset(&broken, 3, 22);
+    for id in ["liver_1", "liver_2"] {
+        std::fs::write(
+            broken.join(format!("labelsTr/{id}.nii.gz")),
+            b"not a nifti file",
+        )
+        .unwrap();
+    }
+    check_folder(&mut h, &broken);
+    let Some(DataCheck::Done(check)) = &h.state().training().check else {
+        panic!(
+            "the check should list the cases: {:?}",
+            h.state().training().check
+        );
+    };
+    assert_eq!(check.usable_cases(), 1, "{:?}", check.problems());
+    h.get_by_label_contains("1 usable cases");
+    h.get_by_label_contains("labelsTr/liver_1.nii.gz");
+    h.get_by_label_contains("labelsTr/liver_2.nii.gz");
+
+    // A file listed in dataset.json but missing: the folder is refused, naming the file.
+    std::fs::remove_file(broken.join("labelsTr/liver_2.nii.gz")).unwrap();
+    check_folder(&mut h, &broken);
+    h.get_by_label_contains("is not usable");
+    h.get_by_label_contains("liver_2.nii.gz: listed in");
+
+    // Not a data set at all.
+    let nowhere = dir.path().join("nowhere");
+    check_folder(&mut h, &nowhere);
+    h.get_by_label_contains("is not usable");
+    h.get_by_label_contains("nowhere");
+}
+
+#[test]
+fn a_short_run_grows_curves_stops_resumes_and_is_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    phantom_dataset(&data, 5, 23);
+    let run_root = dir.path().join("run");
+    let mut h = harness();
+    open_panel(&mut h);
+    {
+        let s = &mut h.state_mut().preferences_mut().training;
+        s.data_dir = data.display().to_string();
+        s.out_dir = run_root.display().to_string();
+        s.models = ModelChoice::Both;
+        s.grid = 16;
+        s.base_width = 4;
+        s.epochs = 200;
+        s.validation_fraction = 0.4;
+        s.preview = true;
+    }
+    h.run_steps(1);
+    h.get_by_label("Start").click();
+    run_until(&mut h, "two U-Net epochs", |app| {
+        app.training()
+            .run
+            .as_ref()
+            .is_some_and(|r| r.curves[0].epochs.len() >= 2)
+    });
+    // The curves and the log are on screen; the step losses grow as it trains.
+    h.get_by_label("U-Net loss");
+    h.get_by_label("U-Net validation");
+    h.get_by_label_contains("U-Net epoch 1:");
+    let steps_before = h.state().training().run.as_ref().unwrap().curves[0]
+        .step_losses
+        .len();
+    run_until(&mut h, "more steps", |app| {
+        app.training().run.as_ref().unwrap().curves[0]
+            .step_losses
+            .len()
+            > steps_before
+    });
+
+    // Pause holds the run; Continue lets it go on.
+    h.get_by_label("Pause").click();
+    run_until(&mut h, "the pause", |app| {
+        app.training().run.as_ref().unwrap().status == RunStatus::Paused
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    h.run_steps(2);
+    let held = h.state().training().run.as_ref().unwrap().curves[0]
+        .step_losses
+        .len();
+    std::thread::sleep(Duration::from_millis(600));
+    h.run_steps(2);
+    assert_eq!(
+        h.state().training().run.as_ref().unwrap().curves[0]
+            .step_losses
+            .len(),
+        held,
+        "no step while paused"
+    );
+    h.get_by_label("Continue").click();
+    run_until(&mut h, "steps after continuing", |app| {
+        app.training().run.as_ref().unwrap().curves[0]
+            .step_losses
+            .len()
+            > held
+    });
+
+    // The preview: the validation case is open with the model's prediction from this run.
+    run_until(&mut h, "the preview", |app| {
+        let run = app.training().run.as_ref().unwrap();
+        app.case().is_some_and(|c| {
+            Some(&c.ct_path) == run.preview_case.as_ref()
+                && c.ground_truth.is_some()
+                && c.prediction
+                    .as_ref()
+                    .is_some_and(|p| p.origin.starts_with(&run_root))
+        })
+    });
+
+    // Stop: the run ends with its checkpoints in place.
+    h.get_by_label("Stop").click();
+    run_until(&mut h, "the stop", |app| {
+        app.training().run.as_ref().unwrap().status == RunStatus::Stopped
+    });
+    let unet_dir = run_root.join("unet");
+    let stopped_at = oncoscope::model::checkpoint::read_card(&unet_dir.join("last"))
+        .unwrap()
+        .epoch;
+    assert!(stopped_at >= 2, "stopped at epoch {stopped_at}");
+    LoadedModel::load(&unet_dir.join("best"), &Device::Cpu).unwrap();
+
+    // Resume with a shorter plan: the U-Net finishes, then the CNN trains from scratch.
+    h.state_mut().preferences_mut().training.epochs = stopped_at + 2;
+    h.run_steps(1);
+    h.get_by_label("Resume").click();
+    run_until(&mut h, "the resumed run to finish", |app| {
+        app.training().run.as_ref().unwrap().status == RunStatus::Finished
+    });
+    let run = h.state().training().run.as_ref().unwrap();
+    let unet_epochs: Vec<usize> = run.curves[0].epochs.iter().map(|e| e.epoch).collect();
+    assert_eq!(unet_epochs, (1..=stopped_at + 2).collect::<Vec<_>>());
+    assert_eq!(run.curves[1].kind, ModelKind::Cnn);
+    assert_eq!(run.curves[1].epochs.len(), stopped_at + 2);
+    h.get_by_label("CNN validation");
+    // The panel's run folders hold what `oncoscope train` writes.
+    for kind in ["unet", "cnn"] {
+        let folder = run_root.join(kind);
+        for file in [
+            "best.json",
+            "best.safetensors",
+            "last.json",
+            "last.safetensors",
+            "curves.csv",
+        ] {
+            assert!(folder.join(file).is_file(), "{kind}/{file} missing");
+        }
+        LoadedModel::load(&folder.join("best"), &Device::Cpu).unwrap();
+    }
+
+    // "Use this model": the viewer runs the run's best models on the open case.
+    h.get_by_label("Use this model").click();
+    h.run_steps(1);
+    assert_eq!(
+        h.state().weights_dir(),
+        run_root,
+        "{:?}",
+        h.state().notices()
+    );
+    let best_unet = unet_dir.join("best.safetensors");
+    let best_cnn = run_root.join("cnn/best.safetensors");
+    run_until(&mut h, "the adopted models to run", |app| {
+        !app.busy()
+            && app.case().is_some_and(|c| {
+                c.prediction.as_ref().is_some_and(|p| p.origin == best_unet)
+                    && c.classification
+                        .as_ref()
+                        .is_some_and(|(_, m)| *m == best_cnn)
+            })
+    });
+    let errors: Vec<_> = h.state().notices().iter().filter(|n| n.error).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
