@@ -115,14 +115,15 @@ pub(crate) fn ready_for_screenshot(app: &OncoscopeApp) -> bool {
         let Some(run) = &app.training.run else {
             return !app.notices().is_empty();
         };
-        let epochs: usize = run.curves.iter().map(|c| c.epochs.len()).sum();
         let preview_shown = !app.prefs.training.preview
             || app
                 .case()
                 .and_then(|c| c.prediction.as_ref())
                 .is_some_and(|p| p.surfaces.is_some() && p.origin.starts_with(&run.root));
         return !run.status.is_active()
-            || (epochs >= start.screenshot_after_epochs && preview_shown && !app.busy());
+            || (run.epochs_finished >= start.screenshot_after_epochs
+                && preview_shown
+                && !app.busy());
     }
     {
         let Some(case) = app.case() else {

@@ -273,6 +273,8 @@ pub struct TrainingRun {
     pub preparing: Option<(usize, usize)>,
     pub progress: Option<StepProgress>,
     pub curves: Vec<ModelCurves>,
+    /// Epochs finished since this run started (a resumed run's earlier ones not counted).
+    pub epochs_finished: usize,
     /// One line per epoch and per notable event.
     pub log: Vec<String>,
     /// The validation case previewed on.
@@ -300,6 +302,7 @@ impl TrainingRun {
             preparing: None,
             progress: None,
             curves,
+            epochs_finished: 0,
             log: Vec::new(),
             preview_case: None,
             latest_preview: None,

@@ -387,6 +387,7 @@ impl OncoscopeApp {
                 }
             }
             TrainingEvent::Epoch(summary) => {
+                run.epochs_finished += 1;
                 let metrics: Vec<String> = summary
                     .metrics
                     .iter()

@@ -408,6 +408,11 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         }
         if let Some(table) = &prediction.lesions {
             ui.label(RichText::new("Prediction").strong());
+            ui.label(
+                RichText::new(format!("model {}", prediction.origin.display()))
+                    .small()
+                    .weak(),
+            );
             let confirmed = case
                 .current_matching()
                 .map(|m| (m.prediction_confirmed.as_slice(), "true", "spurious"));
