@@ -56,6 +56,7 @@ fn config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> TrainConfi
         normals: None,
         out: out.to_path_buf(),
         max_cases: None,
+        locator: None,
     }
 }
 
@@ -252,4 +253,54 @@ fn a_paused_run_holds_and_a_stop_mid_epoch_keeps_its_weights_for_resume() {
     assert_eq!(first_step, Some((2, 1)));
     let epochs: Vec<usize> = outcome.history.iter().map(|e| e.epoch).collect();
     assert_eq!(epochs, vec![1, 2, 3]);
+}
+
+#[test]
+fn a_region_model_runs_behind_its_locator_and_labels_only_its_cube() {
+    use oncoscope::model::checkpoint::read_card;
+    use oncoscope::model::region::{Region, largest_organ_component, organ_cube};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 4, 15);
+    // The shipped whole-box liver U-Net finds the organ.
+    let shipped = oncoscope::model::weights::shipped_weights_dir();
+    let locator = ["liver_locator", "liver_unet"]
+        .map(|name| shipped.join(name))
+        .into_iter()
+        .find(|stem| read_card(stem).is_ok_and(|c| c.preprocessing.region == Region::WholeBox))
+        .expect("a whole-box liver U-Net in weights/");
+    let run = dir.path().join("region");
+    let mut cfg = config(&data, &run, ModelKind::Unet, 2);
+    cfg.preprocessing.region = Region::OrganCube { margin_mm: 10.0 };
+    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+    assert!(format!("{err:#}").contains("locator"), "{err:#}");
+    cfg.locator = Some(locator);
+    train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap();
+
+    // The run folder runs on its own: its cards name the locator copied beside them.
+    let card = read_card(&run.join("best")).unwrap();
+    assert_eq!(card.locator.as_deref(), Some("liver_locator"));
+    let model = LoadedModel::load(&run.join("best"), &Device::Cpu).unwrap();
+    let found = model.locator.as_ref().expect("locator loaded");
+    let ct = read_ct(&data.join("imagesTr/liver_001.nii.gz")).unwrap();
+    let organ = segment(found, &ct, &CancelToken::new(), &mut |_| {})
+        .unwrap()
+        .unwrap();
+    let cube = organ_cube(&largest_organ_component(&organ), 10.0).expect("the liver is found");
+    let labels = segment(&model, &ct, &CancelToken::new(), &mut |_| {})
+        .unwrap()
+        .unwrap();
+    assert_eq!(labels.grid, ct.grid);
+    let outside = labels
+        .voxels
+        .iter()
+        .enumerate()
+        .filter(|&(i, &l)| l > 0 && !cube.contains(ct.grid.coords(i)))
+        .count();
+    assert_eq!(outside, 0, "labels outside the organ's cube");
+
+    // Without its locator file the model is refused, naming what is missing.
+    std::fs::remove_file(run.join("liver_locator.safetensors")).unwrap();
+    let err = LoadedModel::load(&run.join("best"), &Device::Cpu).unwrap_err();
+    assert!(format!("{err:#}").contains("liver_locator"), "{err:#}");
 }

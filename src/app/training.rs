@@ -178,6 +178,7 @@ impl TrainingSettings {
             normals: None,
             out: PathBuf::from(out),
             max_cases: None,
+            locator: None,
         })
     }
 }

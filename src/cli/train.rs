@@ -9,6 +9,7 @@ use anyhow::Result;
 use oncoscope::model::checkpoint::device_by_name;
 use oncoscope::model::preprocess::Preprocessing;
 use oncoscope::model::progress::RunControl;
+use oncoscope::model::region::Region;
 use oncoscope::model::training::data::Augmentation;
 use oncoscope::model::training::{TrainConfig, TrainingEvent, best_checkpoint, train};
 use oncoscope::model::{Architecture, ModelKind};
@@ -51,12 +52,30 @@ pub struct TrainArgs {
     /// Use only the first N cases.
     #[arg(long)]
     pub max_cases: Option<usize>,
+    /// What the model sees: `whole` (the CT's whole box) or `organ` (a cube around the organ:
+    /// the ground truth's in training, the --locator's at inference).
+    #[arg(long, value_enum, default_value = "whole")]
+    pub region: RegionArg,
+    /// Margin around the organ for --region organ, in mm.
+    #[arg(long, default_value_t = 10.0)]
+    pub margin_mm: f64,
+    /// For --region organ: the whole-box U-Net that finds the organ (a model stem, e.g.
+    /// weights/liver_locator); copied into the run folder.
+    #[arg(long)]
+    pub locator: Option<PathBuf>,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
     /// cpu, cuda or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+}
+
+/// The part of the CT a model sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RegionArg {
+    Whole,
+    Organ,
 }
 
 fn parse_channels(text: &str) -> Result<[usize; 4], String> {
@@ -74,6 +93,12 @@ fn parse_channels(text: &str) -> Result<[usize; 4], String> {
 }
 
 pub fn run_train(args: &TrainArgs) -> Result<()> {
+    if !(args.margin_mm.is_finite() && args.margin_mm >= 0.0) {
+        anyhow::bail!(
+            "--margin-mm {} must be a non-negative number",
+            args.margin_mm
+        );
+    }
     if args.model == ModelKind::Unet && !args.grid.is_multiple_of(8) {
         anyhow::bail!("--grid {} must be a multiple of 8 for the U-Net", args.grid);
     }
@@ -85,7 +110,15 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
             kind: args.model,
             channels: args.channels,
         },
-        preprocessing: Preprocessing::cube(args.grid),
+        preprocessing: Preprocessing {
+            region: match args.region {
+                RegionArg::Whole => Region::WholeBox,
+                RegionArg::Organ => Region::OrganCube {
+                    margin_mm: args.margin_mm,
+                },
+            },
+            ..Preprocessing::cube(args.grid)
+        },
         epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: args.learning_rate,
@@ -99,6 +132,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         normals: args.normals.clone(),
         out: args.out.clone(),
         max_cases: args.max_cases,
+        locator: args.locator.clone(),
     };
     let control = RunControl::new();
     let mut on_event = |event: &TrainingEvent| print_event(event);

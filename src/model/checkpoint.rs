@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{Architecture, Network};
 use super::preprocess::Preprocessing;
+use super::region::Region;
 
 /// Everything needed to run a model, stored beside its weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +35,10 @@ pub struct ModelCard {
     /// Free-form notes (command line, machine, training time).
     #[serde(default)]
     pub notes: BTreeMap<String, String>,
+    /// For a model of the organ's region: the whole-box U-Net that finds the organ, a model
+    /// stem in the same folder (e.g. `liver_locator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locator: Option<String>,
 }
 
 impl ModelCard {
@@ -113,6 +118,8 @@ pub struct LoadedModel {
     pub device: Device,
     /// The `.safetensors` file it came from.
     pub path: PathBuf,
+    /// The model that finds the organ, for a model of the organ's region.
+    pub locator: Option<Box<LoadedModel>>,
 }
 
 impl LoadedModel {
@@ -133,11 +140,34 @@ impl LoadedModel {
                 file.display()
             )
         })?;
+        let locator = match &card.locator {
+            Some(stem) => {
+                let locator_path = stem_path(path)
+                    .parent()
+                    .map_or_else(|| PathBuf::from(stem), |dir| dir.join(stem));
+                let locator = LoadedModel::load(&locator_path, device).with_context(|| {
+                    format!("{}: its organ locator {stem:?}", card_path(path).display())
+                })?;
+                if locator.card.locator.is_some() {
+                    bail!(
+                        "{}: a locator must see the whole CT, not need a locator itself",
+                        card_path(&locator_path).display()
+                    );
+                }
+                Some(Box::new(locator))
+            }
+            None if card.preprocessing.region != Region::WholeBox => bail!(
+                "{}: a model of the organ's region needs a locator (\"locator\" in its .json)",
+                card_path(path).display()
+            ),
+            None => None,
+        };
         Ok(Self {
             card,
             network,
             device: device.clone(),
             path: file,
+            locator,
         })
     }
 }

@@ -1,10 +1,13 @@
 //! Running a trained model on a CT: classification (logit, probability of cancer, label) and
-//! segmentation (label map in the CT's own grid), with progress stages and cancellation.
+//! segmentation (label map in the CT's own grid), with progress stages and cancellation. A
+//! model of the organ's region first runs its locator on the whole CT to find the organ's
+//! cube, sees only that cube, and (segmentation) writes its labels back inside it.
 
 use super::checkpoint::LoadedModel;
 use super::config::{ModelKind, Network};
 use super::preprocess::{model_volume, tensor_from_voxels, voxels_from_tensor};
 use super::progress::CancelToken;
+use super::region::{Region, RegionBox, largest_organ_component, organ_cube};
 use crate::volume::{CtVolume, LabelVolume, resample_argmax};
 use anyhow::{Context, Result, bail};
 
@@ -28,17 +31,49 @@ pub enum Stage {
     Postprocessing,
 }
 
-/// Preprocesses `ct` and runs the network, reporting the stages; `Ok(None)` when cancelled
-/// before or after the network. Returns the raw network output.
+/// What part of a CT a model is to see.
+enum View {
+    WholeBox,
+    Region(RegionBox),
+    /// The locator found no organ.
+    NoOrgan,
+    Cancelled,
+}
+
+/// The view of `ct` for `model`: the whole box, or the cube around the organ its locator
+/// finds (largest connected component of the locator's organ).
+fn view_for(model: &LoadedModel, ct: &CtVolume, cancel: &CancelToken) -> Result<View> {
+    let Region::OrganCube { margin_mm } = model.card.preprocessing.region else {
+        return Ok(View::WholeBox);
+    };
+    let locator = model.locator.as_ref().with_context(|| {
+        format!(
+            "{}: a model of the organ's region without its locator",
+            model.path.display()
+        )
+    })?;
+    let Some(organ) = segment(locator, ct, cancel, &mut |_| {})? else {
+        return Ok(View::Cancelled);
+    };
+    Ok(
+        match organ_cube(&largest_organ_component(&organ), margin_mm) {
+            Some(region) => View::Region(region),
+            None => View::NoOrgan,
+        },
+    )
+}
+
+/// Preprocesses `region` of `ct` and runs the network, reporting the stages; `Ok(None)` when
+/// cancelled before or after the network. Returns the raw network output.
 fn run_network(
     model: &LoadedModel,
     ct: &CtVolume,
+    region: Option<&RegionBox>,
     cancel: &CancelToken,
     on_stage: &mut dyn FnMut(Stage),
 ) -> Result<Option<candle_core::Tensor>> {
     let pre = model.card.preprocessing;
-    on_stage(Stage::Preprocessing);
-    let input = pre.input_voxels(ct);
+    let input = pre.input_voxels(ct, region);
     if cancel.is_cancelled() {
         return Ok(None);
     }
@@ -62,7 +97,18 @@ pub fn classify(
     if model.card.architecture.kind != ModelKind::Cnn {
         bail!("{}: not a classifier (CNN) model", model.path.display());
     }
-    let Some(output) = run_network(model, ct, cancel, on_stage)? else {
+    on_stage(Stage::Preprocessing);
+    let region = match view_for(model, ct, cancel)? {
+        View::WholeBox => None,
+        View::Region(region) => Some(region),
+        View::NoOrgan => bail!(
+            "the {} locator found no {} in this CT, so there is nothing to classify",
+            model.card.task,
+            model.card.task
+        ),
+        View::Cancelled => return Ok(None),
+    };
+    let Some(output) = run_network(model, ct, region.as_ref(), cancel, on_stage)? else {
         return Ok(None);
     };
     let logit = output.flatten_all()?.to_vec1::<f32>()?[0] as f64;
@@ -88,7 +134,19 @@ pub fn segment(
     let Network::Unet(_) = &model.network else {
         bail!("{}: not a segmentation (U-Net) model", model.path.display());
     };
-    let Some(logits) = run_network(model, ct, cancel, on_stage)? else {
+    on_stage(Stage::Preprocessing);
+    let region = match view_for(model, ct, cancel)? {
+        View::WholeBox => None,
+        View::Region(region) => Some(region),
+        View::NoOrgan => {
+            // No organ, so no tumour: an empty label map.
+            let mut labels = ct.with_voxels(vec![0u8; ct.voxels.len()])?;
+            labels.source = ct.source.clone();
+            return Ok(Some(labels));
+        }
+        View::Cancelled => return Ok(None),
+    };
+    let Some(logits) = run_network(model, ct, region.as_ref(), cancel, on_stage)? else {
         return Ok(None);
     };
     let pre = model.card.preprocessing;
@@ -97,10 +155,18 @@ pub fn segment(
     let channels = (0..classes)
         .map(|c| {
             let voxels = voxels_from_tensor(&probabilities.get(c)?)?;
-            model_volume(&pre, &ct.grid, voxels).context("model output size")
+            model_volume(&pre, &ct.grid, region.as_ref(), voxels).context("model output size")
         })
         .collect::<Result<Vec<_>>>()?;
-    let labels = resample_argmax(&channels, &ct.grid);
+    let mut labels = resample_argmax(&channels, &ct.grid);
+    if let Some(region) = &region {
+        // Outside its cube the model saw nothing: background there.
+        for (i, label) in labels.voxels.iter_mut().enumerate() {
+            if !region.contains(ct.grid.coords(i)) {
+                *label = 0;
+            }
+        }
+    }
     let mut labels = ct.with_voxels(labels.voxels)?;
     labels.source = ct.source.clone();
     Ok(Some(labels))

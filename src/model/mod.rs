@@ -12,6 +12,7 @@ pub mod losses;
 pub mod metrics;
 pub mod preprocess;
 pub mod progress;
+pub mod region;
 pub mod training;
 pub mod unet;
 pub mod weights;

@@ -8,14 +8,16 @@
 use candle_core::{Device, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::region::{Region, RegionBox};
 use crate::volume::{
-    CtVolume, Grid, Interpolation, LabelVolume, Volume, grid_with_dims, resample_onto,
+    CtVolume, Grid, Interpolation, LabelVolume, Volume, grid_over_box, grid_with_dims,
+    resample_onto,
 };
 
 /// How a CT becomes network input. Stored with every model so it always runs as trained.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessing {
-    /// Model grid (x, y, z voxels); the CT's whole box is resampled onto it.
+    /// Model grid (x, y, z voxels); the CT's [`Region`] is resampled onto it.
     pub grid: [usize; 3],
     /// HU values are clipped to this range ...
     pub hu_min: f32,
@@ -23,6 +25,9 @@ pub struct Preprocessing {
     /// ... then mapped by `(hu − center) / scale`.
     pub center_hu: f32,
     pub scale_hu: f32,
+    /// The part of the CT the model sees (cards written before regions existed: whole box).
+    #[serde(default)]
+    pub region: Region,
 }
 
 impl Preprocessing {
@@ -35,17 +40,23 @@ impl Preprocessing {
             hu_max: 300.0,
             center_hu: 50.0,
             scale_hu: 125.0,
+            region: Region::WholeBox,
         }
     }
 
-    /// The model grid for a CT grid: same box and orientation, `self.grid` voxels.
-    pub fn model_grid(&self, ct_grid: &Grid) -> Grid {
-        grid_with_dims(ct_grid, self.grid)
+    /// The model grid for a CT grid: `self.grid` voxels over `region` of it (the whole box
+    /// when `None`), same orientation.
+    pub fn model_grid(&self, ct_grid: &Grid, region: Option<&RegionBox>) -> Grid {
+        match region {
+            Some(b) => grid_over_box(ct_grid, b.first, b.last, self.grid),
+            None => grid_with_dims(ct_grid, self.grid),
+        }
     }
 
     /// Normalised intensities on the model grid (x-fastest).
-    pub fn input_voxels(&self, ct: &CtVolume) -> Vec<f32> {
-        let resampled = resample_onto(ct, &self.model_grid(&ct.grid), Interpolation::Trilinear);
+    pub fn input_voxels(&self, ct: &CtVolume, region: Option<&RegionBox>) -> Vec<f32> {
+        let grid = self.model_grid(&ct.grid, region);
+        let resampled = resample_onto(ct, &grid, Interpolation::Trilinear);
         resampled
             .voxels
             .into_iter()
@@ -54,13 +65,9 @@ impl Preprocessing {
     }
 
     /// Labels on the model grid (nearest neighbour), x-fastest.
-    pub fn target_labels(&self, labels: &LabelVolume) -> Vec<u8> {
-        resample_onto(
-            labels,
-            &self.model_grid(&labels.grid),
-            Interpolation::Nearest,
-        )
-        .voxels
+    pub fn target_labels(&self, labels: &LabelVolume, region: Option<&RegionBox>) -> Vec<u8> {
+        let grid = self.model_grid(&labels.grid, region);
+        resample_onto(labels, &grid, Interpolation::Nearest).voxels
     }
 }
 
@@ -74,13 +81,14 @@ pub fn voxels_from_tensor(tensor: &Tensor) -> Result<Vec<f32>> {
     tensor.flatten_all()?.to_vec1::<f32>()
 }
 
-/// Wraps model-grid voxels as a volume on the model grid of `ct_grid`.
+/// Wraps model-grid voxels as a volume on the model grid over `region` of `ct_grid`.
 pub fn model_volume<T: Copy>(
     pre: &Preprocessing,
     ct_grid: &Grid,
+    region: Option<&RegionBox>,
     voxels: Vec<T>,
 ) -> std::result::Result<Volume<T>, crate::volume::VolumeError> {
-    Volume::new(pre.model_grid(ct_grid), voxels)
+    Volume::new(pre.model_grid(ct_grid, region), voxels)
 }
 
 #[cfg(test)]
@@ -122,7 +130,7 @@ mod tests {
         let grid = Grid::axis_aligned([8, 8, 8], [1.0; 3], [0.0; 3]).unwrap();
         let mut ct = Volume::filled(grid, 1000.0f32);
         ct.voxels[0] = -1000.0;
-        let input = p.input_voxels(&ct);
+        let input = p.input_voxels(&ct, None);
         let hi = (300.0 - 50.0) / 125.0;
         assert!(input.iter().all(|&v| (-2.0..=hi).contains(&v)));
         assert!(input.contains(&hi));

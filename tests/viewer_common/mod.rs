@@ -83,6 +83,7 @@ pub fn tiny_weights(root: &Path) -> PathBuf {
             normals: None,
             out: run.clone(),
             max_cases: None,
+            locator: None,
         };
         train(
             &config,

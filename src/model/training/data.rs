@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
 use crate::model::preprocess::Preprocessing;
+use crate::model::region::{Region, organ_cube};
 use crate::volume::decathlon::{DecathlonDataset, read_dataset};
 use crate::volume::nifti::{read_ct, read_labels_for};
 use crate::volume::phantom::Rng;
@@ -89,7 +90,7 @@ fn prepare_one(
         return Ok(case);
     }
     let ct = read_ct(image)?;
-    let (target, has_tumour) = match label {
+    let (input, target, has_tumour) = match label {
         Some(path) => {
             let labels = read_labels_for(path, &ct)?;
             if let Some(bad) = labels.voxels.iter().find(|&&l| l > 2) {
@@ -98,13 +99,40 @@ fn prepare_one(
                     path.display()
                 );
             }
-            (pre.target_labels(&labels), labels.voxels.contains(&2))
+            let region = match pre.region {
+                Region::WholeBox => None,
+                Region::OrganCube { margin_mm } => {
+                    Some(organ_cube(&labels, margin_mm).with_context(|| {
+                        format!(
+                            "{}: no organ voxels, and this model sees only the organ's region",
+                            path.display()
+                        )
+                    })?)
+                }
+            };
+            (
+                pre.input_voxels(&ct, region.as_ref()),
+                pre.target_labels(&labels, region.as_ref()),
+                labels.voxels.contains(&2),
+            )
         }
-        None => (vec![0u8; pre.grid.iter().product()], false),
+        None => {
+            if pre.region != Region::WholeBox {
+                bail!(
+                    "{}: a scan without a label map cannot train a model of the organ's region",
+                    image.display()
+                );
+            }
+            (
+                pre.input_voxels(&ct, None),
+                vec![0u8; pre.grid.iter().product()],
+                false,
+            )
+        }
     };
     let case = PreparedCase {
         id: id.to_string(),
-        input: pre.input_voxels(&ct),
+        input,
         target,
         has_tumour,
     };

@@ -50,6 +50,10 @@ pub struct TrainConfig {
     pub out: PathBuf,
     /// Use only the first N cases (for quick runs).
     pub max_cases: Option<usize>,
+    /// For a model of the organ's region: the whole-box U-Net (model stem) that finds the
+    /// organ at inference. Copied into the run folder as `<organ>_locator` and named in the
+    /// cards, so the folder runs on its own.
+    pub locator: Option<PathBuf>,
 }
 
 /// Figures of one epoch.
@@ -147,6 +151,7 @@ pub fn train(
     if let Some(n) = config.max_cases {
         dataset.training.truncate(n);
     }
+    let locator_name = install_locator(config)?;
     let pre = config.preprocessing;
     // Cases are prepared on worker threads; their progress is reported from this thread, live.
     let cache_dir = config.out.join("cache");
@@ -255,6 +260,7 @@ pub fn train(
         dataset: config.data.display().to_string(),
         seed: config.seed,
         notes: BTreeMap::new(),
+        locator: locator_name.clone(),
     };
     for epoch in first_epoch..=config.epochs {
         let epoch_start = Instant::now();
@@ -354,6 +360,56 @@ pub fn train(
         history,
         run_dir: config.out.clone(),
     })
+}
+
+/// Copies the locator of a model of the organ's region into the run folder; returns the
+/// name its cards give it.
+fn install_locator(config: &TrainConfig) -> Result<Option<String>> {
+    use super::region::Region;
+    let Some(source) = &config.locator else {
+        if config.preprocessing.region != Region::WholeBox {
+            bail!(
+                "a model of the organ's region needs a locator: a whole-box {} U-Net (--locator)",
+                config.task.organ()
+            );
+        }
+        return Ok(None);
+    };
+    if config.preprocessing.region == Region::WholeBox {
+        bail!("a locator is only for a model of the organ's region (--region organ)");
+    }
+    let card = read_card(source)?;
+    if card.architecture.kind != ModelKind::Unet
+        || card.preprocessing.region != Region::WholeBox
+        || card.task != config.task.organ()
+    {
+        bail!(
+            "{}: a locator must be a whole-box {} U-Net",
+            super::checkpoint::card_path(source).display(),
+            config.task.organ()
+        );
+    }
+    let name = format!("{}_locator", config.task.organ());
+    std::fs::create_dir_all(&config.out)
+        .with_context(|| format!("creating {}", config.out.display()))?;
+    let target = config.out.join(&name);
+    for (from, to) in [
+        (
+            super::checkpoint::card_path(source),
+            target.with_extension("json"),
+        ),
+        (
+            super::checkpoint::weights_path(source),
+            target.with_extension("safetensors"),
+        ),
+    ] {
+        if from != to {
+            std::fs::copy(&from, &to).with_context(|| {
+                format!("copying the locator {} to {}", from.display(), to.display())
+            })?;
+        }
+    }
+    Ok(Some(name))
 }
 
 fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
