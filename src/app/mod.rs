@@ -476,7 +476,7 @@ impl OncoscopeApp {
             .jobs
             .iter()
             .any(|j| matches!(j.kind, JobKind::Classify | JobKind::Segment));
-        if self.pacing.measuring() && !analysing {
+        if self.pacing.measuring() && !analysing && !self.training.running() {
             self.pacing.stop_measuring();
         }
     }
@@ -541,6 +541,7 @@ impl OncoscopeApp {
                 Err(e) => self.notify_error(format!("{}: {e}", done.path.display())),
             }
             if self.startup.screenshot.as_ref() == Some(&done.path) {
+                self.pacing.stop_measuring();
                 self.pacing.report();
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             }

@@ -7,10 +7,13 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::{TrainingPreview, run_dir_of};
+use crate::model::checkpoint::read_card;
 use crate::model::preprocess::Preprocessing;
 use crate::model::progress::RunControl;
+use crate::model::region::Region;
 use crate::model::training::data::Augmentation;
 use crate::model::training::{EpochSummary, TrainConfig};
+use crate::model::weights::shipped_weights_dir;
 use crate::model::{Architecture, ModelKind};
 use crate::volume::dataset_check::DatasetCheck;
 use crate::volume::decathlon::Task;
@@ -76,6 +79,13 @@ pub struct TrainingSettings {
     pub out_dir: String,
     /// Run the model on one validation case after each epoch and show it.
     pub preview: bool,
+    /// Train a model of the organ's region (a cube around the organ) instead of the whole CT.
+    pub organ_region: bool,
+    /// Margin around the organ, mm.
+    pub margin_mm: f64,
+    /// The whole-box U-Net that finds the organ at inference (model stem); empty: the
+    /// shipped one for the task.
+    pub locator: String,
     /// Synthetic data set: number of cases, seed and folder.
     pub synth_cases: usize,
     pub synth_seed: u64,
@@ -102,6 +112,9 @@ impl Default for TrainingSettings {
             seed: 0,
             out_dir: "runs/training".into(),
             preview: true,
+            organ_region: false,
+            margin_mm: 10.0,
+            locator: String::new(),
             synth_cases: 24,
             synth_seed: 1,
             synth_dir: "data/synthetic".into(),
@@ -160,6 +173,28 @@ impl TrainingSettings {
         if !(0.0..=0.9).contains(&self.validation_fraction) {
             return Err("The validation share must be between 0 and 0.9".into());
         }
+        if !(self.margin_mm.is_finite() && self.margin_mm >= 0.0) {
+            return Err("The organ margin must be zero or more millimetres".into());
+        }
+        let (region, locator) = if self.organ_region {
+            let locator = match self.locator.trim() {
+                "" => shipped_locator(self.task).ok_or_else(|| {
+                    format!(
+                        "No shipped whole-box {} U-Net to find the organ: choose a locator",
+                        self.task.organ()
+                    )
+                })?,
+                given => PathBuf::from(given),
+            };
+            (
+                Region::OrganCube {
+                    margin_mm: self.margin_mm,
+                },
+                Some(locator),
+            )
+        } else {
+            (Region::WholeBox, None)
+        };
         let width = self.base_width;
         Ok(TrainConfig {
             data: PathBuf::from(data),
@@ -168,7 +203,10 @@ impl TrainingSettings {
                 kind: self.models.kinds()[0],
                 channels: [width, 2 * width, 4 * width, 8 * width],
             },
-            preprocessing: Preprocessing::cube(self.grid),
+            preprocessing: Preprocessing {
+                region,
+                ..Preprocessing::cube(self.grid)
+            },
             epochs: self.epochs,
             batch_size: self.batch_size,
             learning_rate: self.learning_rate,
@@ -178,9 +216,18 @@ impl TrainingSettings {
             normals: None,
             out: PathBuf::from(out),
             max_cases: None,
-            locator: None,
+            locator,
         })
     }
+}
+
+/// The shipped whole-box U-Net of `task` (`<organ>_locator`, else a whole-box `<organ>_unet`).
+fn shipped_locator(task: Task) -> Option<PathBuf> {
+    let dir = shipped_weights_dir();
+    ["locator", "unet"]
+        .map(|kind| dir.join(format!("{}_{kind}", task.organ())))
+        .into_iter()
+        .find(|stem| read_card(stem).is_ok_and(|c| c.preprocessing.region == Region::WholeBox))
 }
 
 /// The data-set check shown in the panel.
@@ -375,6 +422,17 @@ mod tests {
         s.learning_rate = -1.0;
         assert!(s.config().unwrap_err().contains("learning rate"));
         s.learning_rate = 1e-3;
+        s.organ_region = true;
+        let c = s.config().unwrap();
+        assert_eq!(
+            c.preprocessing.region,
+            Region::OrganCube { margin_mm: 10.0 }
+        );
+        let locator = c.locator.expect("the shipped liver locator");
+        assert_eq!(
+            read_card(&locator).unwrap().preprocessing.region,
+            Region::WholeBox
+        );
         s.data_dir = " ".into();
         assert!(s.config().unwrap_err().contains("data set"));
     }

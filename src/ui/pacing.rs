@@ -1,5 +1,5 @@
 //! Frame pacing: how long the UI thread spends per frame and how far apart frames are, measured
-//! while the models run, to show that inference never freezes the window.
+//! while the models run or train, to show that neither freezes the window.
 
 use std::time::{Duration, Instant};
 
@@ -50,7 +50,7 @@ impl FramePacing {
     /// Prints the last summary to stderr (scripted runs).
     pub fn report(&self) {
         if let Some(summary) = &self.last_summary {
-            eprintln!("oncoscope: frames during inference: {summary}");
+            eprintln!("oncoscope: frames while the models ran or trained: {summary}");
         }
     }
 

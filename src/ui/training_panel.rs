@@ -242,8 +242,28 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             });
             ui.end_row();
         });
+    let s = &mut app.prefs.training;
     ui.checkbox(
-        &mut app.prefs.training.preview,
+        &mut s.organ_region,
+        "Organ region: the model sees a cube around the organ",
+    )
+    .on_hover_text(
+        "Finer voxels on the organ and its lesions; at inference a whole-box U-Net (the locator) finds the organ first",
+    );
+    if s.organ_region {
+        ui.horizontal(|ui| {
+            ui.label("Margin (mm)");
+            ui.add(egui::DragValue::new(&mut s.margin_mm).range(0.0..=100.0));
+            ui.label("Locator");
+            ui.add(
+                egui::TextEdit::singleline(&mut s.locator)
+                    .hint_text("shipped")
+                    .desired_width(150.0),
+            );
+        });
+    }
+    ui.checkbox(
+        &mut s.preview,
         "Preview on a validation case after each epoch",
     );
 }

@@ -26,12 +26,14 @@ pub fn sample() -> (PathBuf, PathBuf) {
 pub fn viewer_weights(root: &Path) -> PathBuf {
     let weights = tiny_weights(root);
     let shipped = oncoscope::model::weights::shipped_weights_dir();
-    for ext in ["json", "safetensors"] {
-        std::fs::copy(
-            shipped.join(format!("liver_unet.{ext}")),
-            weights.join(format!("liver_unet.{ext}")),
-        )
-        .unwrap();
+    // The U-Net, and its organ locator when it is a model of the organ's region.
+    for name in ["liver_unet", "liver_locator"] {
+        for ext in ["json", "safetensors"] {
+            let file = shipped.join(format!("{name}.{ext}"));
+            if file.is_file() {
+                std::fs::copy(&file, weights.join(format!("{name}.{ext}"))).unwrap();
+            }
+        }
     }
     weights
 }
