@@ -16,20 +16,30 @@ use oncoscope::model::metrics::{SegmentationScores, roc_auc};
 use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{model_stem, shipped_weights_dir};
 use oncoscope::volume::decathlon::Task;
-use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
+use oncoscope::volume::phantom::{PhantomCase, PhantomOptions, case_seed, generate_case};
 
 /// Data-set seed of the test phantoms; the shipped models were trained on seeds 1 and 2.
 const TEST_DATASET_SEED: u64 = 4_242;
 
-/// Mean organ Dice a shipped U-Net must reach on the test phantoms: the provisional models'
-/// figures less a margin (liver about 0.90, pancreas about 0.4 on its validation set); an
-/// untrained model scores near 0 on either.
+/// Mean organ Dice a shipped U-Net must reach on the test phantoms: the models' figures less a
+/// margin (liver about 0.94, pancreas about 0.5 on held-out phantoms); an untrained model
+/// scores near 0 on either.
 fn min_organ_dice(task: Task) -> f64 {
     match task {
-        Task::Liver => 0.80,
+        Task::Liver => 0.90,
         Task::Pancreas => 0.25,
     }
 }
+/// Mean tumour Dice (over the test phantoms with tumour) a shipped U-Net must reach: the liver
+/// model of the organ's region finds lesions (0.31 on the held-out set, 0.50 on these); an
+/// untrained or whole-box model scores 0. The provisional pancreas model finds none yet.
+fn min_tumour_dice(task: Task) -> f64 {
+    match task {
+        Task::Liver => 0.25,
+        Task::Pancreas => 0.0,
+    }
+}
+
 /// ROC AUC every shipped CNN must reach on the test phantoms.
 const MIN_CLASSIFIER_AUC: f64 = 0.75;
 
@@ -44,6 +54,18 @@ fn shipped_models() -> Vec<(Task, ModelKind, PathBuf)> {
         }
     }
     found
+}
+
+/// The first `count` test phantoms of `task`.
+fn test_phantoms(task: Task, count: u64) -> impl Iterator<Item = PhantomCase> {
+    (0..count).map(move |index| {
+        generate_case(
+            task,
+            case_seed(TEST_DATASET_SEED, index),
+            &PhantomOptions::small(),
+        )
+        .expect("phantom")
+    })
 }
 
 fn load(stem: &Path) -> LoadedModel {
@@ -81,27 +103,37 @@ fn every_shipped_segmenter_finds_the_organ_on_new_phantoms() {
         .filter(|(_, k, _)| *k == ModelKind::Unet)
     {
         let model = load(&stem);
-        let mut dices = Vec::new();
-        for index in 0..3 {
-            let case = generate_case(
-                task,
-                case_seed(TEST_DATASET_SEED, index),
-                &PhantomOptions::small(),
-            )
-            .expect("phantom");
+        let (mut organ, mut tumour) = (Vec::new(), Vec::new());
+        for case in test_phantoms(task, 6) {
             let labels = segment(&model, &case.ct, &CancelToken::new(), &mut |_| {})
                 .expect("segmentation runs")
                 .expect("not cancelled");
             let scores = SegmentationScores::compare(&case.labels.voxels, &labels.voxels);
-            dices.push(scores.organ_dice);
+            organ.push(scores.organ_dice);
+            if case.has_tumour() {
+                tumour.push(scores.tumour_dice);
+            }
         }
-        let mean = dices.iter().sum::<f64>() / dices.len() as f64;
-        eprintln!("{}: organ Dice {dices:.3?}, mean {mean:.3}", stem.display());
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        eprintln!(
+            "{}: organ Dice {organ:.3?} (mean {:.3}), tumour Dice {tumour:.3?} (mean {:.3})",
+            stem.display(),
+            mean(&organ),
+            mean(&tumour)
+        );
         let min = min_organ_dice(task);
         assert!(
-            mean >= min,
-            "{}: mean organ Dice {mean:.3} < {min}",
-            stem.display()
+            mean(&organ) >= min,
+            "{}: mean organ Dice {:.3} < {min}",
+            stem.display(),
+            mean(&organ)
+        );
+        let min = min_tumour_dice(task);
+        assert!(
+            mean(&tumour) >= min,
+            "{}: mean tumour Dice {:.3} < {min}",
+            stem.display(),
+            mean(&tumour)
         );
     }
 }
@@ -114,13 +146,7 @@ fn every_shipped_classifier_ranks_cancer_above_normal_on_new_phantoms() {
     {
         let model = load(&stem);
         let (mut probabilities, mut truths) = (Vec::new(), Vec::new());
-        for index in 0..10 {
-            let case = generate_case(
-                task,
-                case_seed(TEST_DATASET_SEED, index),
-                &PhantomOptions::small(),
-            )
-            .expect("phantom");
+        for case in test_phantoms(task, 10) {
             let result = classify(&model, &case.ct, &CancelToken::new(), &mut |_| {})
                 .expect("classification runs")
                 .expect("not cancelled");
