@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use oncoscope::model::checkpoint::device_by_name;
 use oncoscope::model::preprocess::Preprocessing;
-use oncoscope::model::progress::RunControl;
+use oncoscope::model::progress::{RunControl, format_duration};
 use oncoscope::model::region::Region;
 use oncoscope::model::training::data::Augmentation;
 use oncoscope::model::training::{TrainConfig, TrainingEvent, best_checkpoint, train};
@@ -211,9 +211,4 @@ fn print_event(event: &TrainingEvent) {
             );
         }
     }
-}
-
-fn format_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }

@@ -15,7 +15,7 @@ impl Structure {
     pub const ALL: [Structure; 2] = [Structure::Organ, Structure::Lesions];
 
     /// The label value of tumour voxels.
-    pub const TUMOUR_LABEL: u8 = 2;
+    pub const TUMOUR_LABEL: u8 = crate::volume::decathlon::TUMOUR_LABEL;
 
     /// Lower-case name, used for file names and JSON.
     pub fn name(self) -> &'static str {

@@ -79,10 +79,22 @@ impl RunControl {
     }
 }
 
+/// `seconds` as `h:mm:ss` (for ETAs; negative counts as 0).
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_hours_minutes_seconds() {
+        assert_eq!(format_duration(3725.4), "1:02:05");
+        assert_eq!(format_duration(-3.0), "0:00:00");
+    }
 
     #[test]
     fn a_paused_job_waits_until_resumed_or_cancelled() {

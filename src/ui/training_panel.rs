@@ -9,6 +9,7 @@ use crate::app::OncoscopeApp;
 use crate::app::state::Command;
 use crate::app::training::{DataCheck, ModelChoice, ModelCurves, RunStatus, TrainingRun};
 use crate::model::ModelKind;
+use crate::model::progress::format_duration;
 use crate::volume::decathlon::Task;
 
 const PROBLEM: Color32 = Color32::from_rgb(235, 110, 100);
@@ -344,7 +345,7 @@ fn run_status(run: &TrainingRun, ui: &mut egui::Ui) {
     } else if let Some(p) = run.progress.filter(|_| run.status.is_active()) {
         let within = p.step as f32 / p.steps.max(1) as f32;
         let eta = if p.eta_s.is_finite() {
-            format!(", ETA {}", duration_text(p.eta_s))
+            format!(", ETA {}", format_duration(p.eta_s))
         } else {
             String::new()
         };
@@ -436,9 +437,4 @@ fn curve_plots(curves: &ModelCurves, ui: &mut egui::Ui) {
             .color(GOOD),
         );
     }
-}
-
-fn duration_text(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }

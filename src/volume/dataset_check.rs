@@ -6,11 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::VolumeError;
-use super::decathlon::{Task, read_dataset};
+use super::decathlon::{ORGAN_LABEL, TUMOUR_LABEL, Task, read_dataset};
 use super::nifti::{read_labels, read_source};
-
-/// Label value of tumour voxels in the Decathlon liver and pancreas tasks.
-const TUMOUR_LABEL: u8 = 2;
 
 /// What was found for one training case.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,7 +163,7 @@ fn check_case(id: &str, image: &Path, label: &Path) -> CaseCheck {
                     label.display()
                 ));
             }
-            if !label_values.contains(&1) && !label_values.contains(&TUMOUR_LABEL) {
+            if !label_values.contains(&ORGAN_LABEL) && !label_values.contains(&TUMOUR_LABEL) {
                 problems.push(format!("{}: no organ or tumour voxels", label.display()));
             }
         }

@@ -52,11 +52,16 @@ impl Task {
     pub fn labels(self) -> BTreeMap<u8, String> {
         BTreeMap::from([
             (0, "background".to_string()),
-            (1, self.organ().to_string()),
-            (2, "cancer".to_string()),
+            (ORGAN_LABEL, self.organ().to_string()),
+            (TUMOUR_LABEL, "cancer".to_string()),
         ])
     }
 }
+
+/// Label value of organ voxels in the Decathlon liver and pancreas tasks.
+pub const ORGAN_LABEL: u8 = 1;
+/// Label value of tumour voxels in the Decathlon liver and pancreas tasks.
+pub const TUMOUR_LABEL: u8 = 2;
 
 impl fmt::Display for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
