@@ -131,6 +131,10 @@ impl OncoscopeApp {
             config.out.display()
         ));
         self.training.run = Some(run);
+        // Frame times are measured while the run trains (printed by scripted screenshots).
+        if !self.pacing.measuring() {
+            self.pacing.start_measuring();
+        }
         self.workers
             .submit(Request::Train(Box::new(TrainingRequest {
                 config,
