@@ -123,6 +123,26 @@ fn synth_train_infer_eval_round_trip() {
         .skip(1)
         .filter(|l| l.split(',').nth(5) == Some("1"))
         .count();
+    // eval's tumour mean counts the cases with a tumour only (all when there are none).
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("eval/eval.json")).unwrap()).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let counted: Vec<f64> = rows
+        .iter()
+        .filter(|r| with_tumour == 0 || r[5] == "1")
+        .map(|r| r[3].parse().unwrap())
+        .collect();
+    let expected = counted.iter().sum::<f64>() / counted.len() as f64;
+    let reported = summary["summary"]["mean"]["tumour_dice"].as_f64().unwrap();
+    assert!(
+        (reported - expected).abs() < 1e-3,
+        "{reported} vs {expected}\n{csv}"
+    );
+    assert_eq!(summary["summary"]["tumour_cases"], with_tumour);
     let out = text(&o);
     assert!(
         out.contains(&format!(

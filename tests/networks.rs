@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Module, VarBuilder, VarMap};
-use oncoscope::model::{CNN3D, UNet3D};
+use oncoscope::model::{CNN3D, GlobalPool, UNet3D};
 
 fn parameter_count(varmap: &VarMap) -> usize {
     varmap.all_vars().iter().map(|v| v.elem_count()).sum()
@@ -19,7 +19,7 @@ fn parameter_counts_match_the_reference_architectures() {
 
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    CNN3D::new([16, 32, 64, 128], vb).unwrap();
+    CNN3D::new([16, 32, 64, 128], GlobalPool::Average, vb).unwrap();
     assert_eq!(parameter_count(&varmap), 291_585);
     assert_eq!(varmap.all_vars().len(), 18);
 }
@@ -68,10 +68,33 @@ fn unet_keeps_odd_multiple_of_eight_shapes_and_all_parameters_get_gradients() {
 fn cnn_gives_one_logit_per_sample_at_odd_sizes() {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let cnn = CNN3D::new([4, 8, 8, 8], vb).unwrap();
+    let cnn = CNN3D::new([4, 8, 8, 8], GlobalPool::Average, vb).unwrap();
     let xs = Tensor::randn(0f32, 1.0, (3, 1, 17, 19, 23), &Device::Cpu).unwrap();
     let logits = cnn.forward(&xs).unwrap();
     assert_eq!(logits.dims(), &[3, 1]);
     let train = cnn.forward_t(&xs, true).unwrap();
     assert_eq!(train.dims(), &[3, 1]);
+}
+
+#[test]
+fn max_pooled_cnn_has_the_reference_parameters_and_one_logit_per_sample() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    CNN3D::new([16, 32, 64, 128], GlobalPool::Max, vb).unwrap();
+    assert_eq!(parameter_count(&varmap), 291_585);
+
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let cnn = CNN3D::new([4, 8, 8, 8], GlobalPool::Max, vb).unwrap();
+    let xs = Tensor::randn(0f32, 1.0, (2, 1, 17, 19, 23), &Device::Cpu).unwrap();
+    assert_eq!(cnn.forward(&xs).unwrap().dims(), &[2, 1]);
+    // Different inputs give different logits (the pooling passes information through).
+    let logits = cnn
+        .forward(&xs)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_ne!(logits[0], logits[1]);
 }

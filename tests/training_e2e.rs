@@ -12,16 +12,22 @@ use oncoscope::model::preprocess::Preprocessing;
 use oncoscope::model::progress::{CancelToken, RunControl};
 use oncoscope::model::training::data::Augmentation;
 use oncoscope::model::training::{TrainConfig, TrainingEvent, best_checkpoint, train};
-use oncoscope::model::{Architecture, ModelKind};
+use oncoscope::model::{Architecture, GlobalPool, ModelKind};
 use oncoscope::volume::decathlon::{DatasetWriter, Task};
 use oncoscope::volume::nifti::read_ct;
 use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
 
 /// Writes `n` small liver phantoms (about 40–48 voxels per axis) into `root`.
 fn small_dataset(root: &Path, n: usize, seed: u64) {
+    write_phantoms(root, n, seed, None);
+}
+
+/// Writes `n` small liver phantoms with `lesion_count` lesions each (`None`: at random).
+fn write_phantoms(root: &Path, n: usize, seed: u64, lesion_count: Option<usize>) {
     let mut writer = DatasetWriter::create(root, Task::Liver, "Task03_Liver", "test").unwrap();
     let options = PhantomOptions {
         voxels_per_axis: Some((40, 48)),
+        lesion_count,
         ..PhantomOptions::small()
     };
     for i in 0..n {
@@ -45,6 +51,7 @@ fn config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> TrainConfi
         architecture: Architecture {
             kind,
             channels: [4, 8, 8, 8],
+            global_pool: GlobalPool::Average,
         },
         preprocessing: Preprocessing::cube(16),
         epochs,
@@ -303,4 +310,56 @@ fn a_region_model_runs_behind_its_locator_and_labels_only_its_cube() {
     std::fs::remove_file(run.join("liver_locator.safetensors")).unwrap();
     let err = LoadedModel::load(&run.join("best"), &Device::Cpu).unwrap_err();
     assert!(format!("{err:#}").contains("liver_locator"), "{err:#}");
+}
+
+#[test]
+fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refused_clearly() {
+    use oncoscope::model::region::Region;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 4, 21);
+    let normals = dir.path().join("normals");
+    write_phantoms(&normals, 2, 22, Some(0));
+    let locator = oncoscope::model::weights::shipped_weights_dir().join("liver_locator");
+
+    let mut cfg = config(&data, &dir.path().join("run"), ModelKind::Cnn, 1);
+    cfg.preprocessing.region = Region::OrganCube { margin_mm: 10.0 };
+    cfg.locator = Some(locator);
+    cfg.normals = Some(normals.clone());
+    let mut prepared = Vec::new();
+    let mut split = None;
+    train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |e| match e {
+        TrainingEvent::Preparing { total, .. } => prepared.push(*total),
+        TrainingEvent::Started {
+            train_cases,
+            validation_cases,
+            ..
+        } => split = Some(train_cases + validation_cases),
+        _ => {}
+    })
+    .unwrap();
+    assert_eq!(prepared.last(), Some(&6), "4 cases + 2 normals");
+    assert_eq!(split, Some(6));
+
+    // A folder of bare CT files has no label maps, so no organ region: the error says so.
+    let bare = dir.path().join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::copy(
+        normals.join("imagesTr/liver_000.nii.gz"),
+        bare.join("scan.nii.gz"),
+    )
+    .unwrap();
+    cfg.normals = Some(bare);
+    cfg.out = dir.path().join("run_bare");
+    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+    assert!(format!("{err:#}").contains("scan.nii.gz"), "{err:#}");
+
+    // An empty folder is named with what was expected.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    cfg.normals = Some(empty);
+    cfg.out = dir.path().join("run_empty");
+    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("empty") && text.contains("imagesTr"), "{text}");
 }

@@ -14,7 +14,7 @@ use crate::model::region::Region;
 use crate::model::training::data::Augmentation;
 use crate::model::training::{EpochSummary, TrainConfig};
 use crate::model::weights::shipped_weights_dir;
-use crate::model::{Architecture, ModelKind};
+use crate::model::{Architecture, GlobalPool, ModelKind};
 use crate::volume::dataset_check::DatasetCheck;
 use crate::volume::decathlon::Task;
 
@@ -202,6 +202,7 @@ impl TrainingSettings {
             architecture: Architecture {
                 kind: self.models.kinds()[0],
                 channels: [width, 2 * width, 4 * width, 8 * width],
+                global_pool: GlobalPool::Average,
             },
             preprocessing: Preprocessing {
                 region,

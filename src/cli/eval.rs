@@ -49,7 +49,10 @@ struct CaseResult {
 #[derive(Debug, Serialize)]
 struct Summary {
     cases: usize,
+    /// Organ figures over every segmented case, tumour figures over the `tumour_cases` whose
+    /// ground truth has a tumour (over every case when none has).
     mean: Option<SegmentationScores>,
+    tumour_cases: usize,
     classifier: Option<ClassifierScores>,
 }
 
@@ -99,14 +102,18 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         });
     }
     eprintln!();
-    let seg: Vec<SegmentationScores> = results.iter().filter_map(|r| r.scores).collect();
+    let seg: Vec<(SegmentationScores, bool)> = results
+        .iter()
+        .filter_map(|r| r.scores.map(|s| (s, r.true_cancer)))
+        .collect();
     let (probs, truths): (Vec<f64>, Vec<bool>) = results
         .iter()
         .filter_map(|r| r.probability.map(|p| (p, r.true_cancer)))
         .unzip();
     let summary = Summary {
         cases: results.len(),
-        mean: (!seg.is_empty()).then(|| SegmentationScores::mean(&seg)),
+        mean: (!seg.is_empty()).then(|| SegmentationScores::mean_by_truth(&seg)),
+        tumour_cases: seg.iter().filter(|(_, has_tumour)| *has_tumour).count(),
         classifier: (!probs.is_empty()).then(|| ClassifierScores::compute(&probs, &truths)),
     };
     print!("{}", table(&results, &summary));
@@ -160,6 +167,16 @@ fn table(results: &[CaseResult], summary: &Summary) -> String {
             s,
             "{:<24} {:>10.4} {:>9.4} {:>11.4} {:>10.4}",
             "mean", m.organ_dice, m.organ_iou, m.tumour_dice, m.tumour_iou
+        );
+        let _ = writeln!(
+            s,
+            "(tumour mean over the {} case(s) with a tumour{})",
+            summary.tumour_cases,
+            if summary.tumour_cases == 0 {
+                "; none, so over all"
+            } else {
+                ""
+            }
         );
     }
     if let Some(c) = summary.classifier {

@@ -12,7 +12,7 @@ use oncoscope::model::progress::{RunControl, format_duration};
 use oncoscope::model::region::Region;
 use oncoscope::model::training::data::Augmentation;
 use oncoscope::model::training::{TrainConfig, TrainingEvent, best_checkpoint, train};
-use oncoscope::model::{Architecture, ModelKind};
+use oncoscope::model::{Architecture, GlobalPool, ModelKind};
 use oncoscope::volume::decathlon::Task;
 
 #[derive(clap::Args, Debug)]
@@ -35,6 +35,10 @@ pub struct TrainArgs {
     /// Channel widths of the four levels, e.g. "16,32,64,128" (the reference) or "8,16,32,64".
     #[arg(long, default_value = "16,32,64,128", value_parser = parse_channels)]
     pub channels: [usize; 4],
+    /// The classifier's global pooling: `average` (the reference CNN3D) or `max` (one lesion
+    /// can decide; same parameters).
+    #[arg(long, value_enum, default_value_t = GlobalPool::Average)]
+    pub global_pool: GlobalPool,
     #[arg(long, default_value_t = 2)]
     pub batch_size: usize,
     #[arg(long, default_value_t = 1e-3)]
@@ -46,7 +50,7 @@ pub struct TrainArgs {
     /// Turn augmentation (rotation, flips, noise, intensity) off.
     #[arg(long)]
     pub no_augment: bool,
-    /// Extra folder of normal CT scans for the classifier.
+    /// Extra normal cases for the classifier: a folder of CT scans, or a data set (dataset.json or imagesTr/ + labelsTr/) of tumour-free cases, needed with --region organ.
     #[arg(long)]
     pub normals: Option<PathBuf>,
     /// Use only the first N cases.
@@ -109,6 +113,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         architecture: Architecture {
             kind: args.model,
             channels: args.channels,
+            global_pool: args.global_pool,
         },
         preprocessing: Preprocessing {
             region: match args.region {

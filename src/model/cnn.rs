@@ -1,12 +1,14 @@
 //! CNN3D: the classifier — four stages of ConvBlock + 2×2×2 max pooling (16/32/64/128 channels
 //! by default), global average pooling, dropout 0.3, and a linear layer to one logit ("cancer").
-//! Mirrors `../shared/bench/torch_models.py` (291,585 parameters at the default width).
+//! Mirrors `../shared/bench/torch_models.py` (291,585 parameters at the default width); global
+//! max pooling may replace the average (same parameters), so that one small lesion can decide.
 
 use candle_core::{Result, Tensor};
 use candle_nn::{Init, Linear, Module, VarBuilder};
 
+use super::GlobalPool;
 use super::blocks::ConvBlock;
-use super::layers3d::{global_avg_pool3d, max_pool3d_2x};
+use super::layers3d::{global_avg_pool3d, global_max_pool3d, max_pool3d_2x};
 
 /// Dropout probability before the final linear layer (training only).
 pub const DROPOUT: f32 = 0.3;
@@ -15,12 +17,13 @@ pub const DROPOUT: f32 = 0.3;
 #[derive(Debug, Clone)]
 pub struct CNN3D {
     stages: Vec<ConvBlock>,
+    global_pool: GlobalPool,
     fc: Linear,
 }
 
 impl CNN3D {
     /// `channels`: widths of the four stages, e.g. `[16, 32, 64, 128]`.
-    pub fn new(channels: [usize; 4], vb: VarBuilder) -> Result<Self> {
+    pub fn new(channels: [usize; 4], global_pool: GlobalPool, vb: VarBuilder) -> Result<Self> {
         let mut stages = Vec::new();
         let mut ci = 1;
         // PyTorch's `features` Sequential holds ConvBlock, MaxPool pairs: blocks at 0, 2, 4, 6.
@@ -42,7 +45,11 @@ impl CNN3D {
             fc_vb.get_with_hints((1, ci), "weight", init)?,
             Some(fc_vb.get_with_hints(1, "bias", init)?),
         );
-        Ok(Self { stages, fc })
+        Ok(Self {
+            stages,
+            global_pool,
+            fc,
+        })
     }
 
     /// xs: `(n, 1, d, h, w)` → logits `(n, 1)`; dropout is applied when `train`.
@@ -51,7 +58,10 @@ impl CNN3D {
         for stage in &self.stages {
             ys = max_pool3d_2x(&stage.forward(&ys)?)?;
         }
-        let mut pooled = global_avg_pool3d(&ys)?;
+        let mut pooled = match self.global_pool {
+            GlobalPool::Average => global_avg_pool3d(&ys)?,
+            GlobalPool::Max => global_max_pool3d(&ys)?,
+        };
         if train {
             pooled = candle_nn::ops::dropout(&pooled, DROPOUT)?;
         }

@@ -35,11 +35,37 @@ impl ModelKind {
     }
 }
 
+/// How the classifier turns its last feature map into one vector per case.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum GlobalPool {
+    /// Mean over the spatial axes (the reference CNN3D): every region of the input counts.
+    #[default]
+    Average,
+    /// Maximum over the spatial axes: one strongly responding region (a lesion) decides.
+    Max,
+}
+
+impl GlobalPool {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Average => "average",
+            Self::Max => "max",
+        }
+    }
+}
+
 /// The shape of a network: kind and channel widths of its four levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Architecture {
     pub kind: ModelKind,
     pub channels: [usize; 4],
+    /// The classifier's global pooling (ignored by the U-Net); cards written before it existed
+    /// read as `average`.
+    #[serde(default)]
+    pub global_pool: GlobalPool,
 }
 
 impl Architecture {
@@ -48,6 +74,7 @@ impl Architecture {
         Self {
             kind,
             channels: [16, 32, 64, 128],
+            global_pool: GlobalPool::Average,
         }
     }
 
@@ -71,7 +98,7 @@ impl Network {
                 Architecture::SEGMENTATION_CLASSES,
                 vb,
             )?)),
-            ModelKind::Cnn => Self::Cnn(CNN3D::new(arch.channels, vb)?),
+            ModelKind::Cnn => Self::Cnn(CNN3D::new(arch.channels, arch.global_pool, vb)?),
         })
     }
 

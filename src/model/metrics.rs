@@ -72,6 +72,30 @@ impl SegmentationScores {
         }
     }
 
+    /// Mean scores in which the tumour counts only where it exists: organ figures over every
+    /// case, tumour figures over the cases whose ground truth has a tumour (`has_tumour`), or
+    /// over every case when none has one. (A tumour-free case scores tumour Dice 1 for
+    /// predicting nothing, so a plain mean would reward a model that never marks a tumour.)
+    pub fn mean_by_truth(scores: &[(Self, bool)]) -> Self {
+        let all: Vec<Self> = scores.iter().map(|(s, _)| *s).collect();
+        let with_tumour: Vec<Self> = scores
+            .iter()
+            .filter(|(_, has_tumour)| *has_tumour)
+            .map(|(s, _)| *s)
+            .collect();
+        let organ = Self::mean(&all);
+        let tumour = if with_tumour.is_empty() {
+            organ
+        } else {
+            Self::mean(&with_tumour)
+        };
+        Self {
+            tumour_dice: tumour.tumour_dice,
+            tumour_iou: tumour.tumour_iou,
+            ..organ
+        }
+    }
+
     /// Mean of the scores of several cases.
     pub fn mean(scores: &[Self]) -> Self {
         let n = scores.len().max(1) as f64;
@@ -162,6 +186,32 @@ pub fn roc_auc(scores: &[f64], truths: &[bool]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scores(organ_dice: f64, tumour_dice: f64) -> SegmentationScores {
+        SegmentationScores {
+            organ_dice,
+            organ_iou: organ_dice,
+            tumour_dice,
+            tumour_iou: tumour_dice,
+        }
+    }
+
+    #[test]
+    fn the_tumour_mean_counts_only_cases_with_a_tumour() {
+        // Two tumour cases (0.6, 0.2) and a tumour-free one that predicted nothing (Dice 1).
+        let cases = [
+            (scores(0.9, 0.6), true),
+            (scores(0.8, 1.0), false),
+            (scores(0.7, 0.2), true),
+        ];
+        let mean = SegmentationScores::mean_by_truth(&cases);
+        assert!((mean.organ_dice - 0.8).abs() < 1e-12);
+        assert!((mean.tumour_dice - 0.4).abs() < 1e-12);
+        assert!((mean.tumour_iou - 0.4).abs() < 1e-12);
+        // Without tumour cases, every case counts.
+        let mean = SegmentationScores::mean_by_truth(&cases[1..2]);
+        assert!((mean.tumour_dice - 1.0).abs() < 1e-12);
+    }
 
     #[test]
     fn dice_and_iou_of_known_overlaps() {

@@ -18,5 +18,5 @@ pub mod unet;
 pub mod weights;
 
 pub use cnn::CNN3D;
-pub use config::{Architecture, ModelKind, Network};
+pub use config::{Architecture, GlobalPool, ModelKind, Network};
 pub use unet::UNet3D;

@@ -11,7 +11,7 @@ use oncoscope::model::preprocess::Preprocessing;
 use oncoscope::model::progress::RunControl;
 use oncoscope::model::training::data::Augmentation;
 use oncoscope::model::training::{TrainConfig, train};
-use oncoscope::model::{Architecture, ModelKind};
+use oncoscope::model::{Architecture, GlobalPool, ModelKind};
 use oncoscope::volume::decathlon::{DatasetWriter, Task};
 use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
 
@@ -74,6 +74,7 @@ pub fn tiny_weights(root: &Path) -> PathBuf {
             architecture: Architecture {
                 kind,
                 channels: [4, 8, 8, 8],
+                global_pool: GlobalPool::Average,
             },
             preprocessing: Preprocessing::cube(16),
             epochs: 1,

@@ -152,9 +152,54 @@ pub fn global_avg_pool3d(xs: &Tensor) -> Result<Tensor> {
     xs.flatten_from(2)?.mean(D::Minus1)
 }
 
+/// Maximum over the spatial axes: `(n, c, d, h, w)` → `(n, c)`; the gradient flows to the
+/// voxel that holds the maximum (to each of them on ties).
+pub fn global_max_pool3d(xs: &Tensor) -> Result<Tensor> {
+    xs.flatten_from(2)?.max(D::Minus1)
+}
+
 fn add_channel_bias(ys: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
         Some(b) => ys.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1, 1))?),
         None => Ok(ys.clone()),
+    }
+}
+
+#[cfg(test)]
+mod global_pool_tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn global_max_pool_takes_each_channels_maximum_and_routes_the_gradient_there() {
+        // (1, 2, 2, 2, 3): channel 0 peaks at flat index 7, channel 1 at index 0.
+        let mut values: Vec<f32> = (0..12).map(|i| i as f32 * 0.1).collect();
+        values[7] = 5.0;
+        values.extend((0..12).map(|i| -(i as f32)));
+        let x = Var::from_vec(values, (1, 2, 2, 2, 3), &Device::Cpu).unwrap();
+        let pooled = global_max_pool3d(x.as_tensor()).unwrap();
+        assert_eq!(pooled.dims(), &[1, 2]);
+        assert_eq!(
+            pooled.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            [5.0, 0.0]
+        );
+        let weights = Tensor::new(&[[2f32, 3.0]], &Device::Cpu).unwrap();
+        let grads = (pooled * weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let dx = grads
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let mut expected = vec![0f32; 24];
+        expected[7] = 2.0;
+        expected[12] = 3.0;
+        assert_eq!(dx, expected);
     }
 }

@@ -44,7 +44,9 @@ pub struct TrainConfig {
     pub validation_fraction: f64,
     pub seed: u64,
     pub augmentation: Augmentation,
-    /// Extra folder of normal CT scans for the classifier (no label maps needed).
+    /// Extra normal cases for the classifier: a folder of CT scans (no label maps; whole-box
+    /// models only) or a Decathlon-layout data set of tumour-free cases (label maps give the
+    /// organ's region).
     pub normals: Option<PathBuf>,
     /// Run folder.
     pub out: PathBuf,
@@ -143,14 +145,26 @@ pub fn train(
             config.task
         );
     }
-    let normals = match (&config.normals, config.architecture.kind) {
-        (Some(dir), ModelKind::Cnn) => list_images(dir)?,
-        _ => Vec::new(),
-    };
     let mut dataset = dataset;
     if let Some(n) = config.max_cases {
         dataset.training.truncate(n);
     }
+    let normals = match (&config.normals, config.architecture.kind) {
+        (Some(dir), ModelKind::Cnn) if is_decathlon_folder(dir) => {
+            // Labelled normal cases join the data set (their label maps give the organ's
+            // region); ids are prefixed so they cannot collide with the main set's.
+            let extra = open_dataset(dir)?;
+            dataset
+                .training
+                .extend(extra.training.into_iter().map(|mut case| {
+                    case.id = format!("normal-{}", case.id);
+                    case
+                }));
+            Vec::new()
+        }
+        (Some(dir), ModelKind::Cnn) => list_images(dir)?,
+        _ => Vec::new(),
+    };
     let locator_name = install_locator(config)?;
     let pre = config.preprocessing;
     // Cases are prepared on worker threads; their progress is reported from this thread, live.
@@ -412,6 +426,11 @@ fn install_locator(config: &TrainConfig) -> Result<Option<String>> {
     Ok(Some(name))
 }
 
+/// Whether `dir` is laid out like a Decathlon data set (rather than a plain folder of CTs).
+fn is_decathlon_folder(dir: &Path) -> bool {
+    dir.join("dataset.json").is_file() || dir.join("imagesTr").is_dir()
+}
+
 fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut images: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("{}: cannot list the normal scans folder", dir.display()))?
@@ -422,7 +441,11 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     images.sort();
     if images.is_empty() {
-        bail!("{}: no .nii or .nii.gz files", dir.display());
+        bail!(
+            "{}: no .nii or .nii.gz files (expected a folder of normal CT scans, or a data set \
+             with dataset.json / imagesTr and labelsTr)",
+            dir.display()
+        );
     }
     Ok(images)
 }
@@ -522,7 +545,10 @@ fn validate(
                     .flatten_all()?
                     .to_dtype(DType::U8)?
                     .to_vec1()?;
-                scores.push(SegmentationScores::compare(&cases[i].target, &predicted));
+                scores.push((
+                    SegmentationScores::compare(&cases[i].target, &predicted),
+                    cases[i].has_tumour,
+                ));
             }
             ModelKind::Cnn => {
                 loss_sum += bce_with_logits(&out, &targets, pos_weight)?.to_scalar::<f32>()? as f64;
@@ -535,7 +561,7 @@ fn validate(
     let loss = loss_sum / val.len() as f64;
     let score = match kind {
         ModelKind::Unet => {
-            let mean = SegmentationScores::mean(&scores);
+            let mean = SegmentationScores::mean_by_truth(&scores);
             metrics.insert("organ_dice".into(), mean.organ_dice);
             metrics.insert("organ_iou".into(), mean.organ_iou);
             metrics.insert("tumour_dice".into(), mean.tumour_dice);
