@@ -103,6 +103,9 @@ fn unet_trains_saves_reloads_and_infers_identically() {
     ] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
+    // The weights are as readable as their card (candle alone writes them owner-only).
+    let permissions = |file: &str| std::fs::metadata(run.join(file)).unwrap().permissions();
+    assert_eq!(permissions("best.safetensors"), permissions("best.json"));
     let csv = std::fs::read_to_string(run.join("curves.csv")).unwrap();
     assert_eq!(csv.lines().count(), 9, "{csv}");
 
@@ -328,15 +331,21 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     cfg.normals = Some(normals.clone());
     let mut prepared = Vec::new();
     let mut split = None;
-    train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |e| match e {
-        TrainingEvent::Preparing { total, .. } => prepared.push(*total),
-        TrainingEvent::Started {
-            train_cases,
-            validation_cases,
-            ..
-        } => split = Some(train_cases + validation_cases),
-        _ => {}
-    })
+    train(
+        &cfg,
+        &Device::Cpu,
+        false,
+        &RunControl::new(),
+        &mut |e| match e {
+            TrainingEvent::Preparing { total, .. } => prepared.push(*total),
+            TrainingEvent::Started {
+                train_cases,
+                validation_cases,
+                ..
+            } => split = Some(train_cases + validation_cases),
+            _ => {}
+        },
+    )
     .unwrap();
     assert_eq!(prepared.last(), Some(&6), "4 cases + 2 normals");
     assert_eq!(split, Some(6));
@@ -361,5 +370,8 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     cfg.out = dir.path().join("run_empty");
     let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
     let text = format!("{err:#}");
-    assert!(text.contains("empty") && text.contains("imagesTr"), "{text}");
+    assert!(
+        text.contains("empty") && text.contains("imagesTr"),
+        "{text}"
+    );
 }

@@ -33,13 +33,8 @@ pub fn run_check_data(args: &CheckDataArgs) -> Result<()> {
     if let Some(task) = check.declared_task {
         println!("task: {}", task.organ());
     }
-    if !check.labels.is_empty() {
-        let labels: Vec<String> = check
-            .labels
-            .iter()
-            .map(|(value, name)| format!("{value} {name}"))
-            .collect();
-        println!("labels: {}", labels.join(", "));
+    if let Some(labels) = check.labels_line() {
+        println!("labels: {labels}");
     }
     println!("{}", check.summary());
     for problem in check.problems() {

@@ -76,6 +76,13 @@ pub fn save(stem: &Path, varmap: &VarMap, card: &ModelCard) -> Result<()> {
     let tmp_card = card_file.with_extension("json.partial");
     std::fs::write(&tmp_card, serde_json::to_string_pretty(card)?)
         .with_context(|| format!("writing {}", tmp_card.display()))?;
+    // candle's writer creates the weights owner-only; give them the card's permissions (the
+    // user's default), so that a shared weights folder is readable by all who read the cards.
+    let permissions = std::fs::metadata(&tmp_card)
+        .with_context(|| format!("reading {}", tmp_card.display()))?
+        .permissions();
+    std::fs::set_permissions(&tmp_weights, permissions)
+        .with_context(|| format!("setting the permissions of {}", tmp_weights.display()))?;
     std::fs::rename(&tmp_weights, &weights)
         .with_context(|| format!("renaming to {}", weights.display()))?;
     std::fs::rename(&tmp_card, &card_file)

@@ -107,13 +107,8 @@ fn data_section(app: &mut OncoscopeApp, ui: &mut egui::Ui, running: bool) {
                 RichText::new(format!("{} of {}", check.summary(), check.cases.len()))
                     .color(if usable { GOOD } else { PROBLEM }),
             );
-            if !check.labels.is_empty() {
-                let labels: Vec<String> = check
-                    .labels
-                    .iter()
-                    .map(|(v, n)| format!("{v} {n}"))
-                    .collect();
-                ui.label(format!("Labels: {}", labels.join(", ")));
+            if let Some(labels) = check.labels_line() {
+                ui.label(format!("Labels: {labels}"));
             }
             let problems = check.problems();
             for problem in problems.iter().take(SHOWN_PROBLEMS) {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::VolumeError;
-use super::decathlon::{ORGAN_LABEL, TUMOUR_LABEL, Task, read_dataset};
+use super::decathlon::{ORGAN_LABEL, TUMOUR_LABEL, Task, list_dataset};
 use super::nifti::{read_labels, read_source};
 
 /// What was found for one training case.
@@ -47,6 +47,17 @@ pub struct DatasetCheck {
 }
 
 impl DatasetCheck {
+    /// The declared labels as "0 background, 1 liver, 2 cancer"; `None` without any.
+    pub fn labels_line(&self) -> Option<String> {
+        (!self.labels.is_empty()).then(|| {
+            self.labels
+                .iter()
+                .map(|(value, name)| format!("{value} {name}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+
     pub fn usable_cases(&self) -> usize {
         self.cases.iter().filter(|c| c.is_usable()).count()
     }
@@ -93,7 +104,7 @@ pub fn check_dataset(
     task: Option<Task>,
     on_case: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<DatasetCheck, VolumeError> {
-    let dataset = read_dataset(root)?;
+    let dataset = list_dataset(root)?;
     let declared_task = dataset.task();
     let mut dataset_problems = Vec::new();
     if dataset.training.is_empty() {
@@ -127,6 +138,19 @@ pub fn check_dataset(
 }
 
 fn check_case(id: &str, image: &Path, label: &Path) -> CaseCheck {
+    let missing: Vec<String> = [image, label]
+        .into_iter()
+        .filter(|path| !path.is_file())
+        .map(|path| format!("{}: listed in dataset.json but missing", path.display()))
+        .collect();
+    if !missing.is_empty() {
+        return CaseCheck {
+            id: id.to_string(),
+            image_dims: None,
+            label_values: BTreeSet::new(),
+            problems: missing,
+        };
+    }
     let mut problems = Vec::new();
     let image_dims = match read_source(image) {
         Ok(source) => Some(source.file_dims),

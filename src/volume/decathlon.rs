@@ -346,9 +346,23 @@ fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     pa.len().cmp(&pb.len()).then_with(|| a.cmp(b))
 }
 
-/// Resolves a path from `dataset.json` (`./imagesTr/x.nii.gz`) against the dataset root and
-/// checks that the file exists.
-fn resolve_listed(root: &Path, json_path: &Path, listed: &str) -> Result<PathBuf, VolumeError> {
+/// What to do with a training file that `dataset.json` lists but the folder lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MissingFiles {
+    /// Refuse the data set, naming the file (training and evaluation need every case).
+    Refuse,
+    /// Keep the case (for a check that reports it as that case's problem).
+    Keep,
+}
+
+/// Resolves a path from `dataset.json` (`./imagesTr/x.nii.gz`) against the dataset root and,
+/// with `MissingFiles::Refuse`, checks that the file exists.
+fn resolve_listed(
+    root: &Path,
+    json_path: &Path,
+    listed: &str,
+    missing: MissingFiles,
+) -> Result<PathBuf, VolumeError> {
     let relative = listed.strip_prefix("./").unwrap_or(listed);
     if relative.is_empty() || Path::new(relative).is_absolute() {
         return Err(VolumeError::format(
@@ -357,7 +371,7 @@ fn resolve_listed(root: &Path, json_path: &Path, listed: &str) -> Result<PathBuf
         ));
     }
     let path = root.join(relative);
-    if !path.is_file() {
+    if missing == MissingFiles::Refuse && !path.is_file() {
         return Err(VolumeError::format(
             &path,
             format!("listed in {} but missing", json_path.display()),
@@ -370,6 +384,16 @@ fn resolve_listed(root: &Path, json_path: &Path, listed: &str) -> Result<PathBuf
 /// `imagesTr/*.nii(.gz)` with `labelsTr/` files of the same name. Refuses folders with missing
 /// or unpaired files, naming them.
 pub fn read_dataset(root: &Path) -> Result<DecathlonDataset, VolumeError> {
+    read_dataset_with(root, MissingFiles::Refuse)
+}
+
+/// Lists a Decathlon dataset folder as [`read_dataset`] does, but keeps the training cases
+/// whose files `dataset.json` lists and the folder lacks (for a check that reports them).
+pub fn list_dataset(root: &Path) -> Result<DecathlonDataset, VolumeError> {
+    read_dataset_with(root, MissingFiles::Keep)
+}
+
+fn read_dataset_with(root: &Path, missing: MissingFiles) -> Result<DecathlonDataset, VolumeError> {
     if !root.is_dir() {
         return Err(VolumeError::format(
             root,
@@ -378,7 +402,7 @@ pub fn read_dataset(root: &Path) -> Result<DecathlonDataset, VolumeError> {
     }
     let json_path = root.join("dataset.json");
     let mut dataset = if json_path.is_file() {
-        read_with_json(root, &json_path)?
+        read_with_json(root, &json_path, missing)?
     } else {
         read_by_pairing(root)?
     };
@@ -387,7 +411,11 @@ pub fn read_dataset(root: &Path) -> Result<DecathlonDataset, VolumeError> {
     Ok(dataset)
 }
 
-fn read_with_json(root: &Path, json_path: &Path) -> Result<DecathlonDataset, VolumeError> {
+fn read_with_json(
+    root: &Path,
+    json_path: &Path,
+    missing: MissingFiles,
+) -> Result<DecathlonDataset, VolumeError> {
     let text = std::fs::read_to_string(json_path).map_err(|e| VolumeError::io(json_path, e))?;
     let json: DatasetJsonIn = serde_json::from_str(&text).map_err(|e| {
         VolumeError::format(
@@ -408,8 +436,8 @@ fn read_with_json(root: &Path, json_path: &Path) -> Result<DecathlonDataset, Vol
     let mut training = Vec::with_capacity(json.training.len());
     let mut seen = BTreeSet::new();
     for entry in &json.training {
-        let image = resolve_listed(root, json_path, &entry.image)?;
-        let label = resolve_listed(root, json_path, &entry.label)?;
+        let image = resolve_listed(root, json_path, &entry.image, missing)?;
+        let label = resolve_listed(root, json_path, &entry.label, missing)?;
         let file_name = image
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -434,7 +462,12 @@ fn read_with_json(root: &Path, json_path: &Path) -> Result<DecathlonDataset, Vol
             .ok_or_else(|| {
                 VolumeError::format(json_path, format!("test entry {entry} is not a path"))
             })?;
-        test_images.push(resolve_listed(root, json_path, listed)?);
+        test_images.push(resolve_listed(
+            root,
+            json_path,
+            listed,
+            MissingFiles::Refuse,
+        )?);
     }
     Ok(DecathlonDataset {
         root: root.to_path_buf(),
