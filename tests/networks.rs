@@ -98,3 +98,22 @@ fn max_pooled_cnn_has_the_reference_parameters_and_one_logit_per_sample() {
         .unwrap();
     assert_ne!(logits[0], logits[1]);
 }
+
+#[test]
+fn max_cell_cnn_scores_every_cell_and_takes_the_highest() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let cnn = CNN3D::new([4, 8, 8, 8], GlobalPool::MaxCell, vb).unwrap();
+    let xs = Tensor::randn(0f32, 1.0, (2, 1, 32, 48, 33), &Device::Cpu).unwrap();
+    let cells = cnn.cell_logits_t(&xs, false).unwrap();
+    assert_eq!(cells.dims(), &[2, 1, 2, 3, 2]);
+    let logits = cnn.forward(&xs).unwrap();
+    assert_eq!(logits.dims(), &[2, 1]);
+    let cells = cells.flatten_from(1).unwrap().to_vec2::<f32>().unwrap();
+    let logits = logits.to_vec2::<f32>().unwrap();
+    for (case_cells, case_logit) in cells.iter().zip(&logits) {
+        let highest = case_cells.iter().cloned().fold(f32::MIN, f32::max);
+        assert_eq!(highest, case_logit[0]);
+        assert!(case_cells.iter().any(|&c| c != highest), "cells differ");
+    }
+}

@@ -325,7 +325,10 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     write_phantoms(&normals, 2, 22, Some(0));
     let locator = oncoscope::model::weights::shipped_weights_dir().join("liver_locator");
 
+    // A classifier whose cells are supervised (2 × 2 × 2 cells on a 32³ grid).
     let mut cfg = config(&data, &dir.path().join("run"), ModelKind::Cnn, 1);
+    cfg.architecture.global_pool = GlobalPool::MaxCell;
+    cfg.preprocessing = Preprocessing::cube(32);
     cfg.preprocessing.region = Region::OrganCube { margin_mm: 10.0 };
     cfg.locator = Some(locator);
     cfg.normals = Some(normals.clone());
@@ -349,6 +352,18 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     .unwrap();
     assert_eq!(prepared.last(), Some(&6), "4 cases + 2 normals");
     assert_eq!(split, Some(6));
+    let run = dir.path().join("run");
+    let model = LoadedModel::load(&best_checkpoint(&run), &Device::Cpu).unwrap();
+    assert_eq!(model.card.architecture.global_pool, GlobalPool::MaxCell);
+    let ct = read_ct(&data.join("imagesTr/liver_000.nii.gz")).unwrap();
+    let first = classify(&model, &ct, &CancelToken::new(), &mut |_| {})
+        .unwrap()
+        .unwrap();
+    let again = classify(&model, &ct, &CancelToken::new(), &mut |_| {})
+        .unwrap()
+        .unwrap();
+    assert!(first.probability > 0.0 && first.probability < 1.0);
+    assert_eq!(first.logit, again.logit);
 
     // A folder of bare CT files has no label maps, so no organ region: the error says so.
     let bare = dir.path().join("bare");

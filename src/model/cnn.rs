@@ -52,15 +52,51 @@ impl CNN3D {
         })
     }
 
-    /// xs: `(n, 1, d, h, w)` → logits `(n, 1)`; dropout is applied when `train`.
-    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+    /// The global pooling this classifier was built with.
+    pub fn global_pool(&self) -> GlobalPool {
+        self.global_pool
+    }
+
+    /// The last feature map: `(n, 1, d, h, w)` → `(n, c, d/16, h/16, w/16)` (sizes floored).
+    fn features(&self, xs: &Tensor) -> Result<Tensor> {
         let mut ys = xs.clone();
         for stage in &self.stages {
             ys = max_pool3d_2x(&stage.forward(&ys)?)?;
         }
+        Ok(ys)
+    }
+
+    /// Per-cell logits: the linear layer applied at every cell of the last feature map,
+    /// `(n, 1, d, h, w)` → `(n, 1, d/16, h/16, w/16)`; dropout on the features when `train`.
+    pub fn cell_logits_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let mut features = self.features(xs)?;
+        if train {
+            features = candle_nn::ops::dropout(&features, DROPOUT)?;
+        }
+        let (n, c, d, h, w) = features.dims5()?;
+        let per_cell = features
+            .permute((0, 2, 3, 4, 1))?
+            .reshape((n * d * h * w, c))?;
+        self.fc
+            .forward(&per_cell)?
+            .reshape((n, d, h, w))?
+            .unsqueeze(1)
+    }
+
+    /// The case logit of per-cell logits: the highest cell's, `(n, 1, d, h, w)` → `(n, 1)`.
+    pub fn case_logit(cell_logits: &Tensor) -> Result<Tensor> {
+        cell_logits.flatten_from(1)?.max_keepdim(1)
+    }
+
+    /// xs: `(n, 1, d, h, w)` → logits `(n, 1)`; dropout is applied when `train`.
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        if self.global_pool == GlobalPool::MaxCell {
+            return Self::case_logit(&self.cell_logits_t(xs, train)?);
+        }
+        let ys = self.features(xs)?;
         let mut pooled = match self.global_pool {
             GlobalPool::Average => global_avg_pool3d(&ys)?,
-            GlobalPool::Max => global_max_pool3d(&ys)?,
+            GlobalPool::Max | GlobalPool::MaxCell => global_max_pool3d(&ys)?,
         };
         if train {
             pooled = candle_nn::ops::dropout(&pooled, DROPOUT)?;

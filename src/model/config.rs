@@ -46,6 +46,13 @@ pub enum GlobalPool {
     Average,
     /// Maximum over the spatial axes: one strongly responding region (a lesion) decides.
     Max,
+    /// The linear layer scores every cell of the last feature map (a 16-voxel cube of the
+    /// input) and the highest cell's logit is the case's. Training also supervises each cell
+    /// with whether its cube holds tumour voxels, so the classifier learns where lesions are
+    /// (64 labelled cells per 64³ case instead of one bit).
+    #[serde(rename = "max_cell")]
+    #[value(name = "max-cell")]
+    MaxCell,
 }
 
 impl GlobalPool {
@@ -53,6 +60,7 @@ impl GlobalPool {
         match self {
             Self::Average => "average",
             Self::Max => "max",
+            Self::MaxCell => "max-cell",
         }
     }
 }

@@ -20,8 +20,9 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use self::data::{Augmentation, PreparedCase, open_dataset, prepare_cases, shuffle, split};
+use super::CNN3D;
 use super::checkpoint::{ModelCard, load_into, read_card, save};
-use super::config::{Architecture, ModelKind, Network, frozen};
+use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
 use super::losses::{bce_with_logits, dice_ce_loss};
 use super::metrics::{ClassifierScores, SegmentationScores};
 use super::preprocess::Preprocessing;
@@ -301,10 +302,21 @@ pub fn train(
                 &mut rng,
                 device,
             )?;
-            let out = network.forward_t(&xs, true)?;
-            let loss = match kind {
-                ModelKind::Unet => dice_ce_loss(&out, &targets)?,
-                ModelKind::Cnn => bce_with_logits(&out, &targets, pos_weight)?,
+            let loss = match &network {
+                Network::Cnn(cnn) if cnn.global_pool() == GlobalPool::MaxCell => {
+                    let cells = cnn.cell_logits_t(&xs.input, true)?;
+                    let case = CNN3D::case_logit(&cells)?;
+                    let cell_targets = tumour_cells(&xs.labels, pre.grid, batch.len(), device)?;
+                    (bce_with_logits(&case, &targets, pos_weight)?
+                        + bce_with_logits(&cells, &cell_targets, CELL_POS_WEIGHT)?)?
+                }
+                _ => {
+                    let out = network.forward_t(&xs.input, true)?;
+                    match kind {
+                        ModelKind::Unet => dice_ce_loss(&out, &targets)?,
+                        ModelKind::Cnn => bce_with_logits(&out, &targets, pos_weight)?,
+                    }
+                }
             };
             optimizer.backward_step(&loss)?;
             let loss = loss.to_scalar::<f32>()? as f64;
@@ -479,6 +491,42 @@ fn epoch_order(
     order
 }
 
+/// Weight of a tumour cell against a tumour-free one in the cell loss of a
+/// [`GlobalPool::MaxCell`] classifier (tumour cells are a few of the 64 in a case).
+const CELL_POS_WEIGHT: f64 = 4.0;
+
+/// A batch's network input `(n, 1, d, h, w)` and its (augmented) label maps, `n·d·h·w`
+/// values in the model grid, z slowest.
+struct BatchInput {
+    input: Tensor,
+    labels: Vec<u32>,
+}
+
+/// Whether each cell (16-voxel cube, as the classifier's last feature map sees the input)
+/// holds tumour voxels: `labels` of `n` cases on `grid` → `(n, 1, d/16, h/16, w/16)` of 0/1.
+fn tumour_cells(labels: &[u32], grid: [usize; 3], n: usize, device: &Device) -> Result<Tensor> {
+    const CELL: usize = 16;
+    let [nx, ny, nz] = grid;
+    let [cx, cy, cz] = [nx / CELL, ny / CELL, nz / CELL];
+    let mut cells = vec![0f32; n * cz * cy * cx];
+    for (i, &label) in labels.iter().enumerate() {
+        if label != u32::from(crate::volume::decathlon::TUMOUR_LABEL) {
+            continue;
+        }
+        let (x, y, z, case) = (
+            i % nx,
+            (i / nx) % ny,
+            (i / (nx * ny)) % nz,
+            i / (nx * ny * nz),
+        );
+        let (x, y, z) = (x / CELL, y / CELL, z / CELL);
+        if x < cx && y < cy && z < cz {
+            cells[((case * cz + z) * cy + y) * cx + x] = 1.0;
+        }
+    }
+    Ok(Tensor::from_vec(cells, (n, 1, cz, cy, cx), device)?)
+}
+
 fn batch_tensors(
     batch: &[usize],
     cases: &[PreparedCase],
@@ -487,7 +535,7 @@ fn batch_tensors(
     kind: ModelKind,
     rng: &mut Rng,
     device: &Device,
-) -> Result<(Tensor, Tensor)> {
+) -> Result<(BatchInput, Tensor)> {
     let [nx, ny, nz] = pre.grid;
     let mut inputs = Vec::with_capacity(batch.len() * nx * ny * nz);
     let mut labels = Vec::with_capacity(batch.len() * nx * ny * nz);
@@ -501,10 +549,10 @@ fn batch_tensors(
     let n = batch.len();
     let xs = Tensor::from_vec(inputs, (n, 1, nz, ny, nx), device)?;
     let targets = match kind {
-        ModelKind::Unet => Tensor::from_vec(labels, (n, nz, ny, nx), device)?,
+        ModelKind::Unet => Tensor::from_vec(labels.clone(), (n, nz, ny, nx), device)?,
         ModelKind::Cnn => Tensor::from_vec(truths, (n, 1), device)?,
     };
-    Ok((xs, targets))
+    Ok((BatchInput { input: xs, labels }, targets))
 }
 
 /// Validation loss, figures and the score the best checkpoint is chosen by.
@@ -536,7 +584,7 @@ fn validate(
             &mut no_rng,
             device,
         )?;
-        let out = network.forward_t(&xs, false)?;
+        let out = network.forward_t(&xs.input, false)?;
         match kind {
             ModelKind::Unet => {
                 loss_sum += dice_ce_loss(&out, &targets)?.to_scalar::<f32>()? as f64;
@@ -668,4 +716,31 @@ pub fn read_curves(path: &Path) -> Vec<EpochSummary> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tumour_cells_mark_the_16_voxel_cubes_that_hold_tumour() {
+        // Two cases on a 32 × 32 × 40 grid (x, y, z): cells 2 × 2 × 2 (z 32..40 has none).
+        let grid = [32, 32, 40];
+        let per_case = 32 * 32 * 40;
+        let mut labels = vec![0u32; 2 * per_case];
+        let at =
+            |case: usize, x: usize, y: usize, z: usize| case * per_case + (z * 32 + y) * 32 + x;
+        labels[at(0, 20, 3, 17)] = 2; // cell (x 1, y 0, z 1)
+        labels[at(0, 1, 1, 1)] = 1; // organ only: not a tumour cell
+        labels[at(1, 0, 31, 0)] = 2; // cell (x 0, y 1, z 0)
+        labels[at(1, 5, 5, 35)] = 2; // beyond the last whole cell: ignored
+        let cells = tumour_cells(&labels, grid, 2, &Device::Cpu).unwrap();
+        assert_eq!(cells.dims(), &[2, 1, 2, 2, 2]);
+        let cells = cells.flatten_from(1).unwrap().to_vec2::<f32>().unwrap();
+        let mut first = vec![0f32; 8];
+        first[5] = 1.0; // (z 1 · 2 + y 0) · 2 + x 1
+        let mut second = vec![0f32; 8];
+        second[2] = 1.0; // (z 0 · 2 + y 1) · 2 + x 0
+        assert_eq!(cells, vec![first, second]);
+    }
 }
