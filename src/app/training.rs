@@ -67,6 +67,8 @@ pub struct TrainingSettings {
     pub grid: usize,
     /// Channels of the first level; the four levels have 1, 2, 4 and 8 times as many.
     pub base_width: usize,
+    /// How the classifier pools its last feature map (see `GlobalPool`).
+    pub classifier_pool: GlobalPool,
     pub augment_rotate: bool,
     pub augment_flip: bool,
     pub augment_noise: bool,
@@ -104,6 +106,7 @@ impl Default for TrainingSettings {
             learning_rate: 3e-3,
             grid: 64,
             base_width: 8,
+            classifier_pool: GlobalPool::MaxCell,
             augment_rotate: true,
             augment_flip: true,
             augment_noise: true,
@@ -202,7 +205,7 @@ impl TrainingSettings {
             architecture: Architecture {
                 kind: self.models.kinds()[0],
                 channels: [width, 2 * width, 4 * width, 8 * width],
-                global_pool: GlobalPool::Average,
+                global_pool: self.classifier_pool,
             },
             preprocessing: Preprocessing {
                 region,
@@ -410,6 +413,7 @@ mod tests {
         };
         let c = s.config().unwrap();
         assert_eq!(c.architecture.channels, [8, 16, 32, 64]);
+        assert_eq!(c.architecture.global_pool, GlobalPool::MaxCell);
         assert_eq!(c.preprocessing.grid, [64, 64, 64]);
         assert_eq!(c.augmentation, Augmentation::DEFAULT);
         s.augment_noise = false;

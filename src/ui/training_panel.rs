@@ -8,8 +8,8 @@ use super::dialogs::DialogPurpose;
 use crate::app::OncoscopeApp;
 use crate::app::state::Command;
 use crate::app::training::{DataCheck, ModelChoice, ModelCurves, RunStatus, TrainingRun};
-use crate::model::ModelKind;
 use crate::model::progress::format_duration;
+use crate::model::{GlobalPool, ModelKind};
 use crate::volume::decathlon::Task;
 
 const PROBLEM: Color32 = Color32::from_rgb(235, 110, 100);
@@ -215,6 +215,22 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             ui.add(egui::DragValue::new(&mut s.base_width).range(1..=64))
                 .on_hover_text("Channels of the first level; 16 is the reference network");
             ui.end_row();
+            if s.models != ModelChoice::Unet {
+                ui.label("Classifier pooling");
+                egui::ComboBox::from_id_salt("training_classifier_pool")
+                    .selected_text(s.classifier_pool.name())
+                    .show_ui(ui, |ui| {
+                        for (pool, hint) in [
+                            (GlobalPool::MaxCell, "each 16-voxel cell scored and taught where tumour is; the highest cell decides"),
+                            (GlobalPool::Max, "the strongest response anywhere decides"),
+                            (GlobalPool::Average, "the reference CNN3D: the mean over the volume"),
+                        ] {
+                            ui.selectable_value(&mut s.classifier_pool, pool, pool.name())
+                                .on_hover_text(hint);
+                        }
+                    });
+                ui.end_row();
+            }
             ui.label("Validation share");
             ui.add(egui::Slider::new(&mut s.validation_fraction, 0.0..=0.9));
             ui.end_row();
