@@ -137,10 +137,13 @@ impl SceneContent {
     }
 }
 
+/// Opacity of false-positive and false-negative surfaces in the 3D comparison.
+const AGREEMENT_SHELL_OPACITY: f32 = 0.55;
+
 /// How a mesh is drawn: its structure's look, visibility and organ opacity from the
 /// preferences; ground truth over a prediction in its own colours, translucent; agreement
-/// regions in the comparison colours, the true-positive organ translucent so the thin
-/// false-positive and false-negative shells around it stay visible.
+/// regions in the comparison colours: the true-positive organ at the organ opacity, the
+/// false-positive and false-negative shells translucent.
 fn mesh_style(
     role: MeshRole,
     structure: Structure,
@@ -170,11 +173,13 @@ fn mesh_style(
         MeshRole::Layer(_) => {}
         MeshRole::Agreement(agreement) => {
             style.colour_srgb = agreement.colour_rgb();
-            let translucent = structure == Structure::Organ && agreement == Agreement::TruePositive;
-            style.opacity = if translucent {
-                prefs.organ_opacity_3d
-            } else {
-                1.0
+            style.opacity = match (structure, agreement) {
+                (Structure::Organ, Agreement::TruePositive) => prefs.organ_opacity_3d,
+                (Structure::Lesions, Agreement::TruePositive) => 1.0,
+                // A false-positive shell around an over-segmented lesion (or a false-negative
+                // one around an under-segmented one) encloses its true-positive core: drawn
+                // translucent, so the core stays visible.
+                (_, Agreement::FalsePositive | Agreement::FalseNegative) => AGREEMENT_SHELL_OPACITY,
             };
         }
     }
@@ -585,5 +590,31 @@ impl SceneView {
         self.last_key = Some(key);
         self.error = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparison_shells_are_translucent_so_the_true_positive_core_shows() {
+        let prefs = Preferences::default();
+        let style = |structure, agreement| {
+            mesh_style(MeshRole::Agreement(agreement), structure, false, &prefs)
+        };
+        assert_eq!(
+            style(Structure::Lesions, Agreement::TruePositive).opacity,
+            1.0
+        );
+        for agreement in [Agreement::FalsePositive, Agreement::FalseNegative] {
+            for structure in [Structure::Organ, Structure::Lesions] {
+                let shell = style(structure, agreement).opacity;
+                assert!(
+                    shell > 0.0 && shell < 1.0,
+                    "{structure:?} {agreement:?}: {shell}"
+                );
+            }
+        }
     }
 }
