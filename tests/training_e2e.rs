@@ -64,6 +64,7 @@ fn config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> TrainConfi
         out: out.to_path_buf(),
         max_cases: None,
         locator: None,
+        init_from: None,
     }
 }
 
@@ -387,6 +388,85 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     let text = format!("{err:#}");
     assert!(
         text.contains("empty") && text.contains("imagesTr"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_run_can_start_from_another_models_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 4, 31);
+    let first = dir.path().join("first");
+    train(
+        &config(&data, &first, ModelKind::Unet, 2),
+        &Device::Cpu,
+        false,
+        &RunControl::new(),
+        &mut |_| {},
+    )
+    .unwrap();
+
+    // With a vanishing learning rate the new run keeps the weights it started from.
+    let second = dir.path().join("second");
+    let mut cfg = config(&data, &second, ModelKind::Unet, 1);
+    cfg.learning_rate = 1e-12;
+    cfg.init_from = Some(first.join("last"));
+    train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap();
+    let weights = |run: &Path| {
+        candle_core::safetensors::load(run.join("last.safetensors"), &Device::Cpu).unwrap()
+    };
+    let max_diff = |a: &candle_core::Tensor, b: &candle_core::Tensor| {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let (started_from, kept) = (weights(&first), weights(&second));
+    assert_eq!(started_from.len(), kept.len());
+    for (name, tensor) in &started_from {
+        let diff = max_diff(tensor, &kept[name]);
+        assert!(diff < 1e-6, "{name} changed by {diff}");
+    }
+    // … whereas a run from random weights differs.
+    let fresh = dir.path().join("fresh");
+    let mut cfg_fresh = config(&data, &fresh, ModelKind::Unet, 1);
+    cfg_fresh.learning_rate = 1e-12;
+    train(
+        &cfg_fresh,
+        &Device::Cpu,
+        false,
+        &RunControl::new(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let diff = max_diff(
+        &started_from["head.weight"],
+        &weights(&fresh)["head.weight"],
+    );
+    assert!(
+        diff > 1e-3,
+        "a fresh run matched the trained weights ({diff})"
+    );
+    let card = oncoscope::model::checkpoint::read_card(&second.join("last")).unwrap();
+    assert!(
+        card.notes["initialised_from"].contains("first"),
+        "{:?}",
+        card.notes
+    );
+
+    // Weights of another architecture are refused, naming the file.
+    let mut cfg = config(&data, &dir.path().join("third"), ModelKind::Unet, 1);
+    cfg.architecture.channels = [8, 8, 8, 8];
+    cfg.init_from = Some(first.join("last"));
+    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("first") && text.contains("architecture"),
         "{text}"
     );
 }

@@ -221,6 +221,7 @@ impl TrainingSettings {
             out: PathBuf::from(out),
             max_cases: None,
             locator,
+            init_from: None,
         })
     }
 }

@@ -67,6 +67,10 @@ pub struct TrainArgs {
     /// weights/liver_locator); copied into the run folder.
     #[arg(long)]
     pub locator: Option<PathBuf>,
+    /// Start from these weights instead of random ones (a model stem of the same architecture,
+    /// grid and region, e.g. weights/liver_unet to fine-tune it on your data).
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -138,6 +142,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         out: args.out.clone(),
         max_cases: args.max_cases,
         locator: args.locator.clone(),
+        init_from: args.init_from.clone(),
     };
     let control = RunControl::new();
     let mut on_event = |event: &TrainingEvent| print_event(event);

@@ -87,6 +87,7 @@ pub fn tiny_weights(root: &Path) -> PathBuf {
             out: run.clone(),
             max_cases: None,
             locator: None,
+            init_from: None,
         };
         train(
             &config,

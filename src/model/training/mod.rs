@@ -57,6 +57,10 @@ pub struct TrainConfig {
     /// organ at inference. Copied into the run folder as `<organ>_locator` and named in the
     /// cards, so the folder runs on its own.
     pub locator: Option<PathBuf>,
+    /// Start a new run from these weights (a model stem of the same architecture and
+    /// preprocessing, e.g. a shipped model to fine-tune on one's own data) instead of random
+    /// ones. Ignored on resume.
+    pub init_from: Option<PathBuf>,
 }
 
 /// Figures of one epoch.
@@ -217,6 +221,21 @@ pub fn train(
     } else {
         std::fs::create_dir_all(&config.out)
             .with_context(|| format!("creating {}", config.out.display()))?;
+        if let Some(stem) = &config.init_from {
+            let card = read_card(stem)?;
+            if card.architecture != config.architecture || card.preprocessing != pre {
+                bail!(
+                    "{}: its architecture or preprocessing differs from this run's \
+                     (it has {:?} channels {:?}, grid {:?}, region {:?})",
+                    stem.display(),
+                    card.architecture.kind,
+                    card.architecture.channels,
+                    card.preprocessing.grid,
+                    card.preprocessing.region
+                );
+            }
+            load_into(&mut varmap, stem)?;
+        }
     }
     let mut best = history
         .iter()
@@ -274,7 +293,11 @@ pub fn train(
         metrics: summary.map(summary_metrics).unwrap_or_default(),
         dataset: config.data.display().to_string(),
         seed: config.seed,
-        notes: BTreeMap::new(),
+        notes: config
+            .init_from
+            .iter()
+            .map(|stem| ("initialised_from".to_string(), stem.display().to_string()))
+            .collect(),
         locator: locator_name.clone(),
     };
     for epoch in first_epoch..=config.epochs {
