@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod jobs;
+pub mod memory;
 pub mod mesh;
 pub mod model;
 pub mod render;

@@ -5,6 +5,7 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    oncoscope::memory::keep_freed_memory_for_reuse();
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         Some(cli::Command::Info(args)) => cli::info::run_info(args),

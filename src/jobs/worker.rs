@@ -114,6 +114,7 @@ impl Workers {
                         Some(pool) => pool.install(job),
                         None => job(),
                     }
+                    crate::memory::release_free_memory();
                 }
             })?;
         // Training has a thread of its own, so the models can still be run while it trains;
@@ -138,6 +139,7 @@ impl Workers {
                         Some(pool) => pool.install(job),
                         None => job(),
                     }
+                    crate::memory::release_free_memory();
                 }
             })?;
         Ok(Self {
