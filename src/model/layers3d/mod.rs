@@ -5,6 +5,7 @@
 //! [`conv3d`] uses the im2col + gemm custom op of `conv3d_cpu` (hand-written backward);
 //! elsewhere it composes candle's conv2d over depth taps (the portable path for CUDA/Metal).
 
+mod channel_bias_cpu;
 mod conv3d_cpu;
 mod gemm_f32;
 mod max_pool_cpu;
@@ -12,6 +13,7 @@ mod norm_act_cpu;
 
 use candle_core::{D, DType, Result, Tensor};
 
+pub use channel_bias_cpu::ChannelBiasCpu;
 pub use conv3d_cpu::Conv3dCpu;
 pub use max_pool_cpu::MaxPool2Cpu;
 pub use norm_act_cpu::InstanceNormLeakyCpu;
@@ -158,8 +160,13 @@ pub fn global_max_pool3d(xs: &Tensor) -> Result<Tensor> {
     xs.flatten_from(2)?.max(D::Minus1)
 }
 
+/// `ys + bias` per channel: `(n, c, d, h, w)` + `(c)`. A custom op on the CPU with f32 (a
+/// parallel backward; see `channel_bias_cpu`), candle's broadcast add elsewhere.
 fn add_channel_bias(ys: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
+        Some(b) if ys.device().is_cpu() && ys.dtype() == DType::F32 => {
+            ys.contiguous()?.apply_op2(&b.contiguous()?, ChannelBiasCpu)
+        }
         Some(b) => ys.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1, 1))?),
         None => Ok(ys.clone()),
     }
