@@ -105,7 +105,7 @@ fn max_cell_cnn_scores_every_cell_and_takes_the_highest() {
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let cnn = CNN3D::new([4, 8, 8, 8], GlobalPool::MaxCell, vb).unwrap();
     let xs = Tensor::randn(0f32, 1.0, (2, 1, 32, 48, 33), &Device::Cpu).unwrap();
-    let cells = cnn.cell_logits_t(&xs, false).unwrap();
+    let cells = cnn.cell_logits(&xs).unwrap();
     assert_eq!(cells.dims(), &[2, 1, 2, 3, 2]);
     let logits = cnn.forward(&xs).unwrap();
     assert_eq!(logits.dims(), &[2, 1]);

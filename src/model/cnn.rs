@@ -67,12 +67,10 @@ impl CNN3D {
     }
 
     /// Per-cell logits: the linear layer applied at every cell of the last feature map,
-    /// `(n, 1, d, h, w)` → `(n, 1, d/16, h/16, w/16)`; dropout on the features when `train`.
-    pub fn cell_logits_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let mut features = self.features(xs)?;
-        if train {
-            features = candle_nn::ops::dropout(&features, DROPOUT)?;
-        }
+    /// `(n, 1, d, h, w)` → `(n, 1, d/16, h/16, w/16)`. No dropout: it would perturb every cell,
+    /// and the maximum over the cells would pick the most perturbed one.
+    pub fn cell_logits(&self, xs: &Tensor) -> Result<Tensor> {
+        let features = self.features(xs)?;
         let (n, c, d, h, w) = features.dims5()?;
         let per_cell = features
             .permute((0, 2, 3, 4, 1))?
@@ -91,7 +89,7 @@ impl CNN3D {
     /// xs: `(n, 1, d, h, w)` → logits `(n, 1)`; dropout is applied when `train`.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         if self.global_pool == GlobalPool::MaxCell {
-            return Self::case_logit(&self.cell_logits_t(xs, train)?);
+            return Self::case_logit(&self.cell_logits(xs)?);
         }
         let ys = self.features(xs)?;
         let mut pooled = match self.global_pool {

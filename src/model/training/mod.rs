@@ -327,7 +327,7 @@ pub fn train(
             )?;
             let loss = match &network {
                 Network::Cnn(cnn) if cnn.global_pool() == GlobalPool::MaxCell => {
-                    let cells = cnn.cell_logits_t(&xs.input, true)?;
+                    let cells = cnn.cell_logits(&xs.input)?;
                     let case = CNN3D::case_logit(&cells)?;
                     let cell_targets = tumour_cells(&xs.labels, pre.grid, batch.len(), device)?;
                     (bce_with_logits(&case, &targets, pos_weight)?
