@@ -8,7 +8,7 @@ mod viewer_common;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use oncoscope::app::state::{Command, ComparedStructure, LabelDisplay};
 use oncoscope::app::{OncoscopeApp, StartupPlan};
 use oncoscope::mesh::Structure;
@@ -229,4 +229,44 @@ fn a_dropped_ct_opens_with_its_ground_truth_and_a_dropped_label_map_replaces_it(
                 .is_some_and(|g| g.origin == copy)
     });
     assert_eq!(h.state().case().unwrap().ct_path, ct, "the CT stays open");
+}
+
+#[test]
+fn without_a_classifier_run_both_segments_and_says_so_without_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only the shipped U-Net (and its locator): no liver classifier.
+    let weights = dir.path().join("weights");
+    std::fs::create_dir_all(&weights).unwrap();
+    let shipped = oncoscope::model::weights::shipped_weights_dir();
+    for name in ["liver_unet", "liver_locator"] {
+        for ext in ["json", "safetensors"] {
+            let file = shipped.join(format!("{name}.{ext}"));
+            if file.is_file() {
+                std::fs::copy(&file, weights.join(format!("{name}.{ext}"))).unwrap();
+            }
+        }
+    }
+    let (ct, _) = sample();
+    let mut plan = StartupPlan::open(Some((ct, None)));
+    plan.weights_dir = Some(weights);
+    let mut h = harness(plan);
+    run_until(&mut h, "the case to load", |app| app.case().is_some());
+    assert!(
+        h.get_by_label("Run classification")
+            .accesskit_node()
+            .is_disabled()
+    );
+    h.get_by_label("Run both").click();
+    run_until(&mut h, "the segmentation", |app| {
+        !app.busy() && app.case().is_some_and(|c| c.prediction.is_some())
+    });
+    let notices = h.state().notices();
+    assert!(notices.iter().all(|n| !n.error), "{notices:?}");
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.text.contains("No liver classifier") && n.text.contains("segmentation only")),
+        "{notices:?}"
+    );
+    assert!(h.state().case().unwrap().classification.is_none());
 }

@@ -12,7 +12,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use crate::jobs::{AnalysisRequest, CancelToken, Event, JobKind, LabelSource, Request, Workers};
-use crate::model::weights::shipped_weights_dir;
+use crate::model::ModelKind;
+use crate::model::weights::{model_stem, shipped_weights_dir};
 use crate::slice::Plane;
 use crate::ui::{FileDialogs, FramePacing, SceneView, SliceViewState};
 
@@ -246,10 +247,10 @@ impl OncoscopeApp {
     }
 
     fn run_models(&mut self, classify: bool, segment: bool) {
-        let Some(case) = &self.case else {
+        if self.case.is_none() {
             self.notify_error("Open a CT first");
             return;
-        };
+        }
         if self
             .jobs
             .iter()
@@ -258,11 +259,29 @@ impl OncoscopeApp {
             self.notify_error("The models are already running");
             return;
         }
+        // Asked for both while the folder holds only the segmenter (no classifier is shipped
+        // yet): segment, and say so without calling it a failure.
+        let weights_dir = self.weights_dir();
+        let task = self.prefs.task;
+        let classify =
+            if classify && segment && model_stem(&weights_dir, task, ModelKind::Cnn).is_none() {
+                self.notify_info(format!(
+                    "No {} classifier in {}: segmentation only",
+                    task.organ(),
+                    weights_dir.display()
+                ));
+                false
+            } else {
+                classify
+            };
+        let Some(case) = &self.case else {
+            return;
+        };
         let cancel = CancelToken::new();
         let request = AnalysisRequest {
             ct: case.ct.clone(),
-            task: self.prefs.task,
-            weights_dir: self.weights_dir(),
+            task,
+            weights_dir,
             device: self.prefs.device.clone(),
             classify,
             segment,

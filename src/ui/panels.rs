@@ -7,6 +7,8 @@ use crate::app::OncoscopeApp;
 use crate::app::state::{Command, ComparedStructure, LabelDisplay};
 use crate::jobs::JobKind;
 use crate::mesh::LesionTable;
+use crate::model::ModelKind;
+use crate::model::weights::model_stem;
 use crate::slice::{Convention, OverlayMode};
 use crate::volume::decathlon::Task;
 use crate::volume::{Window, WindowPreset};
@@ -303,11 +305,24 @@ fn models_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         .iter()
         .any(|j| matches!(j.kind, JobKind::Classify | JobKind::Segment));
     let can_run = app.case.is_some() && !running;
+    let weights_dir = app.weights_dir();
+    let has_classifier = model_stem(&weights_dir, app.prefs.task, ModelKind::Cnn).is_some();
     ui.horizontal(|ui| {
-        if ui
-            .add_enabled(can_run, egui::Button::new("Run classification"))
-            .clicked()
-        {
+        let button = ui.add_enabled(
+            can_run && has_classifier,
+            egui::Button::new("Run classification"),
+        );
+        let button = if has_classifier {
+            button
+        } else {
+            button.on_disabled_hover_text(format!(
+                "No {} classifier ({}_cnn) in {}",
+                app.prefs.task.organ(),
+                app.prefs.task.organ(),
+                weights_dir.display()
+            ))
+        };
+        if button.clicked() {
             app.command(Command::Run {
                 classify: true,
                 segment: false,
