@@ -8,7 +8,7 @@ use super::config::{ModelKind, Network};
 use super::preprocess::{model_volume, tensor_from_voxels, voxels_from_tensor};
 use super::progress::CancelToken;
 use super::region::{Region, RegionBox, largest_organ_component, organ_cube};
-use crate::volume::{CtVolume, LabelVolume, resample_argmax};
+use crate::volume::{CtVolume, LabelVolume, resample_argmax, resample_argmax_where};
 use anyhow::{Context, Result, bail};
 
 /// The classifier's verdict on one CT, as the seed project printed it.
@@ -158,15 +158,11 @@ pub fn segment(
             model_volume(&pre, &ct.grid, region.as_ref(), voxels).context("model output size")
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut labels = resample_argmax(&channels, &ct.grid);
-    if let Some(region) = &region {
-        // Outside its cube the model saw nothing: background there.
-        for (i, label) in labels.voxels.iter_mut().enumerate() {
-            if !region.contains(ct.grid.coords(i)) {
-                *label = 0;
-            }
-        }
-    }
+    // Outside its cube a region model saw nothing: background there.
+    let labels = match &region {
+        Some(region) => resample_argmax_where(&channels, &ct.grid, |v| region.contains(v)),
+        None => resample_argmax(&channels, &ct.grid),
+    };
     let mut labels = ct.with_voxels(labels.voxels)?;
     labels.source = ct.source.clone();
     Ok(Some(labels))

@@ -17,6 +17,9 @@ pub use error::VolumeError;
 pub use grid::{Grid, ras_axis_letter};
 pub use nifti::NiftiSource;
 pub use orientation::AxisMap;
-pub use resample::{Interpolation, grid_over_box, grid_with_dims, resample_argmax, resample_onto};
+pub use resample::{
+    Interpolation, grid_over_box, grid_with_dims, resample_argmax, resample_argmax_where,
+    resample_onto,
+};
 pub use voxels::{CtVolume, LabelVolume, Volume};
 pub use window::{Window, WindowPreset};

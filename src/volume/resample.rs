@@ -67,13 +67,29 @@ pub fn resample_onto<T: Sample>(
 /// `target` and keeps, per voxel, the index of the largest: a smooth label map where nearest
 /// resampling of an argmax would give staircases.
 pub fn resample_argmax(channels: &[Volume<f32>], target: &Grid) -> Volume<u8> {
+    resample_argmax_where(channels, target, |_| true)
+}
+
+/// [`resample_argmax`] at the target voxels `[x, y, z]` for which `keep` holds; the others
+/// are 0 and cost nothing (e.g. outside the cube a model of the organ's region saw).
+pub fn resample_argmax_where(
+    channels: &[Volume<f32>],
+    target: &Grid,
+    keep: impl Fn([usize; 3]) -> bool + Sync,
+) -> Volume<u8> {
     let Some(first) = channels.first() else {
         return Volume::filled(target.clone(), 0);
     };
-    let voxels = map_target_voxels(&first.grid, target, |p| {
+    debug_assert!(
+        channels.iter().all(|c| c.grid == first.grid),
+        "channels of one grid"
+    );
+    let voxels = map_target_voxels_where(&first.grid, target, keep, |p| {
+        // One set of corners and weights for every channel (the channels share a grid).
+        let taps = Taps::at(&first.grid, p);
         let mut best = (0u8, f32::NEG_INFINITY);
         for (c, channel) in channels.iter().enumerate() {
-            let v: f32 = trilinear(channel, p);
+            let v = taps.apply(&channel.voxels);
             if v > best.1 {
                 best = (c as u8, v);
             }
@@ -94,6 +110,16 @@ fn map_target_voxels<T: Copy + Default + Send>(
     target: &Grid,
     value_at: impl Fn([f64; 3]) -> T + Sync,
 ) -> Vec<T> {
+    map_target_voxels_where(source, target, |_| true, value_at)
+}
+
+/// [`map_target_voxels`] at the target voxels for which `keep` holds (default value elsewhere).
+fn map_target_voxels_where<T: Copy + Default + Send>(
+    source: &Grid,
+    target: &Grid,
+    keep: impl Fn([usize; 3]) -> bool + Sync,
+    value_at: impl Fn([f64; 3]) -> T + Sync,
+) -> Vec<T> {
     let source_from_target = source.voxel_from_world() * target.world_from_voxel;
     let [tx, ty, _] = target.dims;
     let mut voxels = vec![T::default(); target.voxel_count()];
@@ -105,7 +131,9 @@ fn map_target_voxels<T: Copy + Default + Send>(
                 let row_start = source_from_target * Vector4::new(0.0, y as f64, z as f64, 1.0);
                 let step = source_from_target.column(0);
                 for (x, out) in slab[y * tx..(y + 1) * tx].iter_mut().enumerate() {
-                    *out = value_at([0, 1, 2].map(|a| row_start[a] + step[a] * x as f64));
+                    if keep([x, y, z]) {
+                        *out = value_at([0, 1, 2].map(|a| row_start[a] + step[a] * x as f64));
+                    }
                 }
             }
         });
@@ -142,17 +170,59 @@ fn nearest<T: Sample>(volume: &Volume<T>, p: [f64; 3]) -> T {
     volume.at(i[0], i[1], i[2])
 }
 
+/// The 8 voxels around a fractional position of a grid and their trilinear weights (positions
+/// outside the grid take the edge values).
+struct Taps {
+    /// Linear indices of the corners, x fastest: (lo,lo,lo), (hi,lo,lo), (lo,hi,lo), …
+    index: [usize; 8],
+    /// Interpolation weights along x, y, z.
+    w: [f32; 3],
+}
+
+impl Taps {
+    fn at(grid: &Grid, p: [f64; 3]) -> Self {
+        let d = grid.dims;
+        let mut lo = [0usize; 3];
+        let mut hi = [0usize; 3];
+        let mut w = [0f32; 3];
+        for a in 0..3 {
+            // Clamped to ≥ 0, so truncation is the floor (no libm call on baseline x86-64).
+            let c = p[a].clamp(0.0, (d[a] - 1) as f64);
+            lo[a] = c as usize;
+            hi[a] = (lo[a] + 1).min(d[a] - 1);
+            w[a] = (c - lo[a] as f64) as f32;
+        }
+        let index = std::array::from_fn(|k| {
+            let pick = |a: usize| if k >> a & 1 == 1 { hi[a] } else { lo[a] };
+            grid.index(pick(0), pick(1), pick(2))
+        });
+        Self { index, w }
+    }
+
+    /// The interpolated value of `voxels` (laid out on the grid the taps were made for).
+    fn apply(&self, voxels: &[f32]) -> f32 {
+        let v = |k: usize| voxels[self.index[k]];
+        let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+        let [wx, wy, wz] = self.w;
+        let c00 = lerp(v(0), v(1), wx);
+        let c10 = lerp(v(2), v(3), wx);
+        let c01 = lerp(v(4), v(5), wx);
+        let c11 = lerp(v(6), v(7), wx);
+        lerp(lerp(c00, c10, wy), lerp(c01, c11, wy), wz)
+    }
+}
+
 fn trilinear<T: Sample>(volume: &Volume<T>, p: [f64; 3]) -> T {
     let d = volume.grid.dims;
     let mut lo = [0usize; 3];
     let mut hi = [0usize; 3];
     let mut w = [0f32; 3];
     for a in 0..3 {
+        // Clamped to ≥ 0, so truncation is the floor (no libm call on baseline x86-64).
         let c = p[a].clamp(0.0, (d[a] - 1) as f64);
-        let f = c.floor();
-        lo[a] = f as usize;
+        lo[a] = c as usize;
         hi[a] = (lo[a] + 1).min(d[a] - 1);
-        w[a] = (c - f) as f32;
+        w[a] = (c - lo[a] as f64) as f32;
     }
     let v = |x: usize, y: usize, z: usize| volume.at(x, y, z).to_f32();
     let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
@@ -178,6 +248,47 @@ mod tests {
             })
             .collect();
         Volume::new(grid, voxels).unwrap()
+    }
+
+    #[test]
+    fn argmax_of_channels_equals_the_argmax_of_each_channel_resampled() {
+        let grid = Grid::axis_aligned([7, 6, 5], [1.5, 1.2, 3.0], [4.0, -2.0, 1.0]).unwrap();
+        let channels: Vec<Volume<f32>> = (0..3)
+            .map(|c| {
+                let voxels = (0..grid.voxel_count())
+                    .map(|i| ((i * (7 + 5 * c)) % 11) as f32 * 0.1 + c as f32 * 0.013)
+                    .collect();
+                Volume::new(grid.clone(), voxels).unwrap()
+            })
+            .collect();
+        // A finer target that reaches past the source on every side (edge values repeat).
+        let target = grid_over_box(&grid, [-1.3, -0.7, -2.0], [7.4, 6.2, 5.5], [13, 11, 9]);
+        let fused = resample_argmax(&channels, &target);
+        let each: Vec<Volume<f32>> = channels
+            .iter()
+            .map(|c| resample_onto(c, &target, Interpolation::Trilinear))
+            .collect();
+        for i in 0..target.voxel_count() {
+            let values: Vec<f32> = each.iter().map(|c| c.voxels[i]).collect();
+            let best = values
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (c, &v)| if v > b.1 { (c, v) } else { b },
+                );
+            assert_eq!(fused.voxels[i] as usize, best.0, "voxel {i}: {values:?}");
+        }
+        // Restricted to x < 5: the same labels there, 0 elsewhere.
+        let part = resample_argmax_where(&channels, &target, |[x, _, _]| x < 5);
+        for i in 0..target.voxel_count() {
+            let expected = if target.coords(i)[0] < 5 {
+                fused.voxels[i]
+            } else {
+                0
+            };
+            assert_eq!(part.voxels[i], expected, "voxel {i}");
+        }
     }
 
     #[test]
