@@ -379,6 +379,29 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
     assert!(format!("{err:#}").contains("scan.nii.gz"), "{err:#}");
 
+    // Normal cases of another task are refused, naming the folder.
+    let pancreas = dir.path().join("pancreas");
+    let mut writer =
+        DatasetWriter::create(&pancreas, Task::Pancreas, "Task07_Pancreas", "test").unwrap();
+    let options = PhantomOptions {
+        voxels_per_axis: Some((40, 48)),
+        lesion_count: Some(0),
+        ..PhantomOptions::small()
+    };
+    let case = generate_case(Task::Pancreas, case_seed(23, 0), &options).unwrap();
+    writer
+        .add_case("pancreas_000", &case.ct, &case.labels, case.file_order)
+        .unwrap();
+    writer.finish().unwrap();
+    cfg.normals = Some(pancreas);
+    cfg.out = dir.path().join("run_pancreas");
+    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("pancreas") && text.contains("normal"),
+        "{text}"
+    );
+
     // An empty folder is named with what was expected.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

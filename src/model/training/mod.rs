@@ -159,6 +159,16 @@ pub fn train(
             // Labelled normal cases join the data set (their label maps give the organ's
             // region); ids are prefixed so they cannot collide with the main set's.
             let extra = open_dataset(dir)?;
+            if let Some(task) = extra.task()
+                && task != config.task
+            {
+                bail!(
+                    "{}: the normal cases are a {} data set, not {}",
+                    dir.display(),
+                    task,
+                    config.task
+                );
+            }
             dataset
                 .training
                 .extend(extra.training.into_iter().map(|mut case| {
@@ -518,8 +528,9 @@ fn epoch_order(
 /// [`GlobalPool::MaxCell`] classifier (tumour cells are a few of the 64 in a case).
 const CELL_POS_WEIGHT: f64 = 4.0;
 
-/// A batch's network input `(n, 1, d, h, w)` and its (augmented) label maps, `n·d·h·w`
-/// values in the model grid, z slowest.
+/// A batch's network input `(n, 1, d, h, w)` and, for the classifier, its (augmented) label
+/// maps, `n·d·h·w` values in the model grid, z slowest (empty for the U-Net, whose targets
+/// they become).
 struct BatchInput {
     input: Tensor,
     labels: Vec<u32>,
@@ -572,7 +583,9 @@ fn batch_tensors(
     let n = batch.len();
     let xs = Tensor::from_vec(inputs, (n, 1, nz, ny, nx), device)?;
     let targets = match kind {
-        ModelKind::Unet => Tensor::from_vec(labels.clone(), (n, nz, ny, nx), device)?,
+        // The U-Net's targets are the label maps themselves; the batch keeps them only for
+        // the classifier's cell targets.
+        ModelKind::Unet => Tensor::from_vec(std::mem::take(&mut labels), (n, nz, ny, nx), device)?,
         ModelKind::Cnn => Tensor::from_vec(truths, (n, 1), device)?,
     };
     Ok((BatchInput { input: xs, labels }, targets))
