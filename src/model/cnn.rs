@@ -1,7 +1,9 @@
 //! CNN3D: the classifier — four stages of ConvBlock + 2×2×2 max pooling (16/32/64/128 channels
 //! by default), global average pooling, dropout 0.3, and a linear layer to one logit ("cancer").
-//! Mirrors `../shared/bench/torch_models.py` (291,585 parameters at the default width); global
-//! max pooling may replace the average (same parameters), so that one small lesion can decide.
+//! Mirrors `../shared/bench/torch_models.py` (291,585 parameters at the default width). The
+//! global average may be replaced (same parameters) by a global maximum, or by scoring every
+//! cell of the last feature map and taking the highest (`GlobalPool::MaxCell`), so that one
+//! small lesion can decide.
 
 use candle_core::{Result, Tensor};
 use candle_nn::{Init, Linear, Module, VarBuilder};
