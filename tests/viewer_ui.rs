@@ -12,7 +12,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use oncoscope::app::state::{Command, ComparedStructure, LabelDisplay};
 use oncoscope::app::{OncoscopeApp, StartupPlan};
 use oncoscope::mesh::Structure;
-use viewer_common::{sample, viewer_weights};
+use viewer_common::{copy_shipped_liver_unet, sample, viewer_weights};
 
 fn harness(plan: StartupPlan) -> Harness<'static, OncoscopeApp> {
     Harness::builder()
@@ -237,15 +237,7 @@ fn without_a_classifier_run_both_segments_and_says_so_without_an_error() {
     // Only the shipped U-Net (and its locator): no liver classifier.
     let weights = dir.path().join("weights");
     std::fs::create_dir_all(&weights).unwrap();
-    let shipped = oncoscope::model::weights::shipped_weights_dir();
-    for name in ["liver_unet", "liver_locator"] {
-        for ext in ["json", "safetensors"] {
-            let file = shipped.join(format!("{name}.{ext}"));
-            if file.is_file() {
-                std::fs::copy(&file, weights.join(format!("{name}.{ext}"))).unwrap();
-            }
-        }
-    }
+    copy_shipped_liver_unet(&weights);
     let (ct, _) = sample();
     let mut plan = StartupPlan::open(Some((ct, None)));
     plan.weights_dir = Some(weights);

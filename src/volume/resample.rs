@@ -200,8 +200,8 @@ impl Taps {
     }
 
     /// The interpolated value of `voxels` (laid out on the grid the taps were made for).
-    fn apply(&self, voxels: &[f32]) -> f32 {
-        let v = |k: usize| voxels[self.index[k]];
+    fn apply<T: Sample>(&self, voxels: &[T]) -> f32 {
+        let v = |k: usize| voxels[self.index[k]].to_f32();
         let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
         let [wx, wy, wz] = self.w;
         let c00 = lerp(v(0), v(1), wx);
@@ -213,26 +213,7 @@ impl Taps {
 }
 
 fn trilinear<T: Sample>(volume: &Volume<T>, p: [f64; 3]) -> T {
-    let d = volume.grid.dims;
-    let mut lo = [0usize; 3];
-    let mut hi = [0usize; 3];
-    let mut w = [0f32; 3];
-    for a in 0..3 {
-        // Clamped to ≥ 0, so truncation is the floor (no libm call on baseline x86-64).
-        let c = p[a].clamp(0.0, (d[a] - 1) as f64);
-        lo[a] = c as usize;
-        hi[a] = (lo[a] + 1).min(d[a] - 1);
-        w[a] = (c - lo[a] as f64) as f32;
-    }
-    let v = |x: usize, y: usize, z: usize| volume.at(x, y, z).to_f32();
-    let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
-    let c00 = lerp(v(lo[0], lo[1], lo[2]), v(hi[0], lo[1], lo[2]), w[0]);
-    let c10 = lerp(v(lo[0], hi[1], lo[2]), v(hi[0], hi[1], lo[2]), w[0]);
-    let c01 = lerp(v(lo[0], lo[1], hi[2]), v(hi[0], lo[1], hi[2]), w[0]);
-    let c11 = lerp(v(lo[0], hi[1], hi[2]), v(hi[0], hi[1], hi[2]), w[0]);
-    let c0 = lerp(c00, c10, w[1]);
-    let c1 = lerp(c01, c11, w[1]);
-    T::from_f32(lerp(c0, c1, w[2]))
+    T::from_f32(Taps::at(&volume.grid, p).apply(&volume.voxels))
 }
 
 #[cfg(test)]

@@ -25,8 +25,14 @@ pub fn sample() -> (PathBuf, PathBuf) {
 /// small to show in 3D or to overlap the ground truth, depending on the run.
 pub fn viewer_weights(root: &Path) -> PathBuf {
     let weights = tiny_weights(root);
+    copy_shipped_liver_unet(&weights);
+    weights
+}
+
+/// Copies the shipped liver U-Net into `weights`, with its organ locator when it is a model of
+/// the organ's region.
+pub fn copy_shipped_liver_unet(weights: &Path) {
     let shipped = oncoscope::model::weights::shipped_weights_dir();
-    // The U-Net, and its organ locator when it is a model of the organ's region.
     for name in ["liver_unet", "liver_locator"] {
         for ext in ["json", "safetensors"] {
             let file = shipped.join(format!("{name}.{ext}"));
@@ -35,7 +41,6 @@ pub fn viewer_weights(root: &Path) -> PathBuf {
             }
         }
     }
-    weights
 }
 
 /// Writes `n` small liver phantoms (40–48 voxels per axis) as a Decathlon data set.
