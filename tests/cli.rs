@@ -219,3 +219,22 @@ fn bad_input_names_the_file_and_fails() {
         text(&o)
     );
 }
+
+#[test]
+fn bench_models_reports_its_device_and_refuses_one_the_build_lacks() {
+    let o = oncoscope(&[
+        "bench", "models", "--model", "cnn", "--size", "16", "--runs", "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(line["model"], "cnn");
+    assert_eq!(line["device"], "cpu");
+    assert!(line["infer"]["median_s"].as_f64().unwrap() > 0.0);
+    assert!(line["train_step"]["median_s"].as_f64().unwrap() > 0.0);
+    if !cfg!(feature = "cuda") {
+        let o = oncoscope(&["bench", "models", "--device", "cuda"]);
+        assert!(!o.status.success());
+        assert!(text(&o).contains("no CUDA support"), "{}", text(&o));
+    }
+}

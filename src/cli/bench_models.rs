@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde_json::json;
 
+use oncoscope::model::checkpoint::device_by_name;
 use oncoscope::model::config::frozen;
 use oncoscope::model::losses::{bce_with_logits, dice_ce_loss};
 use oncoscope::model::{Architecture, ModelKind, Network};
@@ -26,12 +27,21 @@ pub struct BenchModelsArgs {
     /// Timed runs after two warm-ups; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Also run `bench_torch.py` with the same settings and print the ratio.
+    /// Also run `bench_torch.py` with the same settings and print the ratio (CPU only: the
+    /// reference script runs on the CPU).
     #[arg(long)]
     pub reference: bool,
+    /// cpu, cuda or metal (the last two in builds with those features).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 pub fn run_bench_models(args: &BenchModelsArgs) -> Result<()> {
+    let device = device_by_name(&args.device)?;
+    anyhow::ensure!(
+        !args.reference || device.is_cpu(),
+        "--reference compares with PyTorch on the CPU: use it with --device cpu"
+    );
     let Some(kind) = args.model else {
         for kind in [ModelKind::Cnn, ModelKind::Unet] {
             let exe = std::env::current_exe().context("locating the oncoscope executable")?;
@@ -41,6 +51,8 @@ pub fn run_bench_models(args: &BenchModelsArgs) -> Result<()> {
                 &args.size.to_string(),
                 "--runs",
                 &args.runs.to_string(),
+                "--device",
+                &args.device,
             ]);
             if args.reference {
                 cmd.arg("--reference");
@@ -55,7 +67,7 @@ pub fn run_bench_models(args: &BenchModelsArgs) -> Result<()> {
     let theirs = args
         .reference
         .then(|| torch_reference(kind, args.size, args.runs));
-    let ours = bench_one(kind, args.size, args.runs)?;
+    let ours = bench_one(kind, args.size, args.runs, &device)?;
     println!("{ours}");
     if let Some(theirs) = theirs {
         let ratio = |phase: &str| {
@@ -75,8 +87,15 @@ pub fn run_bench_models(args: &BenchModelsArgs) -> Result<()> {
     Ok(())
 }
 
-fn bench_one(kind: ModelKind, size: usize, runs: usize) -> Result<serde_json::Value> {
-    let device = Device::Cpu;
+/// Times one network on `device`. Each timed call ends by reading a value back to the host,
+/// which waits for the device's queued work, so GPU timings are complete.
+fn bench_one(
+    kind: ModelKind,
+    size: usize,
+    runs: usize,
+    device: &Device,
+) -> Result<serde_json::Value> {
+    let device = device.clone();
     let arch = Architecture::reference(kind);
     let varmap = VarMap::new();
     let network = Network::new(&arch, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
@@ -124,6 +143,7 @@ fn bench_one(kind: ModelKind, size: usize, runs: usize) -> Result<serde_json::Va
         "bench": "oncoscope models",
         "model": kind.name(),
         "size": size,
+        "device": device_name(&device),
         "threads": candle_core::utils::get_num_threads(),
         "params": params,
         "rss_after_build_mib": rss_after_build,
@@ -132,6 +152,15 @@ fn bench_one(kind: ModelKind, size: usize, runs: usize) -> Result<serde_json::Va
         "train_step": { "batch": 2, "optimizer": "Adam(lr=1e-3)", "last_loss": last_loss, "timing": summary(&train_s, 2) , "median_s": median(&train_s) },
         "rss_peak_after_train_mib": rss_after_train,
     }))
+}
+
+/// "cpu", "cuda" or "metal".
+fn device_name(device: &Device) -> &'static str {
+    match device {
+        Device::Cpu => "cpu",
+        Device::Cuda(_) => "cuda",
+        Device::Metal(_) => "metal",
+    }
 }
 
 fn summary(runs_s: &[f64], batch: usize) -> serde_json::Value {

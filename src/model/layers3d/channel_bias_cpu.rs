@@ -86,6 +86,7 @@ impl CustomOp2 for ChannelBiasCpu {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{arange_like, flat, weighted_sum_grads};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -105,26 +106,10 @@ mod tests {
             .as_tensor()
             .broadcast_add(&bias.as_tensor().reshape((1, 3, 1, 1, 1)).unwrap())
             .unwrap();
-        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(flat(&fused), flat(&composed));
-        let weights = Tensor::arange(0f32, count as f32, &Device::Cpu)
-            .unwrap()
-            .reshape(dims)
-            .unwrap();
-        let grads = |y: &Tensor| {
-            let g = (y * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            (
-                flat(g.get(ys.as_tensor()).unwrap()),
-                flat(g.get(bias.as_tensor()).unwrap()),
-            )
-        };
-        let (fused_ys, fused_bias) = grads(&fused);
-        let (composed_ys, composed_bias) = grads(&composed);
+        let weights = arange_like(&fused);
+        let [fused_ys, fused_bias] = weighted_sum_grads(&fused, &weights, [&ys, &bias]);
+        let [composed_ys, composed_bias] = weighted_sum_grads(&composed, &weights, [&ys, &bias]);
         assert_eq!(fused_ys, composed_ys);
         for (a, b) in fused_bias.iter().zip(&composed_bias) {
             assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{a} vs {b}");

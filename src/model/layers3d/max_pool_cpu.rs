@@ -130,6 +130,7 @@ impl CustomOp1 for MaxPool2Cpu {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{arange_like, flat, weighted_sum_grads};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -163,21 +164,9 @@ mod tests {
             .max(3)
             .unwrap();
         assert_eq!(fused.dims(), &[2, 3, 2, 3, 3]);
-        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(flat(&fused), flat(&composed));
-        let weights = Tensor::arange(0f32, fused.elem_count() as f32, &Device::Cpu)
-            .unwrap()
-            .reshape(fused.dims())
-            .unwrap();
-        let grad = |y: &Tensor| {
-            let grads = (y * &weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            flat(grads.get(x.as_tensor()).unwrap())
-        };
+        let weights = arange_like(&fused);
+        let grad = |y: &Tensor| weighted_sum_grads(y, &weights, [&x]);
         assert_eq!(grad(&fused), grad(&composed));
     }
 
@@ -185,14 +174,7 @@ mod tests {
     fn ties_send_the_gradient_to_the_first_maximum_only() {
         let x = Var::from_vec(vec![1.0f32; 8], (1, 1, 2, 2, 2), &Device::Cpu).unwrap();
         let y = x.as_tensor().apply_op1(MaxPool2Cpu).unwrap();
-        let grads = y.sum_all().unwrap().backward().unwrap();
-        let dx = grads
-            .get(x.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let [dx] = weighted_sum_grads(&y, &Tensor::ones_like(&y).unwrap(), [&x]);
         assert_eq!(dx, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
     }
 }

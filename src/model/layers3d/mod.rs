@@ -10,6 +10,8 @@ mod conv3d_cpu;
 mod gemm_f32;
 mod max_pool_cpu;
 mod norm_act_cpu;
+#[cfg(test)]
+mod test_support;
 
 use candle_core::{D, DType, Result, Tensor};
 
@@ -174,6 +176,7 @@ fn add_channel_bias(ys: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
 
 #[cfg(test)]
 mod global_pool_tests {
+    use super::test_support::{flat, weighted_sum_grads};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -186,24 +189,9 @@ mod global_pool_tests {
         let x = Var::from_vec(values, (1, 2, 2, 2, 3), &Device::Cpu).unwrap();
         let pooled = global_max_pool3d(x.as_tensor()).unwrap();
         assert_eq!(pooled.dims(), &[1, 2]);
-        assert_eq!(
-            pooled.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            [5.0, 0.0]
-        );
+        assert_eq!(flat(&pooled), [5.0, 0.0]);
         let weights = Tensor::new(&[[2f32, 3.0]], &Device::Cpu).unwrap();
-        let grads = (pooled * weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let dx = grads
-            .get(x.as_tensor())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let [dx] = weighted_sum_grads(&pooled, &weights, [&x]);
         let mut expected = vec![0f32; 24];
         expected[7] = 2.0;
         expected[12] = 3.0;
