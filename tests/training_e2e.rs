@@ -19,22 +19,22 @@ use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
 
 /// Writes `n` small liver phantoms (about 40–48 voxels per axis) into `root`.
 fn small_dataset(root: &Path, n: usize, seed: u64) {
-    write_phantoms(root, n, seed, None);
+    write_phantoms(root, Task::Liver, n, seed, None);
 }
 
-/// Writes `n` small liver phantoms with `lesion_count` lesions each (`None`: at random).
-fn write_phantoms(root: &Path, n: usize, seed: u64, lesion_count: Option<usize>) {
-    let mut writer = DatasetWriter::create(root, Task::Liver, "Task03_Liver", "test").unwrap();
+/// Writes `n` small phantoms of `task` with `lesion_count` lesions each (`None`: at random).
+fn write_phantoms(root: &Path, task: Task, n: usize, seed: u64, lesion_count: Option<usize>) {
+    let mut writer = DatasetWriter::create(root, task, task.decathlon_name(), "test").unwrap();
     let options = PhantomOptions {
         voxels_per_axis: Some((40, 48)),
         lesion_count,
         ..PhantomOptions::small()
     };
     for i in 0..n {
-        let case = generate_case(Task::Liver, case_seed(seed, i as u64), &options).unwrap();
+        let case = generate_case(task, case_seed(seed, i as u64), &options).unwrap();
         writer
             .add_case(
-                &format!("liver_{i:03}"),
+                &format!("{}_{i:03}", task.organ()),
                 &case.ct,
                 &case.labels,
                 case.file_order,
@@ -323,7 +323,7 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     let data = dir.path().join("data");
     small_dataset(&data, 4, 21);
     let normals = dir.path().join("normals");
-    write_phantoms(&normals, 2, 22, Some(0));
+    write_phantoms(&normals, Task::Liver, 2, 22, Some(0));
     let locator = oncoscope::model::weights::shipped_weights_dir().join("liver_locator");
 
     // A classifier whose cells are supervised (2 × 2 × 2 cells on a 32³ grid).
@@ -381,18 +381,7 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
 
     // Normal cases of another task are refused, naming the folder.
     let pancreas = dir.path().join("pancreas");
-    let mut writer =
-        DatasetWriter::create(&pancreas, Task::Pancreas, "Task07_Pancreas", "test").unwrap();
-    let options = PhantomOptions {
-        voxels_per_axis: Some((40, 48)),
-        lesion_count: Some(0),
-        ..PhantomOptions::small()
-    };
-    let case = generate_case(Task::Pancreas, case_seed(23, 0), &options).unwrap();
-    writer
-        .add_case("pancreas_000", &case.ct, &case.labels, case.file_order)
-        .unwrap();
-    writer.finish().unwrap();
+    write_phantoms(&pancreas, Task::Pancreas, 1, 23, Some(0));
     cfg.normals = Some(pancreas);
     cfg.out = dir.path().join("run_pancreas");
     let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();

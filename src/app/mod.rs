@@ -247,10 +247,10 @@ impl OncoscopeApp {
     }
 
     fn run_models(&mut self, classify: bool, segment: bool) {
-        if self.case.is_none() {
+        let Some(ct) = self.case.as_ref().map(|case| case.ct.clone()) else {
             self.notify_error("Open a CT first");
             return;
-        }
+        };
         if self
             .jobs
             .iter()
@@ -274,12 +274,9 @@ impl OncoscopeApp {
             } else {
                 classify
             };
-        let Some(case) = &self.case else {
-            return;
-        };
         let cancel = CancelToken::new();
         let request = AnalysisRequest {
-            ct: case.ct.clone(),
+            ct,
             task,
             weights_dir,
             device: self.prefs.device.clone(),
