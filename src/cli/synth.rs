@@ -75,6 +75,11 @@ pub struct SynthArgs {
     /// Exactly this many lesions per case (0 for tumour-free cases; default: 0–5 at random).
     #[arg(long)]
     pub lesions: Option<usize>,
+    /// Lesion hypodensity "LO,HI" in HU against the organ, drawn per lesion (default: 20–40
+    /// without contrast, 20–60 with it). Only the contrast changes: the same seed gives the
+    /// same lesions, places and sizes.
+    #[arg(long = "lesion-contrast-hu", value_parser = parse_hu_range)]
+    pub lesion_contrast_hu: Option<(f32, f32)>,
     /// One contrast phase for every case (default: drawn per case).
     #[arg(long, value_enum)]
     pub phase: Option<PhaseArg>,
@@ -115,6 +120,22 @@ fn parse_spacing(s: &str) -> Result<[f64; 3], String> {
     Ok(spacing)
 }
 
+fn parse_hu_range(s: &str) -> Result<(f32, f32), String> {
+    let (lo, hi) = s
+        .split_once(',')
+        .ok_or_else(|| "expected LO,HI in HU, like 30,80".to_string())?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<f32>()
+            .map_err(|_| format!("{v:?} is not a number of HU"))
+    };
+    let (lo, hi) = (parse(lo)?, parse(hi)?);
+    if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi && hi <= 500.0) {
+        return Err(format!("{lo},{hi}: expected 0 < LO <= HI <= 500 HU"));
+    }
+    Ok((lo, hi))
+}
+
 impl SynthArgs {
     /// The generator options these arguments ask for.
     pub fn options(&self) -> PhantomOptions {
@@ -126,6 +147,7 @@ impl SynthArgs {
         options.shape = self.shape;
         options.spacing_mm = self.spacing_mm;
         options.lesion_count = self.lesions;
+        options.lesion_contrast_hu = self.lesion_contrast_hu;
         options.phase = self.phase.map(ContrastPhase::from);
         options.random_file_order = !self.ras;
         options
@@ -243,10 +265,16 @@ mod tests {
             "non-contrast",
             "--lesions",
             "0",
+            "--lesion-contrast-hu",
+            "30, 80",
         ])
         .unwrap();
         let o = w.synth.options();
         assert_eq!(o.spacing_mm, Some([0.8, 0.8, 2.5]));
+        assert_eq!(o.lesion_contrast_hu, Some((30.0, 80.0)));
+        for bad in ["80,30", "0,20", "20", "a,b", "20,900"] {
+            assert!(parse_hu_range(bad).is_err(), "{bad}");
+        }
         assert_eq!(o.lesion_count, Some(0));
         assert_eq!(o.phase, Some(ContrastPhase::NonContrast));
         assert_eq!(w.synth.task, TaskArg::Pancreas);
@@ -265,6 +293,7 @@ mod tests {
             spacing_mm: None,
             small: true,
             lesions: None,
+            lesion_contrast_hu: None,
             phase: None,
             ras: false,
         };

@@ -131,6 +131,7 @@ fn make_lesion(
     center: V3,
     diameter_mm: f32,
     phase: ContrastPhase,
+    contrast_range_hu: Option<(f32, f32)>,
 ) -> Lesion {
     let bumpiness = rng.range_f32(0.04, 0.18);
     let r_max = diameter_mm * 0.5 / (1.0 + bumpiness);
@@ -148,11 +149,12 @@ fn make_lesion(
         2 => LesionKind::RimEnhancing,
         _ => LesionKind::NecroticCore,
     };
-    let contrast_hu = if phase == ContrastPhase::NonContrast {
-        rng.range_f32(20.0, 40.0)
+    let (lo, hi) = contrast_range_hu.unwrap_or(if phase == ContrastPhase::NonContrast {
+        (20.0, 40.0)
     } else {
-        rng.range_f32(20.0, 60.0)
-    };
+        (20.0, 60.0)
+    });
+    let contrast_hu = rng.range_f32(lo, hi);
     // The rim reaches about the parenchyma's brightness (a little above with contrast).
     let rim_hu = if phase == ContrastPhase::NonContrast {
         contrast_hu * rng.range_f32(0.3, 0.6)
@@ -274,7 +276,8 @@ fn place(
 }
 
 /// Draws the lesions of `organ`: `count` of them, or a random number when `None`. Fewer may
-/// come back when the organ has no room left for more.
+/// come back when the organ has no room left for more. Their hypodensity is drawn from
+/// `contrast_range_hu` (HU), or from the phase's default range when `None`.
 ///
 /// `interior` tells where the organ is labelled (negative inside; see
 /// `assemble::organ_interior`): each lesion lies almost wholly there, its centre deep inside,
@@ -286,6 +289,7 @@ pub(crate) fn draw_lesions(
     organ: Organ,
     count: Option<usize>,
     phase: ContrastPhase,
+    contrast_range_hu: Option<(f32, f32)>,
     interior: &dyn Fn(V3) -> f32,
 ) -> Vec<Lesion> {
     let count = count.unwrap_or_else(|| draw_count(rng, organ));
@@ -303,7 +307,14 @@ pub(crate) fn draw_lesions(
             };
             for _ in 0..count {
                 let diameter = draw_diameter(rng, lo, hi);
-                let lesion = make_lesion(rng, organ, bounds.center(), diameter, phase);
+                let lesion = make_lesion(
+                    rng,
+                    organ,
+                    bounds.center(),
+                    diameter,
+                    phase,
+                    contrast_range_hu,
+                );
                 let propose = |rng: &mut Rng| {
                     v3(
                         rng.range_f32(bounds.min.x, bounds.max.x),
@@ -338,7 +349,7 @@ pub(crate) fn draw_lesions(
                 let (c, radius) = site(rng);
                 let max_d = (2.0 * radius + 16.0).min(hi);
                 let diameter = draw_diameter(rng, lo, max_d);
-                let lesion = make_lesion(rng, organ, c, diameter, phase);
+                let lesion = make_lesion(rng, organ, c, diameter, phase, contrast_range_hu);
                 let propose = |rng: &mut Rng| site(rng).0;
                 if let Some(l) = place(rng, lesion, &lesions, lo, interior, propose) {
                     lesions.push(l);
@@ -369,6 +380,7 @@ mod tests {
                 organ,
                 Some(3),
                 ContrastPhase::PortalVenous,
+                None,
                 &interior,
             );
             assert!(!lesions.is_empty());
@@ -411,7 +423,15 @@ mod tests {
         let hu = TissueHu::draw(ContrastPhase::PortalVenous, &mut rng);
         let interior = organ_interior(&anatomy, &hu, Organ::Liver);
         for phase in ContrastPhase::ALL {
-            let lesions = draw_lesions(&mut rng, &anatomy, Organ::Liver, Some(4), phase, &interior);
+            let lesions = draw_lesions(
+                &mut rng,
+                &anatomy,
+                Organ::Liver,
+                Some(4),
+                phase,
+                None,
+                &interior,
+            );
             for l in &lesions {
                 assert!((20.0..=60.0).contains(&l.contrast_hu));
                 let centre = Sample {
@@ -422,6 +442,34 @@ mod tests {
                 };
                 assert!(l.shade(&centre, 110.0) <= 90.0);
             }
+        }
+    }
+
+    #[test]
+    fn a_contrast_range_changes_only_the_lesions_contrast() {
+        let anatomy = Arc::new(Anatomy::draw(&mut Rng::new(5)));
+        let hu = TissueHu::draw(ContrastPhase::NonContrast, &mut Rng::new(6));
+        let interior = organ_interior(&anatomy, &hu, Organ::Liver);
+        let draw = |range| {
+            draw_lesions(
+                &mut Rng::new(7),
+                &anatomy,
+                Organ::Liver,
+                Some(3),
+                ContrastPhase::NonContrast,
+                range,
+                &interior,
+            )
+        };
+        let (default, bright) = (draw(None), draw(Some((70.0, 90.0))));
+        assert_eq!(default.len(), bright.len());
+        assert!(!default.is_empty());
+        for (a, b) in default.iter().zip(&bright) {
+            assert!((20.0..=40.0).contains(&a.contrast_hu), "{}", a.contrast_hu);
+            assert!((70.0..=90.0).contains(&b.contrast_hu), "{}", b.contrast_hu);
+            assert_eq!(a.ellipsoid.center, b.ellipsoid.center);
+            assert_eq!(a.diameter_mm, b.diameter_mm);
+            assert_eq!(a.kind, b.kind);
         }
     }
 }

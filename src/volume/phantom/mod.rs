@@ -71,6 +71,10 @@ pub struct PhantomOptions {
     pub random_file_order: bool,
     /// Range (HU) the image noise standard deviation is drawn from.
     pub noise_sd_range_hu: (f32, f32),
+    /// Range (HU) each lesion's hypodensity against its organ is drawn from, whatever the
+    /// phase; `None`: 20–40 HU without contrast, 20–60 HU with it. Lesions keep their shape,
+    /// place and look otherwise, so a data set redrawn with another range differs only here.
+    pub lesion_contrast_hu: Option<(f32, f32)>,
 }
 
 impl Default for PhantomOptions {
@@ -87,6 +91,7 @@ impl Default for PhantomOptions {
             phase: None,
             random_file_order: true,
             noise_sd_range_hu: (8.0, 20.0),
+            lesion_contrast_hu: None,
         }
     }
 }
@@ -146,6 +151,13 @@ impl PhantomOptions {
         let (lo, hi) = self.noise_sd_range_hu;
         if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo <= hi) {
             return bad(format!("phantom noise range {lo}..{hi} HU is not a range"));
+        }
+        if let Some((lo, hi)) = self.lesion_contrast_hu
+            && !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi && hi <= 500.0)
+        {
+            return bad(format!(
+                "lesion contrast {lo}..{hi} HU must be a range within 0..500 HU"
+            ));
         }
         Ok(())
     }
@@ -246,6 +258,7 @@ pub fn generate_case(
         target,
         options.lesion_count,
         phase,
+        options.lesion_contrast_hu,
         &interior,
     ));
     let mut rng = Rng::stream(seed, "grid");

@@ -372,6 +372,7 @@ mod tests {
                 Organ::Liver,
                 Some(3),
                 ContrastPhase::PortalVenous,
+                None,
                 &organ_interior(&anatomy, &hu, Organ::Liver),
             ));
             let structures = build_scene(&anatomy, &lesions, &hu, Organ::Liver);
