@@ -2,7 +2,7 @@
 //! falling, save, reload and infer with identical output; a cancelled run stops within one
 //! step and its checkpoint still loads; resume continues the epoch count.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use candle_core::Device;
@@ -366,6 +366,15 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     assert!(first.probability > 0.0 && first.probability < 1.0);
     assert_eq!(first.logit, again.logit);
 
+    // Normal cases the run cannot use are refused before training, with a message.
+    let refused = |normals: PathBuf| {
+        let mut cfg = cfg.clone();
+        cfg.out = normals.with_extension("run");
+        cfg.normals = Some(normals);
+        let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+        format!("{err:#}")
+    };
+
     // A folder of bare CT files has no label maps, so no organ region: the error says so.
     let bare = dir.path().join("bare");
     std::fs::create_dir_all(&bare).unwrap();
@@ -374,18 +383,13 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
         bare.join("scan.nii.gz"),
     )
     .unwrap();
-    cfg.normals = Some(bare);
-    cfg.out = dir.path().join("run_bare");
-    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
-    assert!(format!("{err:#}").contains("scan.nii.gz"), "{err:#}");
+    let text = refused(bare);
+    assert!(text.contains("scan.nii.gz"), "{text}");
 
     // Normal cases of another task are refused, naming the folder.
     let pancreas = dir.path().join("pancreas");
     write_phantoms(&pancreas, Task::Pancreas, 1, 23, Some(0));
-    cfg.normals = Some(pancreas);
-    cfg.out = dir.path().join("run_pancreas");
-    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
-    let text = format!("{err:#}");
+    let text = refused(pancreas);
     assert!(
         text.contains("pancreas") && text.contains("normal"),
         "{text}"
@@ -394,10 +398,7 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     // An empty folder is named with what was expected.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    cfg.normals = Some(empty);
-    cfg.out = dir.path().join("run_empty");
-    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
-    let text = format!("{err:#}");
+    let text = refused(empty);
     assert!(
         text.contains("empty") && text.contains("imagesTr"),
         "{text}"
