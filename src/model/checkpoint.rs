@@ -105,6 +105,9 @@ pub fn read_card(path: &Path) -> Result<ModelCard> {
             ModelCard::FORMAT
         );
     }
+    if let Err(why) = card.preprocessing.check() {
+        bail!("{}: {why}", file.display());
+    }
     Ok(card)
 }
 

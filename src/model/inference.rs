@@ -34,7 +34,8 @@ pub enum Stage {
 /// What part of a CT a model is to see.
 enum View {
     WholeBox,
-    Region(RegionBox),
+    /// The organ's cube, and the locator's labels (on the CT's grid) that found it.
+    Region(RegionBox, LabelVolume),
     /// The locator found no organ.
     NoOrgan,
     Cancelled,
@@ -55,25 +56,28 @@ fn view_for(model: &LoadedModel, ct: &CtVolume, cancel: &CancelToken) -> Result<
     let Some(organ) = segment(locator, ct, cancel, &mut |_| {})? else {
         return Ok(View::Cancelled);
     };
-    Ok(
-        match organ_cube(&largest_organ_component(&organ), margin_mm) {
-            Some(region) => View::Region(region),
-            None => View::NoOrgan,
-        },
-    )
+    let organ = largest_organ_component(&organ);
+    Ok(match organ_cube(&organ, margin_mm) {
+        Some(region) => View::Region(region, organ),
+        None => View::NoOrgan,
+    })
 }
 
-/// Preprocesses `region` of `ct` and runs the network, reporting the stages; `Ok(None)` when
+/// Preprocesses `region` of `ct` (filling outside the locator's `organ` when the model asks
+/// for it) and runs the network, reporting the stages; `Ok(None)` when
 /// cancelled before or after the network. Returns the raw network output.
 fn run_network(
     model: &LoadedModel,
     ct: &CtVolume,
     region: Option<&RegionBox>,
+    organ: Option<&LabelVolume>,
     cancel: &CancelToken,
     on_stage: &mut dyn FnMut(Stage),
 ) -> Result<Option<candle_core::Tensor>> {
     let pre = model.card.preprocessing;
-    let input = pre.input_voxels(ct, region);
+    let input = pre
+        .network_input(ct, region, organ)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", model.path.display()))?;
     if cancel.is_cancelled() {
         return Ok(None);
     }
@@ -98,9 +102,9 @@ pub fn classify(
         bail!("{}: not a classifier (CNN) model", model.path.display());
     }
     on_stage(Stage::Preprocessing);
-    let region = match view_for(model, ct, cancel)? {
-        View::WholeBox => None,
-        View::Region(region) => Some(region),
+    let (region, organ) = match view_for(model, ct, cancel)? {
+        View::WholeBox => (None, None),
+        View::Region(region, organ) => (Some(region), Some(organ)),
         View::NoOrgan => bail!(
             "the {} locator found no {} in this CT, so there is nothing to classify",
             model.card.task,
@@ -108,7 +112,8 @@ pub fn classify(
         ),
         View::Cancelled => return Ok(None),
     };
-    let Some(output) = run_network(model, ct, region.as_ref(), cancel, on_stage)? else {
+    let Some(output) = run_network(model, ct, region.as_ref(), organ.as_ref(), cancel, on_stage)?
+    else {
         return Ok(None);
     };
     let logit = output.flatten_all()?.to_vec1::<f32>()?[0] as f64;
@@ -135,9 +140,9 @@ pub fn segment(
         bail!("{}: not a segmentation (U-Net) model", model.path.display());
     };
     on_stage(Stage::Preprocessing);
-    let region = match view_for(model, ct, cancel)? {
-        View::WholeBox => None,
-        View::Region(region) => Some(region),
+    let (region, organ) = match view_for(model, ct, cancel)? {
+        View::WholeBox => (None, None),
+        View::Region(region, organ) => (Some(region), Some(organ)),
         View::NoOrgan => {
             // No organ, so no tumour: an empty label map.
             let mut labels = ct.with_voxels(vec![0u8; ct.voxels.len()])?;
@@ -146,7 +151,8 @@ pub fn segment(
         }
         View::Cancelled => return Ok(None),
     };
-    let Some(logits) = run_network(model, ct, region.as_ref(), cancel, on_stage)? else {
+    let Some(logits) = run_network(model, ct, region.as_ref(), organ.as_ref(), cancel, on_stage)?
+    else {
         return Ok(None);
     };
     let pre = model.card.preprocessing;

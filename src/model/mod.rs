@@ -10,6 +10,7 @@ pub mod inference;
 pub mod layers3d;
 pub mod losses;
 pub mod metrics;
+pub mod organ_fill;
 pub mod preprocess;
 pub mod progress;
 pub mod region;

@@ -8,6 +8,7 @@
 use candle_core::{Device, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::organ_fill::{OutsideOrgan, fill_outside_organ};
 use super::region::{Region, RegionBox};
 use crate::volume::{
     CtVolume, Grid, Interpolation, LabelVolume, Volume, grid_over_box, grid_with_dims,
@@ -28,6 +29,11 @@ pub struct Preprocessing {
     /// The part of the CT the model sees (cards written before regions existed: whole box).
     #[serde(default)]
     pub region: Region,
+    /// What the model sees around the organ inside its region (cards written before this
+    /// existed: the CT as it is). Filling needs the organ's labels, so only an organ-region
+    /// model (which has them: ground truth in training, its locator at inference) may fill.
+    #[serde(default)]
+    pub outside_organ: OutsideOrgan,
 }
 
 impl Preprocessing {
@@ -41,7 +47,26 @@ impl Preprocessing {
             center_hu: 50.0,
             scale_hu: 125.0,
             region: Region::WholeBox,
+            outside_organ: OutsideOrgan::Keep,
         }
+    }
+
+    /// Why this preprocessing cannot run, if it cannot.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if let Some(margin_mm) = self.outside_organ.fill_margin_mm() {
+            if !(margin_mm.is_finite() && margin_mm >= 0.0) {
+                return Err(format!(
+                    "the margin around the organ ({margin_mm} mm) must be zero or more millimetres"
+                ));
+            }
+            if self.region == Region::WholeBox {
+                return Err(
+                    "filling outside the organ needs the organ's region (a locator finds the organ)"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The model grid for a CT grid: `self.grid` voxels over `region` of it (the whole box
@@ -62,6 +87,29 @@ impl Preprocessing {
             .into_iter()
             .map(|hu| (hu.clamp(self.hu_min, self.hu_max) - self.center_hu) / self.scale_hu)
             .collect()
+    }
+
+    /// Network input for `region` of `ct`: [`Self::input_voxels`], then, when this
+    /// preprocessing fills outside the organ, the organ of `organ_labels` (on the CT's grid;
+    /// labels ≥ 1) resampled onto the model grid and everything beyond the margin set
+    /// to the organ's median. `organ_labels` is needed only when filling; without an organ
+    /// voxel on the model grid the input stays as it is.
+    pub fn network_input(
+        &self,
+        ct: &CtVolume,
+        region: Option<&RegionBox>,
+        organ_labels: Option<&LabelVolume>,
+    ) -> std::result::Result<Vec<f32>, String> {
+        let mut input = self.input_voxels(ct, region);
+        if let Some(margin_mm) = self.outside_organ.fill_margin_mm() {
+            let labels = organ_labels.ok_or(
+                "this model fills outside the organ and needs the organ's labels".to_string(),
+            )?;
+            let model_labels = self.target_labels(labels, region);
+            let grid = self.model_grid(&ct.grid, region);
+            fill_outside_organ(&mut input, &model_labels, &grid, margin_mm);
+        }
+        Ok(input)
     }
 
     /// Labels on the model grid (nearest neighbour), x-fastest.

@@ -111,7 +111,8 @@ fn prepare_one(
                 }
             };
             (
-                pre.input_voxels(&ct, region.as_ref()),
+                pre.network_input(&ct, region.as_ref(), Some(&labels))
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?,
                 pre.target_labels(&labels, region.as_ref()),
                 labels.voxels.contains(&2),
             )

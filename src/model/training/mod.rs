@@ -139,6 +139,9 @@ pub fn train(
     if config.epochs == 0 || config.batch_size == 0 {
         bail!("epochs and batch size must be at least 1");
     }
+    if let Err(why) = config.preprocessing.check() {
+        bail!("{why}");
+    }
     let dataset = open_dataset(&config.data)?;
     if let Some(task) = dataset.task()
         && task != config.task

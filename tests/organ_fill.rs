@@ -1,0 +1,183 @@
+//! Filling outside the organ, end to end: training cases are filled around the ground
+//! truth's organ, a filling classifier is filled around its locator's organ at inference (its
+//! output changes when the fill is turned off), and a fill without an organ region is refused.
+
+use std::path::Path;
+
+use candle_core::Device;
+use oncoscope::model::checkpoint::{LoadedModel, read_card};
+use oncoscope::model::inference::classify;
+use oncoscope::model::organ_fill::OutsideOrgan;
+use oncoscope::model::preprocess::Preprocessing;
+use oncoscope::model::progress::{CancelToken, RunControl};
+use oncoscope::model::region::Region;
+use oncoscope::model::training::data::{Augmentation, open_dataset, prepare_cases};
+use oncoscope::model::training::{TrainConfig, best_checkpoint, train};
+use oncoscope::model::{Architecture, GlobalPool, ModelKind};
+use oncoscope::volume::decathlon::{DatasetWriter, Task};
+use oncoscope::volume::nifti::read_ct;
+use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
+
+const FILL: OutsideOrgan = OutsideOrgan::FillWithOrganMedian { margin_mm: 3.0 };
+
+/// Writes `n` small liver phantoms (40–48 voxels per axis) into `root`.
+fn write_phantoms(root: &Path, n: usize, seed: u64) {
+    let mut writer = DatasetWriter::create(root, Task::Liver, "Task03_Liver", "test").unwrap();
+    let options = PhantomOptions {
+        voxels_per_axis: Some((40, 48)),
+        ..PhantomOptions::small()
+    };
+    for i in 0..n {
+        let case = generate_case(Task::Liver, case_seed(seed, i as u64), &options).unwrap();
+        writer
+            .add_case(
+                &format!("liver_{i:03}"),
+                &case.ct,
+                &case.labels,
+                case.file_order,
+            )
+            .unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+/// A 24³ organ-cube preprocessing that fills outside the organ.
+fn filling_preprocessing() -> Preprocessing {
+    Preprocessing {
+        region: Region::OrganCube { margin_mm: 10.0 },
+        outside_organ: FILL,
+        ..Preprocessing::cube(24)
+    }
+}
+
+#[test]
+fn training_cases_are_filled_around_the_ground_truth_organ() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_phantoms(&data, 2, 31);
+    let dataset = open_dataset(&data).unwrap();
+    let pre = filling_preprocessing();
+    let kept = Preprocessing {
+        outside_organ: OutsideOrgan::Keep,
+        ..pre
+    };
+    let cache = dir.path().join("cache");
+    let filled = prepare_cases(&dataset, &[], &pre, &cache, &|_, _, _| {}).unwrap();
+    let plain = prepare_cases(&dataset, &[], &kept, &cache, &|_, _, _| {}).unwrap();
+    for (filled, plain) in filled.iter().zip(&plain) {
+        assert_eq!(
+            filled.target, plain.target,
+            "{}: labels unchanged",
+            filled.id
+        );
+        let mut organ: Vec<f32> = plain
+            .input
+            .iter()
+            .zip(&plain.target)
+            .filter(|&(_, &l)| l >= 1)
+            .map(|(&v, _)| v)
+            .collect();
+        let middle = organ.len() / 2;
+        let median = *organ.select_nth_unstable_by(middle, f32::total_cmp).1;
+        let mut changed = 0;
+        for (i, (&f, &p)) in filled.input.iter().zip(&plain.input).enumerate() {
+            if plain.target[i] >= 1 {
+                assert_eq!(f, p, "{}: organ voxel {i} must stay as it is", filled.id);
+            } else if f != p {
+                assert_eq!(f, median, "{}: voxel {i} filled with the median", filled.id);
+                changed += 1;
+            }
+        }
+        // The cube holds the organ plus 10 mm on every side: much of it lies outside.
+        assert!(
+            changed > filled.input.len() / 10,
+            "{}: only {changed} voxels filled",
+            filled.id
+        );
+    }
+}
+
+#[test]
+fn a_filling_classifier_sees_its_locators_organ_at_inference() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_phantoms(&data, 4, 32);
+    let run = dir.path().join("run");
+    let mut config = TrainConfig {
+        data: data.clone(),
+        task: Task::Liver,
+        architecture: Architecture {
+            kind: ModelKind::Cnn,
+            channels: [4, 8, 8, 8],
+            global_pool: GlobalPool::Average,
+        },
+        preprocessing: Preprocessing {
+            region: Region::WholeBox,
+            ..filling_preprocessing()
+        },
+        epochs: 1,
+        batch_size: 2,
+        learning_rate: 3e-3,
+        validation_fraction: 0.25,
+        seed: 1,
+        augmentation: Augmentation::NONE,
+        normals: None,
+        out: run.clone(),
+        max_cases: None,
+        locator: Some(oncoscope::model::weights::shipped_weights_dir().join("liver_locator")),
+        init_from: None,
+    };
+    // Without the organ's region there is no organ at inference: refused before training.
+    let err = train(
+        &config,
+        &Device::Cpu,
+        false,
+        &RunControl::new(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("region"), "{err:#}");
+    assert!(!run.join("best.json").exists());
+
+    config.preprocessing = filling_preprocessing();
+    train(
+        &config,
+        &Device::Cpu,
+        false,
+        &RunControl::new(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let best = best_checkpoint(&run);
+    assert_eq!(read_card(&best).unwrap().preprocessing.outside_organ, FILL);
+    let mut model = LoadedModel::load(&best, &Device::Cpu).unwrap();
+    let ct = read_ct(&data.join("imagesTr/liver_000.nii.gz")).unwrap();
+    let logit = || {
+        classify(&model, &ct, &CancelToken::new(), &mut |_| {})
+            .unwrap()
+            .unwrap()
+            .logit
+    };
+    let filled = logit();
+    assert_eq!(filled, logit(), "deterministic");
+    // The same weights fed the cube as it is answer differently: the fill reached the network.
+    model.card.preprocessing.outside_organ = OutsideOrgan::Keep;
+    let kept = classify(&model, &ct, &CancelToken::new(), &mut |_| {})
+        .unwrap()
+        .unwrap()
+        .logit;
+    assert_ne!(filled, kept);
+
+    // A card that asks for a fill without the organ's region is refused, naming the file.
+    let card = run.join("best.json");
+    let text = std::fs::read_to_string(&card).unwrap();
+    let broken = text.replacen("\"organ_cube\"", "\"whole_box\"", 1);
+    assert_ne!(broken, text);
+    std::fs::write(&card, broken).unwrap();
+    let err = LoadedModel::load(&best, &Device::Cpu).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("best.json") && text.contains("region"),
+        "{text}"
+    );
+}
