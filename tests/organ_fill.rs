@@ -1,5 +1,5 @@
 //! Filling outside the organ, end to end: training cases are filled around the ground
-//! truth's organ, a filling classifier is filled around its locator's organ at inference (its
+//! truth's organ or the locator's, a filling classifier is filled around its locator's organ at inference (its
 //! output changes when the fill is turned off), and a fill without an organ region is refused.
 
 use std::path::Path;
@@ -41,6 +41,11 @@ fn write_phantoms(root: &Path, n: usize, seed: u64) {
     writer.finish().unwrap();
 }
 
+/// The shipped whole-box liver U-Net, which finds the organ.
+fn shipped_locator() -> std::path::PathBuf {
+    oncoscope::model::weights::shipped_weights_dir().join("liver_locator")
+}
+
 /// A 24³ organ-cube preprocessing that fills outside the organ.
 fn filling_preprocessing() -> Preprocessing {
     Preprocessing {
@@ -51,7 +56,7 @@ fn filling_preprocessing() -> Preprocessing {
 }
 
 #[test]
-fn training_cases_are_filled_around_the_ground_truth_organ() {
+fn training_cases_are_filled_around_the_ground_truths_or_the_locators_organ() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     write_phantoms(&data, 2, 31);
@@ -62,9 +67,24 @@ fn training_cases_are_filled_around_the_ground_truth_organ() {
         ..pre
     };
     let cache = dir.path().join("cache");
-    let filled = prepare_cases(&dataset, &[], &pre, &cache, &|_, _, _| {}).unwrap();
-    let plain = prepare_cases(&dataset, &[], &kept, &cache, &|_, _, _| {}).unwrap();
-    for (filled, plain) in filled.iter().zip(&plain) {
+    let filled = prepare_cases(&dataset, &[], &pre, None, &cache, &|_, _, _| {}).unwrap();
+    let plain = prepare_cases(&dataset, &[], &kept, None, &cache, &|_, _, _| {}).unwrap();
+    let locator = LoadedModel::load(&shipped_locator(), &Device::Cpu).unwrap();
+    let by_locator =
+        prepare_cases(&dataset, &[], &pre, Some(&locator), &cache, &|_, _, _| {}).unwrap();
+    for ((filled, plain), by_locator) in filled.iter().zip(&plain).zip(&by_locator) {
+        // Around the locator's organ: another outline than the ground truth's (and another
+        // cache file), one fill value.
+        assert_ne!(by_locator.input, filled.input, "{}", filled.id);
+        let mut fill_values: Vec<f32> = by_locator
+            .input
+            .iter()
+            .zip(&plain.input)
+            .filter(|(l, p)| l != p)
+            .map(|(&l, _)| l)
+            .collect();
+        fill_values.dedup();
+        assert_eq!(fill_values.len(), 1, "{}: one fill value", filled.id);
         assert_eq!(
             filled.target, plain.target,
             "{}: labels unchanged",
@@ -124,7 +144,7 @@ fn a_filling_classifier_sees_its_locators_organ_at_inference() {
         normals: None,
         out: run.clone(),
         max_cases: None,
-        locator: Some(oncoscope::model::weights::shipped_weights_dir().join("liver_locator")),
+        locator: Some(shipped_locator()),
         init_from: None,
     };
     // Without the organ's region there is no organ at inference: refused before training.

@@ -53,14 +53,23 @@ fn view_for(model: &LoadedModel, ct: &CtVolume, cancel: &CancelToken) -> Result<
             model.path.display()
         )
     })?;
-    let Some(organ) = segment(locator, ct, cancel, &mut |_| {})? else {
+    let Some(organ) = find_organ(locator, ct, cancel)? else {
         return Ok(View::Cancelled);
     };
-    let organ = largest_organ_component(&organ);
     Ok(match organ_cube(&organ, margin_mm) {
         Some(region) => View::Region(region, organ),
         None => View::NoOrgan,
     })
+}
+
+/// The organ (and its tumour) as `locator` finds it in `ct`: its largest connected component,
+/// on the CT's grid; no voxel set when it finds none. `Ok(None)` when cancelled.
+pub fn find_organ(
+    locator: &LoadedModel,
+    ct: &CtVolume,
+    cancel: &CancelToken,
+) -> Result<Option<LabelVolume>> {
+    Ok(segment(locator, ct, cancel, &mut |_| {})?.map(|organ| largest_organ_component(&organ)))
 }
 
 /// Preprocesses `region` of `ct` (filling outside the locator's `organ` when the model asks

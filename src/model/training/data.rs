@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
+use crate::model::checkpoint::LoadedModel;
+use crate::model::inference::find_organ;
 use crate::model::preprocess::Preprocessing;
+use crate::model::progress::CancelToken;
 use crate::model::region::{Region, organ_cube};
 use crate::volume::decathlon::{DecathlonDataset, read_dataset};
 use crate::volume::nifti::{read_ct, read_labels_for};
@@ -37,10 +40,14 @@ pub fn open_dataset(root: &Path) -> Result<DecathlonDataset> {
 
 /// Preprocesses every case (in parallel), reading from / writing to `cache_dir`.
 /// `normals`: extra CT images of normal scans (no label maps), for the classifier.
+/// `locator`: when the preprocessing fills outside the organ, the organ is the one this model
+/// finds (as at inference, so that the network learns on what it will see), or the ground
+/// truth's when `None` or when it finds nothing.
 pub fn prepare_cases(
     dataset: &DecathlonDataset,
     normals: &[PathBuf],
     pre: &Preprocessing,
+    locator: Option<&LoadedModel>,
     cache_dir: &Path,
     on_case: &(dyn Fn(usize, usize, &str) + Sync),
 ) -> Result<Vec<PreparedCase>> {
@@ -60,7 +67,7 @@ pub fn prepare_cases(
     let done = std::sync::atomic::AtomicUsize::new(0);
     jobs.par_iter()
         .map(|(id, image, label)| {
-            let case = prepare_one(id, image, label.as_deref(), pre, cache_dir)?;
+            let case = prepare_one(id, image, label.as_deref(), pre, locator, cache_dir)?;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             on_case(n, total, id);
             Ok(case)
@@ -83,9 +90,13 @@ fn prepare_one(
     image: &Path,
     label: Option<&Path>,
     pre: &Preprocessing,
+    locator: Option<&LoadedModel>,
     cache_dir: &Path,
 ) -> Result<PreparedCase> {
-    let cache = cache_dir.join(format!("{id}-{}.bin", preprocessing_key(pre)));
+    // The locator's organ and the ground truth's fill differently: their caches must differ.
+    let fill_from_locator = locator.is_some() && pre.outside_organ.fill_margin_mm().is_some();
+    let key = preprocessing_key(pre, fill_from_locator);
+    let cache = cache_dir.join(format!("{id}-{key}.bin"));
     if let Some(case) = read_cache(&cache, id, pre) {
         return Ok(case);
     }
@@ -110,9 +121,20 @@ fn prepare_one(
                     })?)
                 }
             };
+            let found = match locator {
+                Some(locator) if fill_from_locator => {
+                    find_organ(locator, &ct, &CancelToken::new())?
+                        .filter(|organ| organ.voxels.iter().any(|&l| l > 0))
+                }
+                _ => None,
+            };
             (
-                pre.network_input(&ct, region.as_ref(), Some(&labels))
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?,
+                pre.network_input(
+                    &ct,
+                    region.as_ref(),
+                    Some(found.as_ref().unwrap_or(&labels)),
+                )
+                .map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?,
                 pre.target_labels(&labels, region.as_ref()),
                 labels.voxels.contains(&2),
             )
@@ -142,8 +164,8 @@ fn prepare_one(
 }
 
 /// A short key that changes whenever the preprocessing does, so stale caches are not reused.
-fn preprocessing_key(pre: &Preprocessing) -> String {
-    let text = format!("{pre:?}");
+fn preprocessing_key(pre: &Preprocessing, fill_from_locator: bool) -> String {
+    let text = format!("{pre:?}{}", if fill_from_locator { " locator" } else { "" });
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     });

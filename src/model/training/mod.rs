@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use self::data::{Augmentation, PreparedCase, open_dataset, prepare_cases, shuffle, split};
 use super::CNN3D;
-use super::checkpoint::{ModelCard, load_into, read_card, save};
+use super::checkpoint::{LoadedModel, ModelCard, load_into, read_card, save};
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
 use super::losses::{bce_with_logits, dice_ce_loss};
 use super::metrics::{ClassifierScores, SegmentationScores};
@@ -185,19 +185,33 @@ pub fn train(
     };
     let locator_name = install_locator(config)?;
     let pre = config.preprocessing;
+    // A model that fills outside the organ learns on the organ its locator finds, as it will
+    // see it at inference.
+    let organ_finder = match (&locator_name, pre.outside_organ.fill_margin_mm()) {
+        (Some(name), Some(_)) => Some(LoadedModel::load(&config.out.join(name), device)?),
+        _ => None,
+    };
     // Cases are prepared on worker threads; their progress is reported from this thread, live.
     let cache_dir = config.out.join("cache");
     let cases = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel();
         let worker = scope.spawn(|| {
             let tx = tx;
-            prepare_cases(&dataset, &normals, &pre, &cache_dir, &|done, total, id| {
-                let _ = tx.send(TrainingEvent::Preparing {
-                    done,
-                    total,
-                    case: id.to_string(),
-                });
-            })
+            let finder = organ_finder.as_ref();
+            prepare_cases(
+                &dataset,
+                &normals,
+                &pre,
+                finder,
+                &cache_dir,
+                &|done, total, id| {
+                    let _ = tx.send(TrainingEvent::Preparing {
+                        done,
+                        total,
+                        case: id.to_string(),
+                    });
+                },
+            )
         });
         for event in rx.iter() {
             on_event(&event);
