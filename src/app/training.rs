@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::{TrainingPreview, run_dir_of};
 use crate::model::checkpoint::read_card;
+use crate::model::organ_fill::OutsideOrgan;
 use crate::model::preprocess::Preprocessing;
 use crate::model::progress::RunControl;
 use crate::model::region::Region;
@@ -85,6 +86,12 @@ pub struct TrainingSettings {
     pub organ_region: bool,
     /// Margin around the organ, mm.
     pub margin_mm: f64,
+    /// With the organ region, for the classifier (a U-Net trained beside it keeps the CT as
+    /// it is): fill everything farther than `fill_margin_mm` from the organ with the organ's
+    /// median HU (what a classifier needs to learn lesions).
+    pub fill_outside_organ: bool,
+    /// Margin kept around the organ when filling, mm.
+    pub fill_margin_mm: f64,
     /// The whole-box U-Net that finds the organ at inference (model stem); empty: the
     /// shipped one for the task.
     pub locator: String,
@@ -117,6 +124,8 @@ impl Default for TrainingSettings {
             preview: true,
             organ_region: false,
             margin_mm: 10.0,
+            fill_outside_organ: false,
+            fill_margin_mm: 3.0,
             locator: String::new(),
             synth_cases: 24,
             synth_seed: 1,
@@ -179,6 +188,9 @@ impl TrainingSettings {
         if !(self.margin_mm.is_finite() && self.margin_mm >= 0.0) {
             return Err("The organ margin must be zero or more millimetres".into());
         }
+        if !self.fill_margin_mm.is_finite() {
+            return Err("The margin kept around the organ must be a number of millimetres".into());
+        }
         let (region, locator) = if self.organ_region {
             let locator = match self.locator.trim() {
                 "" => shipped_locator(self.task).ok_or_else(|| {
@@ -209,6 +221,13 @@ impl TrainingSettings {
             },
             preprocessing: Preprocessing {
                 region,
+                outside_organ: if self.organ_region && self.fill_outside_organ {
+                    OutsideOrgan::FillWithOrganMedian {
+                        margin_mm: self.fill_margin_mm,
+                    }
+                } else {
+                    OutsideOrgan::Keep
+                },
                 ..Preprocessing::cube(self.grid)
             },
             epochs: self.epochs,
@@ -434,6 +453,16 @@ mod tests {
             c.preprocessing.region,
             Region::OrganCube { margin_mm: 10.0 }
         );
+        assert_eq!(c.preprocessing.outside_organ, OutsideOrgan::Keep);
+        s.fill_outside_organ = true;
+        s.fill_margin_mm = 4.0;
+        assert_eq!(
+            s.config().unwrap().preprocessing.outside_organ,
+            OutsideOrgan::FillWithOrganMedian { margin_mm: 4.0 }
+        );
+        s.fill_margin_mm = f64::NAN;
+        assert!(s.config().unwrap_err().contains("around the organ"));
+        s.fill_margin_mm = 4.0;
         let locator = c.locator.expect("the shipped liver locator");
         assert_eq!(
             read_card(&locator).unwrap().preprocessing.region,

@@ -67,8 +67,9 @@ pub struct TrainArgs {
     /// For --region organ: show the model only the organ and this many mm around it; every
     /// voxel farther out takes the organ's median HU (the ground truth's organ in training, the
     /// locator's at inference). Fat and gas around the organ are darker than any lesion, so a
-    /// classifier learns far better with it (5 is a good start).
-    #[arg(long, value_name = "MM")]
+    /// classifier learns far better with it. A negative value keeps only what lies that deep
+    /// inside the organ (no fat of a loose outline shows).
+    #[arg(long, value_name = "MM", allow_negative_numbers = true)]
     pub fill_outside_organ_mm: Option<f64>,
     /// For --region organ: the whole-box U-Net that finds the organ (a model stem, e.g.
     /// weights/liver_locator); copied into the run folder.

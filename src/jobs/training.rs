@@ -12,6 +12,7 @@ use super::worker::Reporter;
 use crate::model::ModelKind;
 use crate::model::checkpoint::{LoadedModel, device_by_name};
 use crate::model::inference::{classify, segment};
+use crate::model::organ_fill::OutsideOrgan;
 use crate::model::training::data::open_dataset;
 use crate::model::training::{CaseRef, TrainingEvent, TrainingOutcome, train};
 use crate::volume::CtVolume;
@@ -36,6 +37,11 @@ pub(super) fn training_job(request: TrainingRequest, reporter: &Reporter) -> Res
     for &kind in &request.kinds {
         let mut config = request.config.clone();
         config.architecture.kind = kind;
+        if kind == ModelKind::Unet {
+            // Filling outside the organ is for the classifier: a segmenter must see the
+            // organ's edges to draw them.
+            config.preprocessing.outside_organ = OutsideOrgan::Keep;
+        }
         config.out = run_dir_of(&request.config.out, &request.kinds, kind);
         let mut on_event = |event: &TrainingEvent| {
             reporter.send(Event::Training {

@@ -18,7 +18,8 @@ pub enum OutsideOrgan {
     /// The CT as it is.
     #[default]
     Keep,
-    /// Voxels farther than `margin_mm` from every organ voxel take the organ's median.
+    /// Voxels farther than `margin_mm` from every organ voxel take the organ's median; a
+    /// negative margin keeps only voxels at least that deep inside the organ.
     FillWithOrganMedian { margin_mm: f64 },
 }
 
@@ -32,17 +33,20 @@ impl OutsideOrgan {
     }
 }
 
-/// Sets every voxel of `input` farther than `margin_mm` from the organ to the median of
-/// `input` over the organ. `input` and `labels` are x-fastest on `grid` (the model grid; its
+/// Sets every voxel of `input` outside the organ grown by `margin_mm` to the median of
+/// `input` over the organ. A negative margin shrinks the organ instead: only voxels at least
+/// that deep inside it are kept (all of the organ when none is that deep), so that no fat of
+/// a loose outline shows. `input` and `labels` are x-fastest on `grid` (the model grid; its
 /// spacing gives the margin in voxels). Returns `false`, leaving `input` untouched, when
 /// `labels` has no organ voxel.
 pub fn fill_outside_organ(input: &mut [f32], labels: &[u8], grid: &Grid, margin_mm: f64) -> bool {
     assert_eq!(input.len(), labels.len(), "input and labels on one grid");
     assert_eq!(input.len(), grid.voxel_count(), "voxels of the grid");
+    let organ: Vec<bool> = labels.iter().map(|&l| l >= 1).collect();
     let mut organ_values: Vec<f32> = input
         .iter()
-        .zip(labels)
-        .filter(|&(_, &label)| label >= 1)
+        .zip(&organ)
+        .filter(|&(_, &inside)| inside)
         .map(|(&v, _)| v)
         .collect();
     if organ_values.is_empty() {
@@ -50,18 +54,27 @@ pub fn fill_outside_organ(input: &mut [f32], labels: &[u8], grid: &Grid, margin_
     }
     let middle = organ_values.len() / 2;
     let (_, &mut median, _) = organ_values.select_nth_unstable_by(middle, f32::total_cmp);
-    let near = near_organ(labels, grid, margin_mm);
-    for (v, near) in input.iter_mut().zip(near) {
-        if !near {
+    let kept = if margin_mm >= 0.0 {
+        within_mm(&organ, grid, margin_mm)
+    } else {
+        let outside: Vec<bool> = organ.iter().map(|&inside| !inside).collect();
+        let deep: Vec<bool> = within_mm(&outside, grid, -margin_mm)
+            .into_iter()
+            .map(|near_outside| !near_outside)
+            .collect();
+        if deep.contains(&true) { deep } else { organ }
+    };
+    for (v, kept) in input.iter_mut().zip(kept) {
+        if !kept {
             *v = median;
         }
     }
     true
 }
 
-/// Whether each voxel lies within `margin_mm` (Euclidean, in mm on `grid`'s spacing) of an
-/// organ voxel (label ≥ 1); organ voxels themselves are near.
-fn near_organ(labels: &[u8], grid: &Grid, margin_mm: f64) -> Vec<bool> {
+/// Whether each voxel lies within `margin_mm` (≥ 0; Euclidean, in mm on `grid`'s spacing) of
+/// a voxel of `mask`; the mask's voxels themselves are within.
+fn within_mm(mask: &[bool], grid: &Grid, margin_mm: f64) -> Vec<bool> {
     let spacing = grid.spacing_mm();
     let reach = spacing.map(|s| (margin_mm.max(0.0) / s).floor() as i64);
     let mut offsets = Vec::new();
@@ -80,11 +93,8 @@ fn near_organ(labels: &[u8], grid: &Grid, margin_mm: f64) -> Vec<bool> {
         }
     }
     let dims = grid.dims.map(|d| d as i64);
-    let mut near = vec![false; labels.len()];
-    for (i, &label) in labels.iter().enumerate() {
-        if label == 0 {
-            continue;
-        }
+    let mut within = vec![false; mask.len()];
+    for (i, _) in mask.iter().enumerate().filter(|&(_, &m)| m) {
         let [x, y, z] = grid.coords(i).map(|c| c as i64);
         for [dx, dy, dz] in &offsets {
             let (nx, ny, nz) = (x + dx, y + dy, z + dz);
@@ -92,11 +102,11 @@ fn near_organ(labels: &[u8], grid: &Grid, margin_mm: f64) -> Vec<bool> {
                 && (0..dims[1]).contains(&ny)
                 && (0..dims[2]).contains(&nz)
             {
-                near[grid.index(nx as usize, ny as usize, nz as usize)] = true;
+                within[grid.index(nx as usize, ny as usize, nz as usize)] = true;
             }
         }
     }
-    near
+    within
 }
 
 #[cfg(test)]
@@ -123,9 +133,27 @@ mod tests {
     }
 
     #[test]
+    fn a_negative_margin_keeps_only_the_organs_depth() {
+        let grid = Grid::axis_aligned([7, 1, 1], [1.0; 3], [0.0; 3]).unwrap();
+        let labels = [0u8, 1, 1, 2, 1, 1, 0];
+        let input = [-9.0f32, 10.0, 11.0, 30.0, 12.0, 13.0, -9.0];
+        let filled = |margin_mm| {
+            let mut v = input;
+            assert!(fill_outside_organ(&mut v, &labels, &grid, margin_mm));
+            v
+        };
+        // Median of the organ: 12. 1 mm deep: voxels 2..=4 kept; 2 mm: voxel 3 alone.
+        assert_eq!(filled(-1.0), [12.0, 12.0, 11.0, 30.0, 12.0, 12.0, 12.0]);
+        assert_eq!(filled(-2.0), [12.0, 12.0, 12.0, 30.0, 12.0, 12.0, 12.0]);
+        // Deeper than the organ is thick: the organ itself is kept.
+        assert_eq!(filled(-5.0), [12.0, 10.0, 11.0, 30.0, 12.0, 13.0, 12.0]);
+    }
+
+    #[test]
     fn the_margin_is_a_ball_in_millimetres() {
         let (grid, labels) = one_voxel_organ();
-        let near = near_organ(&labels, &grid, 4.0);
+        let labels: Vec<bool> = labels.iter().map(|&l| l > 0).collect();
+        let near = within_mm(&labels, &grid, 4.0);
         let at = |x, y, z| near[grid.index(x, y, z)];
         // 2 voxels of 2 mm along an axis: 4 mm, near; (1, 1, 1) voxels off: 3.46 mm, near;
         // (2, 1, 0): 4.47 mm, not; 3 voxels: 6 mm, not.
@@ -134,7 +162,7 @@ mod tests {
         assert!(!at(6, 5, 4) && !at(7, 4, 4) && !at(4, 4, 1));
         assert_eq!(near.iter().filter(|&&n| n).count(), 33);
         // No margin: the organ alone.
-        let near = near_organ(&labels, &grid, 0.0);
+        let near = within_mm(&labels, &grid, 0.0);
         assert_eq!(near.iter().filter(|&&n| n).count(), 1);
     }
 

@@ -54,9 +54,9 @@ impl Preprocessing {
     /// Why this preprocessing cannot run, if it cannot.
     pub fn check(&self) -> std::result::Result<(), String> {
         if let Some(margin_mm) = self.outside_organ.fill_margin_mm() {
-            if !(margin_mm.is_finite() && margin_mm >= 0.0) {
+            if !margin_mm.is_finite() {
                 return Err(format!(
-                    "the margin around the organ ({margin_mm} mm) must be zero or more millimetres"
+                    "the margin around the organ ({margin_mm} mm) must be a number of millimetres"
                 ));
             }
             if self.region == Region::WholeBox {

@@ -273,6 +273,17 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                     .desired_width(150.0),
             );
         });
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut s.fill_outside_organ, "Classifier: hide all but the organ, keeping (mm)")
+                .on_hover_text(
+                    "Voxels farther from the organ (as the locator finds it) take the organ's median HU. \
+                     Fat and gas around the organ are darker than any lesion: a classifier learns lesions far better without them. Negative: keep only what lies that deep inside the organ",
+                );
+            ui.add_enabled(
+                s.fill_outside_organ,
+                egui::DragValue::new(&mut s.fill_margin_mm).range(-15.0..=30.0),
+            );
+        });
     }
     ui.checkbox(
         &mut s.preview,
