@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde_json::json;
 
-use oncoscope::model::checkpoint::device_by_name;
+use oncoscope::model::checkpoint::{device_by_name, device_name};
 use oncoscope::model::config::frozen;
 use oncoscope::model::losses::{bce_with_logits, dice_ce_loss};
 use oncoscope::model::{Architecture, ModelKind, Network};
@@ -152,15 +152,6 @@ fn bench_one(
         "train_step": { "batch": 2, "optimizer": "Adam(lr=1e-3)", "last_loss": last_loss, "timing": summary(&train_s, 2) , "median_s": median(&train_s) },
         "rss_peak_after_train_mib": rss_after_train,
     }))
-}
-
-/// "cpu", "cuda" or "metal".
-fn device_name(device: &Device) -> &'static str {
-    match device {
-        Device::Cpu => "cpu",
-        Device::Cuda(_) => "cuda",
-        Device::Metal(_) => "metal",
-    }
 }
 
 fn summary(runs_s: &[f64], batch: usize) -> serde_json::Value {

@@ -10,7 +10,9 @@ use clap::{Args, ValueEnum};
 
 use oncoscope::volume::Grid;
 use oncoscope::volume::decathlon::Task;
-use oncoscope::volume::phantom::{ContrastPhase, PhantomCase, PhantomOptions};
+use oncoscope::volume::phantom::{
+    ContrastPhase, PhantomCase, PhantomOptions, check_lesion_contrast_hu,
+};
 use oncoscope::volume::phantom_dataset::write_phantom_dataset;
 
 /// The organ a dataset is about.
@@ -129,11 +131,9 @@ fn parse_hu_range(s: &str) -> Result<(f32, f32), String> {
             .parse::<f32>()
             .map_err(|_| format!("{v:?} is not a number of HU"))
     };
-    let (lo, hi) = (parse(lo)?, parse(hi)?);
-    if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi && hi <= 500.0) {
-        return Err(format!("{lo},{hi}: expected 0 < LO <= HI <= 500 HU"));
-    }
-    Ok((lo, hi))
+    let range = (parse(lo)?, parse(hi)?);
+    check_lesion_contrast_hu(range)?;
+    Ok(range)
 }
 
 impl SynthArgs {

@@ -182,6 +182,15 @@ impl LoadedModel {
     }
 }
 
+/// The name [`device_by_name`] takes for `device`: "cpu", "cuda" or "metal".
+pub fn device_name(device: &Device) -> &'static str {
+    match device {
+        Device::Cpu => "cpu",
+        Device::Cuda(_) => "cuda",
+        Device::Metal(_) => "metal",
+    }
+}
+
 /// The candle device for a name: `cpu`, `cuda` (first GPU) or `metal`; a clear error when this
 /// build lacks the backend.
 pub fn device_by_name(name: &str) -> Result<Device> {

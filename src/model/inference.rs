@@ -35,7 +35,7 @@ pub enum Stage {
 enum View {
     WholeBox,
     /// The organ's cube, and the locator's labels (on the CT's grid) that found it.
-    Region(RegionBox, LabelVolume),
+    Region(RegionBox, Box<LabelVolume>),
     /// The locator found no organ.
     NoOrgan,
     Cancelled,
@@ -57,7 +57,7 @@ fn view_for(model: &LoadedModel, ct: &CtVolume, cancel: &CancelToken) -> Result<
         return Ok(View::Cancelled);
     };
     Ok(match organ_cube(&organ, margin_mm) {
-        Some(region) => View::Region(region, organ),
+        Some(region) => View::Region(region, Box::new(organ)),
         None => View::NoOrgan,
     })
 }
@@ -113,7 +113,7 @@ pub fn classify(
     on_stage(Stage::Preprocessing);
     let (region, organ) = match view_for(model, ct, cancel)? {
         View::WholeBox => (None, None),
-        View::Region(region, organ) => (Some(region), Some(organ)),
+        View::Region(region, organ) => (Some(region), Some(*organ)),
         View::NoOrgan => bail!(
             "the {} locator found no {} in this CT, so there is nothing to classify",
             model.card.task,
@@ -151,7 +151,7 @@ pub fn segment(
     on_stage(Stage::Preprocessing);
     let (region, organ) = match view_for(model, ct, cancel)? {
         View::WholeBox => (None, None),
-        View::Region(region, organ) => (Some(region), Some(organ)),
+        View::Region(region, organ) => (Some(region), Some(*organ)),
         View::NoOrgan => {
             // No organ, so no tumour: an empty label map.
             let mut labels = ct.with_voxels(vec![0u8; ct.voxels.len()])?;

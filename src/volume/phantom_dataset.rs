@@ -25,11 +25,19 @@ pub fn write_phantom_dataset(
             "a data set needs at least one case",
         ));
     }
+    let made_by = match synth_flags(options) {
+        Some(flags) => format!(
+            "written by `oncoscope synth --task {} --cases {count} --seed {seed}{flags}`",
+            task.organ()
+        ),
+        None => format!(
+            "written with seed {seed} and options `oncoscope synth` cannot express: {options:?}"
+        ),
+    };
     let description = format!(
-        "Synthetic abdominal CT phantoms ({}; labels 0 background, 1 {}, 2 cancer), written by \
-         `oncoscope synth --task {} --cases {count} --seed {seed}`. No patient data.",
+        "Synthetic abdominal CT phantoms ({}; labels 0 background, 1 {}, 2 cancer), {made_by}. \
+         No patient data.",
         task.decathlon_name(),
-        task.organ(),
         task.organ(),
     );
     let mut writer = DatasetWriter::create(
@@ -46,4 +54,85 @@ pub fn write_phantom_dataset(
         on_case(index, &id, &case, &files);
     }
     writer.finish()
+}
+
+/// The `oncoscope synth` options (each with a leading space) that give `options`, or `None`
+/// when the command line cannot express them (options set by a library caller).
+pub fn synth_flags(options: &PhantomOptions) -> Option<String> {
+    let small = options.voxels_per_axis == PhantomOptions::small().voxels_per_axis;
+    let mut base = if small {
+        PhantomOptions::small()
+    } else {
+        PhantomOptions::default()
+    };
+    base.shape = options.shape;
+    base.spacing_mm = options.spacing_mm;
+    base.lesion_count = options.lesion_count;
+    base.lesion_contrast_hu = options.lesion_contrast_hu;
+    base.phase = options.phase;
+    base.random_file_order = options.random_file_order;
+    if base != *options {
+        return None;
+    }
+    let join = |v: &[String]| v.join(",");
+    let mut flags = String::new();
+    if let Some(shape) = options.shape {
+        flags += &format!(" --shape {}", join(&shape.map(|n| n.to_string())));
+    }
+    if let Some(spacing) = options.spacing_mm {
+        flags += &format!(" --spacing-mm {}", join(&spacing.map(|s| s.to_string())));
+    }
+    if small {
+        flags += " --small";
+    }
+    if let Some(n) = options.lesion_count {
+        flags += &format!(" --lesions {n}");
+    }
+    if let Some((lo, hi)) = options.lesion_contrast_hu {
+        flags += &format!(" --lesion-contrast-hu {lo},{hi}");
+    }
+    if let Some(phase) = options.phase {
+        flags += &format!(" --phase {}", phase.name());
+    }
+    if !options.random_file_order {
+        flags += " --ras";
+    }
+    Some(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::phantom::ContrastPhase;
+
+    #[test]
+    fn the_synth_command_line_is_rebuilt_from_the_options() {
+        assert_eq!(synth_flags(&PhantomOptions::default()).unwrap(), "");
+        let options = PhantomOptions {
+            lesion_count: Some(0),
+            lesion_contrast_hu: Some((40.0, 80.5)),
+            phase: Some(ContrastPhase::PortalVenous),
+            random_file_order: false,
+            ..PhantomOptions::small()
+        };
+        assert_eq!(
+            synth_flags(&options).unwrap(),
+            " --small --lesions 0 --lesion-contrast-hu 40,80.5 --phase portal-venous --ras"
+        );
+        let options = PhantomOptions {
+            shape: Some([64, 60, 40]),
+            spacing_mm: Some([0.8, 0.8, 2.5]),
+            ..PhantomOptions::default()
+        };
+        assert_eq!(
+            synth_flags(&options).unwrap(),
+            " --shape 64,60,40 --spacing-mm 0.8,0.8,2.5"
+        );
+        // A voxel-count range the command line has no option for.
+        let options = PhantomOptions {
+            voxels_per_axis: Some((40, 48)),
+            ..PhantomOptions::small()
+        };
+        assert_eq!(synth_flags(&options), None);
+    }
 }

@@ -152,14 +152,21 @@ impl PhantomOptions {
         if !(lo.is_finite() && hi.is_finite() && lo >= 0.0 && lo <= hi) {
             return bad(format!("phantom noise range {lo}..{hi} HU is not a range"));
         }
-        if let Some((lo, hi)) = self.lesion_contrast_hu
-            && !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi && hi <= 500.0)
-        {
-            return bad(format!(
-                "lesion contrast {lo}..{hi} HU must be a range within 0..500 HU"
-            ));
+        if let Some(range) = self.lesion_contrast_hu {
+            check_lesion_contrast_hu(range).map_err(VolumeError::geometry)?;
         }
         Ok(())
+    }
+}
+
+/// Checks a lesion hypodensity range `(lo, hi)` in HU: 0 < lo ≤ hi ≤ 500.
+pub fn check_lesion_contrast_hu((lo, hi): (f32, f32)) -> Result<(), String> {
+    if lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi && hi <= 500.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "lesion contrast {lo},{hi} HU: expected 0 < LO <= HI <= 500 HU"
+        ))
     }
 }
 
