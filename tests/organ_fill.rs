@@ -1,6 +1,7 @@
 //! Filling outside the organ, end to end: training cases are filled around the ground
-//! truth's organ or the locator's, a filling classifier is filled around its locator's organ at inference (its
-//! output changes when the fill is turned off), and a fill without an organ region is refused.
+//! truth's organ or the locator's; a filling classifier behind a finder (a region U-Net with
+//! its own locator) is filled around the finder's organ at inference (its output changes when
+//! the fill is turned off); a fill without an organ region, and a locator loop, are refused.
 
 use std::path::Path;
 
@@ -144,7 +145,9 @@ fn a_filling_classifier_sees_its_locators_organ_at_inference() {
         normals: None,
         out: run.clone(),
         max_cases: None,
-        locator: Some(shipped_locator()),
+        // The shipped liver U-Net of the organ's region, behind its own whole-box locator:
+        // a finer outline than the whole-box locator's.
+        locator: Some(oncoscope::model::weights::shipped_weights_dir().join("liver_unet")),
         init_from: None,
     };
     // Without the organ's region there is no organ at inference: refused before training.
@@ -169,7 +172,14 @@ fn a_filling_classifier_sees_its_locators_organ_at_inference() {
     )
     .unwrap();
     let best = best_checkpoint(&run);
-    assert_eq!(read_card(&best).unwrap().preprocessing.outside_organ, FILL);
+    let card = read_card(&best).unwrap();
+    assert_eq!(card.preprocessing.outside_organ, FILL);
+    // The finder is copied beside the weights with its own locator, under the names the
+    // cards give them.
+    assert_eq!(card.locator.as_deref(), Some("liver_finder"));
+    let finder = read_card(&run.join("liver_finder")).unwrap();
+    assert_eq!(finder.locator.as_deref(), Some("liver_locator"));
+    assert!(run.join("liver_locator.safetensors").is_file());
     let mut model = LoadedModel::load(&best, &Device::Cpu).unwrap();
     let ct = read_ct(&data.join("imagesTr/liver_000.nii.gz")).unwrap();
     let logit = || {
@@ -187,6 +197,18 @@ fn a_filling_classifier_sees_its_locators_organ_at_inference() {
         .unwrap()
         .logit;
     assert_ne!(filled, kept);
+
+    // A locator that names itself ends in an error, not a hang.
+    let finder_card = run.join("liver_finder.json");
+    let text = std::fs::read_to_string(&finder_card).unwrap();
+    std::fs::write(
+        &finder_card,
+        text.replace("\"liver_locator\"", "\"liver_finder\""),
+    )
+    .unwrap();
+    let err = LoadedModel::load(&best, &Device::Cpu).unwrap_err();
+    assert!(format!("{err:#}").contains("too many locators"), "{err:#}");
+    std::fs::write(&finder_card, text).unwrap();
 
     // A card that asks for a fill without the organ's region is refused, naming the file.
     let card = run.join("best.json");

@@ -10,7 +10,7 @@ use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use super::config::{Architecture, Network};
+use super::config::{Architecture, ModelKind, Network};
 use super::preprocess::Preprocessing;
 use super::region::Region;
 
@@ -35,8 +35,10 @@ pub struct ModelCard {
     /// Free-form notes (command line, machine, training time).
     #[serde(default)]
     pub notes: BTreeMap<String, String>,
-    /// For a model of the organ's region: the whole-box U-Net that finds the organ, a model
-    /// stem in the same folder (e.g. `liver_locator`).
+    /// For a model of the organ's region: the U-Net that finds the organ, a model stem in the
+    /// same folder (e.g. `liver_locator`): a whole-box one, or a model of the organ's region
+    /// that has a whole-box locator of its own (a finer outline, for a classifier that fills
+    /// outside the organ).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locator: Option<String>,
 }
@@ -55,11 +57,20 @@ pub fn weights_path(path: &Path) -> PathBuf {
     stem_path(path).with_extension("safetensors")
 }
 
+/// The stem `<stem>` of a model given either of its files or the stem itself.
 fn stem_path(path: &Path) -> PathBuf {
     match path.extension().and_then(|e| e.to_str()) {
         Some("json" | "safetensors") => path.with_extension(""),
         _ => path.to_path_buf(),
     }
+}
+
+/// The stem of the model that the card of `model` names `name` (its locator): in the same
+/// folder.
+pub fn sibling_model(model: &Path, name: &str) -> PathBuf {
+    stem_path(model)
+        .parent()
+        .map_or_else(|| PathBuf::from(name), |dir| dir.join(name))
 }
 
 /// Writes `<stem>.safetensors` and `<stem>.json` (each to a temporary name, then renamed).
@@ -133,8 +144,15 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    /// Loads `<stem>.json` and `<stem>.safetensors` onto `device`.
+    /// Loads `<stem>.json` and `<stem>.safetensors` onto `device`, with its locator (and the
+    /// locator's own, when the locator is itself a model of the organ's region).
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        Self::load_with_locators(path, device, 2)
+    }
+
+    /// [`Self::load`], allowing a chain of at most `locators_left` locators below this model
+    /// (so that a card naming itself, or a loop of cards, ends in an error, not a hang).
+    fn load_with_locators(path: &Path, device: &Device, locators_left: usize) -> Result<Self> {
         let card = read_card(path)?;
         let file = weights_path(path);
         if !file.is_file() {
@@ -152,15 +170,22 @@ impl LoadedModel {
         })?;
         let locator = match &card.locator {
             Some(stem) => {
-                let locator_path = stem_path(path)
-                    .parent()
-                    .map_or_else(|| PathBuf::from(stem), |dir| dir.join(stem));
-                let locator = LoadedModel::load(&locator_path, device).with_context(|| {
-                    format!("{}: its organ locator {stem:?}", card_path(path).display())
-                })?;
-                if locator.card.locator.is_some() {
+                let locator_path = sibling_model(path, stem);
+                if locators_left == 0 {
                     bail!(
-                        "{}: a locator must see the whole CT, not need a locator itself",
+                        "{}: too many locators in a row (a locator may itself have one whole-box \
+                         locator, no more)",
+                        card_path(path).display()
+                    );
+                }
+                let locator =
+                    LoadedModel::load_with_locators(&locator_path, device, locators_left - 1)
+                        .with_context(|| {
+                            format!("{}: its organ locator {stem:?}", card_path(path).display())
+                        })?;
+                if locator.card.architecture.kind != ModelKind::Unet {
+                    bail!(
+                        "{}: a locator must be a U-Net, which outlines the organ",
                         card_path(&locator_path).display()
                     );
                 }

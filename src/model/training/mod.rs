@@ -438,9 +438,11 @@ pub fn train(
     })
 }
 
-/// Copies the locator of a model of the organ's region into the run folder; returns the
-/// name its cards give it.
+/// Copies the locator of a model of the organ's region into the run folder (with the
+/// locator's own locator, when it is itself a model of the organ's region); returns the name
+/// its cards give it.
 fn install_locator(config: &TrainConfig) -> Result<Option<String>> {
+    use super::checkpoint::{card_path, sibling_model};
     use super::region::Region;
     let Some(source) = &config.locator else {
         if config.preprocessing.region != Region::WholeBox {
@@ -455,29 +457,53 @@ fn install_locator(config: &TrainConfig) -> Result<Option<String>> {
         bail!("a locator is only for a model of the organ's region (--region organ)");
     }
     let card = read_card(source)?;
-    if card.architecture.kind != ModelKind::Unet
-        || card.preprocessing.region != Region::WholeBox
-        || card.task != config.task.organ()
-    {
+    let organ = config.task.organ();
+    if card.architecture.kind != ModelKind::Unet || card.task != organ {
         bail!(
-            "{}: a locator must be a whole-box {} U-Net",
-            super::checkpoint::card_path(source).display(),
-            config.task.organ()
+            "{}: a locator must be a {organ} U-Net",
+            card_path(source).display()
         );
     }
-    let name = format!("{}_locator", config.task.organ());
     std::fs::create_dir_all(&config.out)
         .with_context(|| format!("creating {}", config.out.display()))?;
-    let target = config.out.join(&name);
+    // A whole-box locator becomes `<organ>_locator`. A region U-Net becomes `<organ>_finder`
+    // beside its own locator, under the name its card gives it.
+    let name = match &card.locator {
+        None if card.preprocessing.region == Region::WholeBox => format!("{organ}_locator"),
+        None => bail!(
+            "{}: a model of the organ's region without its locator",
+            card_path(source).display()
+        ),
+        Some(inner) => {
+            let inner_source = sibling_model(source, inner);
+            let inner_card = read_card(&inner_source)?;
+            if inner_card.locator.is_some() || inner_card.preprocessing.region != Region::WholeBox {
+                bail!(
+                    "{}: the locator's locator must be a whole-box U-Net",
+                    card_path(&inner_source).display()
+                );
+            }
+            let name = format!("{organ}_finder");
+            if *inner == name {
+                bail!(
+                    "{}: its locator may not be named {name:?}",
+                    card_path(source).display()
+                );
+            }
+            copy_model(&inner_source, &config.out.join(inner))?;
+            name
+        }
+    };
+    copy_model(source, &config.out.join(&name))?;
+    Ok(Some(name))
+}
+
+/// Copies the model `from` (card and weights) to the stem `to`, unless they are the same.
+fn copy_model(from: &Path, to: &Path) -> Result<()> {
+    use super::checkpoint::{card_path, weights_path};
     for (from, to) in [
-        (
-            super::checkpoint::card_path(source),
-            target.with_extension("json"),
-        ),
-        (
-            super::checkpoint::weights_path(source),
-            target.with_extension("safetensors"),
-        ),
+        (card_path(from), card_path(to)),
+        (weights_path(from), weights_path(to)),
     ] {
         if from != to {
             std::fs::copy(&from, &to).with_context(|| {
@@ -485,7 +511,7 @@ fn install_locator(config: &TrainConfig) -> Result<Option<String>> {
             })?;
         }
     }
-    Ok(Some(name))
+    Ok(())
 }
 
 /// Whether `dir` is laid out like a Decathlon data set (rather than a plain folder of CTs).
