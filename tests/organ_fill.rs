@@ -16,7 +16,7 @@ use oncoscope::model::training::data::{Augmentation, open_dataset, prepare_cases
 use oncoscope::model::training::{TrainConfig, best_checkpoint, train};
 use oncoscope::model::{Architecture, GlobalPool, ModelKind};
 use oncoscope::volume::decathlon::{DatasetWriter, Task};
-use oncoscope::volume::nifti::read_ct;
+use oncoscope::volume::nifti::{read_ct, read_labels_for};
 use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
 
 const FILL: OutsideOrgan = OutsideOrgan::FillWithOrganMedian { margin_mm: 3.0 };
@@ -73,48 +73,63 @@ fn training_cases_are_filled_around_the_ground_truths_or_the_locators_organ() {
     let locator = LoadedModel::load(&shipped_locator(), &Device::Cpu).unwrap();
     let by_locator =
         prepare_cases(&dataset, &[], &pre, Some(&locator), &cache, &|_, _, _| {}).unwrap();
-    for ((filled, plain), by_locator) in filled.iter().zip(&plain).zip(&by_locator) {
-        // Around the locator's organ: another outline than the ground truth's (and another
-        // cache file), one fill value.
-        assert_ne!(by_locator.input, filled.input, "{}", filled.id);
-        let mut fill_values: Vec<f32> = by_locator
+    for (case, ((filled, plain), by_locator)) in dataset
+        .training
+        .iter()
+        .zip(filled.iter().zip(&plain).zip(&by_locator))
+    {
+        let id = &filled.id;
+        assert_eq!(filled.target, plain.target, "{id}: labels unchanged");
+        // The fill value: the organ's median HU in the CT, normalised as the input is.
+        let ct = read_ct(&case.image).unwrap();
+        let labels = read_labels_for(&case.label, &ct).unwrap();
+        let mut organ_hu: Vec<f32> = ct
+            .voxels
+            .iter()
+            .zip(&labels.voxels)
+            .filter(|&(_, &l)| l >= 1)
+            .map(|(&hu, _)| hu)
+            .collect();
+        let middle = organ_hu.len() / 2;
+        let median_hu = *organ_hu.select_nth_unstable_by(middle, f32::total_cmp).1;
+        let fill = (median_hu.clamp(pre.hu_min, pre.hu_max) - pre.center_hu) / pre.scale_hu;
+        // Far from the organ every voxel is the fill value; the cube holds the organ plus
+        // 10 mm on every side, so that is much of it. Inside the organ most voxels stay as
+        // they are (at this coarse 24³ grid many touch its edge, where resampling now blends
+        // the organ with the fill instead of fat).
+        let filled_voxels = filled.input.iter().filter(|&&v| v == fill).count();
+        assert!(
+            filled_voxels > filled.input.len() / 10,
+            "{id}: only {filled_voxels} voxels filled"
+        );
+        let organ: Vec<usize> = (0..plain.target.len())
+            .filter(|&i| plain.target[i] >= 1)
+            .collect();
+        let organ_changed = organ
+            .iter()
+            .filter(|&&i| filled.input[i] != plain.input[i])
+            .count();
+        assert!(
+            organ_changed * 2 < organ.len(),
+            "{id}: {organ_changed} of {} organ voxels changed",
+            organ.len()
+        );
+        // Around the locator's organ: another outline (and another cache file), most of the
+        // changed voxels one fill value.
+        assert_ne!(by_locator.input, filled.input, "{id}");
+        let changed: Vec<f32> = by_locator
             .input
             .iter()
             .zip(&plain.input)
             .filter(|(l, p)| l != p)
             .map(|(&l, _)| l)
             .collect();
-        fill_values.dedup();
-        assert_eq!(fill_values.len(), 1, "{}: one fill value", filled.id);
-        assert_eq!(
-            filled.target, plain.target,
-            "{}: labels unchanged",
-            filled.id
-        );
-        let mut organ: Vec<f32> = plain
-            .input
+        let commonest = changed
             .iter()
-            .zip(&plain.target)
-            .filter(|&(_, &l)| l >= 1)
-            .map(|(&v, _)| v)
-            .collect();
-        let middle = organ.len() / 2;
-        let median = *organ.select_nth_unstable_by(middle, f32::total_cmp).1;
-        let mut changed = 0;
-        for (i, (&f, &p)) in filled.input.iter().zip(&plain.input).enumerate() {
-            if plain.target[i] >= 1 {
-                assert_eq!(f, p, "{}: organ voxel {i} must stay as it is", filled.id);
-            } else if f != p {
-                assert_eq!(f, median, "{}: voxel {i} filled with the median", filled.id);
-                changed += 1;
-            }
-        }
-        // The cube holds the organ plus 10 mm on every side: much of it lies outside.
-        assert!(
-            changed > filled.input.len() / 10,
-            "{}: only {changed} voxels filled",
-            filled.id
-        );
+            .map(|v| changed.iter().filter(|&w| w == v).count())
+            .max()
+            .unwrap();
+        assert!(commonest * 2 > changed.len(), "{id}: no one fill value");
     }
 }
 

@@ -36,7 +36,8 @@ impl OutsideOrgan {
 /// Sets every voxel of `input` outside the organ grown by `margin_mm` to the median of
 /// `input` over the organ. A negative margin shrinks the organ instead: only voxels at least
 /// that deep inside it are kept (all of the organ when none is that deep), so that no fat of
-/// a loose outline shows. `input` and `labels` are x-fastest on `grid` (the model grid; its
+/// a loose outline shows. `input` and `labels` are x-fastest on `grid` (the CT's own grid, so
+/// that resampling afterwards blends the organ's edge with its median, not with fat; its
 /// spacing gives the margin in voxels). Returns `false`, leaving `input` untouched, when
 /// `labels` has no organ voxel.
 pub fn fill_outside_organ(input: &mut [f32], labels: &[u8], grid: &Grid, margin_mm: f64) -> bool {
@@ -54,16 +55,7 @@ pub fn fill_outside_organ(input: &mut [f32], labels: &[u8], grid: &Grid, margin_
     }
     let middle = organ_values.len() / 2;
     let (_, &mut median, _) = organ_values.select_nth_unstable_by(middle, f32::total_cmp);
-    let kept = if margin_mm >= 0.0 {
-        within_mm(&organ, grid, margin_mm)
-    } else {
-        let outside: Vec<bool> = organ.iter().map(|&inside| !inside).collect();
-        let deep: Vec<bool> = within_mm(&outside, grid, -margin_mm)
-            .into_iter()
-            .map(|near_outside| !near_outside)
-            .collect();
-        if deep.contains(&true) { deep } else { organ }
-    };
+    let kept = kept_voxels(&organ, grid, margin_mm);
     for (v, kept) in input.iter_mut().zip(kept) {
         if !kept {
             *v = median;
@@ -72,41 +64,67 @@ pub fn fill_outside_organ(input: &mut [f32], labels: &[u8], grid: &Grid, margin_
     true
 }
 
-/// Whether each voxel lies within `margin_mm` (≥ 0; Euclidean, in mm on `grid`'s spacing) of
-/// a voxel of `mask`; the mask's voxels themselves are within.
-fn within_mm(mask: &[bool], grid: &Grid, margin_mm: f64) -> Vec<bool> {
+/// The voxels kept by a margin of `margin_mm` around `organ` (Euclidean, in mm on `grid`'s
+/// spacing): with a margin ≥ 0 those within it of an organ voxel (the organ included); with a
+/// negative one the organ voxels whose every neighbour within −`margin_mm` lies in the organ
+/// (the grid's outside counts as outside), or all of the organ when none does. The work grows
+/// with the organ's voxels, not the grid's.
+fn kept_voxels(organ: &[bool], grid: &Grid, margin_mm: f64) -> Vec<bool> {
+    let offsets = ball_offsets(grid, margin_mm.abs());
+    let dims = grid.dims.map(|d| d as i64);
+    let neighbour = |i: usize, [dx, dy, dz]: [i64; 3]| {
+        let [x, y, z] = grid.coords(i).map(|c| c as i64);
+        let (nx, ny, nz) = (x + dx, y + dy, z + dz);
+        ((0..dims[0]).contains(&nx) && (0..dims[1]).contains(&ny) && (0..dims[2]).contains(&nz))
+            .then(|| grid.index(nx as usize, ny as usize, nz as usize))
+    };
+    let organ_voxels = organ
+        .iter()
+        .enumerate()
+        .filter(|&(_, &o)| o)
+        .map(|(i, _)| i);
+    let mut kept = vec![false; organ.len()];
+    if margin_mm >= 0.0 {
+        for i in organ_voxels {
+            for &offset in &offsets {
+                if let Some(n) = neighbour(i, offset) {
+                    kept[n] = true;
+                }
+            }
+        }
+    } else {
+        for i in organ_voxels {
+            kept[i] = offsets
+                .iter()
+                .all(|&offset| neighbour(i, offset).is_some_and(|n| organ[n]));
+        }
+        if !kept.contains(&true) {
+            kept.copy_from_slice(organ);
+        }
+    }
+    kept
+}
+
+/// The voxel offsets within `radius_mm` (≥ 0) of the origin on `grid`'s spacing.
+fn ball_offsets(grid: &Grid, radius_mm: f64) -> Vec<[i64; 3]> {
     let spacing = grid.spacing_mm();
-    let reach = spacing.map(|s| (margin_mm.max(0.0) / s).floor() as i64);
+    let reach = spacing.map(|s| (radius_mm / s).floor() as i64);
     let mut offsets = Vec::new();
     for dz in -reach[2]..=reach[2] {
         for dy in -reach[1]..=reach[1] {
             for dx in -reach[0]..=reach[0] {
-                let mm = [dx, dy, dz]
+                let mm2: f64 = [dx, dy, dz]
                     .iter()
                     .zip(spacing)
                     .map(|(&d, s)| (d as f64 * s).powi(2))
-                    .sum::<f64>();
-                if mm <= margin_mm * margin_mm {
+                    .sum();
+                if mm2 <= radius_mm * radius_mm {
                     offsets.push([dx, dy, dz]);
                 }
             }
         }
     }
-    let dims = grid.dims.map(|d| d as i64);
-    let mut within = vec![false; mask.len()];
-    for (i, _) in mask.iter().enumerate().filter(|&(_, &m)| m) {
-        let [x, y, z] = grid.coords(i).map(|c| c as i64);
-        for [dx, dy, dz] in &offsets {
-            let (nx, ny, nz) = (x + dx, y + dy, z + dz);
-            if (0..dims[0]).contains(&nx)
-                && (0..dims[1]).contains(&ny)
-                && (0..dims[2]).contains(&nz)
-            {
-                within[grid.index(nx as usize, ny as usize, nz as usize)] = true;
-            }
-        }
-    }
-    within
+    offsets
 }
 
 #[cfg(test)]
@@ -153,7 +171,7 @@ mod tests {
     fn the_margin_is_a_ball_in_millimetres() {
         let (grid, labels) = one_voxel_organ();
         let labels: Vec<bool> = labels.iter().map(|&l| l > 0).collect();
-        let near = within_mm(&labels, &grid, 4.0);
+        let near = kept_voxels(&labels, &grid, 4.0);
         let at = |x, y, z| near[grid.index(x, y, z)];
         // 2 voxels of 2 mm along an axis: 4 mm, near; (1, 1, 1) voxels off: 3.46 mm, near;
         // (2, 1, 0): 4.47 mm, not; 3 voxels: 6 mm, not.
@@ -162,7 +180,7 @@ mod tests {
         assert!(!at(6, 5, 4) && !at(7, 4, 4) && !at(4, 4, 1));
         assert_eq!(near.iter().filter(|&&n| n).count(), 33);
         // No margin: the organ alone.
-        let near = within_mm(&labels, &grid, 0.0);
+        let near = kept_voxels(&labels, &grid, 0.0);
         assert_eq!(near.iter().filter(|&&n| n).count(), 1);
     }
 

@@ -89,27 +89,32 @@ impl Preprocessing {
             .collect()
     }
 
-    /// Network input for `region` of `ct`: [`Self::input_voxels`], then, when this
-    /// preprocessing fills outside the organ, the organ of `organ_labels` (on the CT's grid;
-    /// labels ≥ 1) resampled onto the model grid and everything beyond the margin set
-    /// to the organ's median. `organ_labels` is needed only when filling; without an organ
-    /// voxel on the model grid the input stays as it is.
+    /// Network input for `region` of `ct`: [`Self::input_voxels`], after, when this
+    /// preprocessing fills outside the organ, every CT voxel outside the organ of
+    /// `organ_labels` (on the CT's grid; labels ≥ 1) grown by the margin is set to the organ's
+    /// median HU. The fill is done at the CT's resolution, before resampling, so the organ's
+    /// edge blends with its median rather than with the fat beside it. `organ_labels` is
+    /// needed only when filling; without an organ voxel the CT is used as it is.
     pub fn network_input(
         &self,
         ct: &CtVolume,
         region: Option<&RegionBox>,
         organ_labels: Option<&LabelVolume>,
     ) -> std::result::Result<Vec<f32>, String> {
-        let mut input = self.input_voxels(ct, region);
-        if let Some(margin_mm) = self.outside_organ.fill_margin_mm() {
-            let labels = organ_labels.ok_or(
-                "this model fills outside the organ and needs the organ's labels".to_string(),
-            )?;
-            let model_labels = self.target_labels(labels, region);
-            let grid = self.model_grid(&ct.grid, region);
-            fill_outside_organ(&mut input, &model_labels, &grid, margin_mm);
+        let Some(margin_mm) = self.outside_organ.fill_margin_mm() else {
+            return Ok(self.input_voxels(ct, region));
+        };
+        let labels = organ_labels
+            .ok_or("this model fills outside the organ and needs the organ's labels")?;
+        if labels.grid.dims != ct.grid.dims {
+            return Err(format!(
+                "the organ's labels ({:?} voxels) are not on the CT's grid ({:?})",
+                labels.grid.dims, ct.grid.dims
+            ));
         }
-        Ok(input)
+        let mut filled = ct.clone();
+        fill_outside_organ(&mut filled.voxels, &labels.voxels, &ct.grid, margin_mm);
+        Ok(self.input_voxels(&filled, region))
     }
 
     /// Labels on the model grid (nearest neighbour), x-fastest.
