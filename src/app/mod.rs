@@ -259,8 +259,8 @@ impl OncoscopeApp {
             self.notify_error("The models are already running");
             return;
         }
-        // Asked for both while the folder holds only the segmenter (no classifier is shipped
-        // yet): segment, and say so without calling it a failure.
+        // Asked for both while the folder holds only the segmenter (no pancreas classifier is
+        // shipped yet): segment, and say so without calling it a failure.
         let weights_dir = self.weights_dir();
         let task = self.prefs.task;
         let classify =
