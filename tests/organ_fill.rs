@@ -3,44 +3,23 @@
 //! its own locator) is filled around the finder's organ at inference (its output changes when
 //! the fill is turned off); a fill without an organ region, and a locator loop, are refused.
 
-use std::path::Path;
+mod training_common;
 
 use candle_core::Device;
+use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::{LoadedModel, read_card};
 use oncoscope::model::inference::classify;
 use oncoscope::model::organ_fill::OutsideOrgan;
 use oncoscope::model::preprocess::Preprocessing;
 use oncoscope::model::progress::{CancelToken, RunControl};
 use oncoscope::model::region::Region;
-use oncoscope::model::training::data::{Augmentation, open_dataset, prepare_cases};
-use oncoscope::model::training::{TrainConfig, best_checkpoint, train};
-use oncoscope::model::{Architecture, GlobalPool, ModelKind};
-use oncoscope::volume::decathlon::{DatasetWriter, Task};
+use oncoscope::model::training::data::{open_dataset, prepare_cases};
+use oncoscope::model::training::{best_checkpoint, train};
+use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::nifti::{read_ct, read_labels_for};
-use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
+use training_common::{tiny_config, write_phantoms};
 
 const FILL: OutsideOrgan = OutsideOrgan::FillWithOrganMedian { margin_mm: 3.0 };
-
-/// Writes `n` small liver phantoms (40–48 voxels per axis) into `root`.
-fn write_phantoms(root: &Path, n: usize, seed: u64) {
-    let mut writer = DatasetWriter::create(root, Task::Liver, "Task03_Liver", "test").unwrap();
-    let options = PhantomOptions {
-        voxels_per_axis: Some((40, 48)),
-        ..PhantomOptions::small()
-    };
-    for i in 0..n {
-        let case = generate_case(Task::Liver, case_seed(seed, i as u64), &options).unwrap();
-        writer
-            .add_case(
-                &format!("liver_{i:03}"),
-                &case.ct,
-                &case.labels,
-                case.file_order,
-            )
-            .unwrap();
-    }
-    writer.finish().unwrap();
-}
 
 /// The shipped whole-box liver U-Net, which finds the organ.
 fn shipped_locator() -> std::path::PathBuf {
@@ -60,7 +39,7 @@ fn filling_preprocessing() -> Preprocessing {
 fn training_cases_are_filled_around_the_ground_truths_or_the_locators_organ() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    write_phantoms(&data, 2, 31);
+    write_phantoms(&data, Task::Liver, 2, 31, None);
     let dataset = open_dataset(&data).unwrap();
     let pre = filling_preprocessing();
     let kept = Preprocessing {
@@ -137,34 +116,16 @@ fn training_cases_are_filled_around_the_ground_truths_or_the_locators_organ() {
 fn a_filling_classifier_sees_its_locators_organ_at_inference() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    write_phantoms(&data, 4, 32);
+    write_phantoms(&data, Task::Liver, 4, 32, None);
     let run = dir.path().join("run");
-    let mut config = TrainConfig {
-        data: data.clone(),
-        task: Task::Liver,
-        architecture: Architecture {
-            kind: ModelKind::Cnn,
-            channels: [4, 8, 8, 8],
-            global_pool: GlobalPool::Average,
-        },
-        preprocessing: Preprocessing {
-            region: Region::WholeBox,
-            ..filling_preprocessing()
-        },
-        epochs: 1,
-        batch_size: 2,
-        learning_rate: 3e-3,
-        validation_fraction: 0.25,
-        seed: 1,
-        augmentation: Augmentation::NONE,
-        normals: None,
-        out: run.clone(),
-        max_cases: None,
-        // The shipped liver U-Net of the organ's region, behind its own whole-box locator:
-        // a finer outline than the whole-box locator's.
-        locator: Some(oncoscope::model::weights::shipped_weights_dir().join("liver_unet")),
-        init_from: None,
+    let mut config = tiny_config(&data, &run, ModelKind::Cnn, 1);
+    config.preprocessing = Preprocessing {
+        region: Region::WholeBox,
+        ..filling_preprocessing()
     };
+    // The shipped liver U-Net of the organ's region, behind its own whole-box locator: a
+    // finer outline than the whole-box locator's.
+    config.locator = Some(oncoscope::model::weights::shipped_weights_dir().join("liver_unet"));
     // Without the organ's region there is no organ at inference: refused before training.
     let err = train(
         &config,

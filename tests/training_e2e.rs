@@ -2,6 +2,8 @@
 //! falling, save, reload and infer with identical output; a cancelled run stops within one
 //! step and its checkpoint still loads; resume continues the epoch count.
 
+mod training_common;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -10,62 +12,15 @@ use oncoscope::model::checkpoint::LoadedModel;
 use oncoscope::model::inference::{classify, segment};
 use oncoscope::model::preprocess::Preprocessing;
 use oncoscope::model::progress::{CancelToken, RunControl};
-use oncoscope::model::training::data::Augmentation;
-use oncoscope::model::training::{TrainConfig, TrainingEvent, best_checkpoint, train};
-use oncoscope::model::{Architecture, GlobalPool, ModelKind};
-use oncoscope::volume::decathlon::{DatasetWriter, Task};
+use oncoscope::model::training::{TrainingEvent, best_checkpoint, train};
+use oncoscope::model::{GlobalPool, ModelKind};
+use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::nifti::read_ct;
-use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
+use training_common::{tiny_config, write_phantoms};
 
 /// Writes `n` small liver phantoms (about 40–48 voxels per axis) into `root`.
 fn small_dataset(root: &Path, n: usize, seed: u64) {
     write_phantoms(root, Task::Liver, n, seed, None);
-}
-
-/// Writes `n` small phantoms of `task` with `lesion_count` lesions each (`None`: at random).
-fn write_phantoms(root: &Path, task: Task, n: usize, seed: u64, lesion_count: Option<usize>) {
-    let mut writer = DatasetWriter::create(root, task, task.decathlon_name(), "test").unwrap();
-    let options = PhantomOptions {
-        voxels_per_axis: Some((40, 48)),
-        lesion_count,
-        ..PhantomOptions::small()
-    };
-    for i in 0..n {
-        let case = generate_case(task, case_seed(seed, i as u64), &options).unwrap();
-        writer
-            .add_case(
-                &format!("{}_{i:03}", task.organ()),
-                &case.ct,
-                &case.labels,
-                case.file_order,
-            )
-            .unwrap();
-    }
-    writer.finish().unwrap();
-}
-
-fn config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> TrainConfig {
-    TrainConfig {
-        data: data.to_path_buf(),
-        task: Task::Liver,
-        architecture: Architecture {
-            kind,
-            channels: [4, 8, 8, 8],
-            global_pool: GlobalPool::Average,
-        },
-        preprocessing: Preprocessing::cube(16),
-        epochs,
-        batch_size: 2,
-        learning_rate: 3e-3,
-        validation_fraction: 0.25,
-        seed: 1,
-        augmentation: Augmentation::NONE,
-        normals: None,
-        out: out.to_path_buf(),
-        max_cases: None,
-        locator: None,
-        init_from: None,
-    }
 }
 
 #[test]
@@ -76,7 +31,7 @@ fn unet_trains_saves_reloads_and_infers_identically() {
     let run = dir.path().join("run");
     let mut losses = Vec::new();
     let mut epochs_seen = Vec::new();
-    let mut cfg = config(&data, &run, ModelKind::Unet, 8);
+    let mut cfg = tiny_config(&data, &run, ModelKind::Unet, 8);
     cfg.learning_rate = 1e-2;
     let outcome = train(
         &cfg,
@@ -144,7 +99,7 @@ fn cancelled_run_stops_within_a_step_and_its_checkpoint_loads() {
     let run = dir.path().join("run");
     let cancel = CancelToken::new();
     let steps = Arc::new(Mutex::new(0usize));
-    let cfg = config(&data, &run, ModelKind::Cnn, 50);
+    let cfg = tiny_config(&data, &run, ModelKind::Cnn, 50);
     let outcome = train(
         &cfg,
         &Device::Cpu,
@@ -195,7 +150,7 @@ fn wrong_task_and_missing_folders_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     small_dataset(&data, 2, 13);
-    let mut cfg = config(&data, &dir.path().join("run"), ModelKind::Unet, 1);
+    let mut cfg = tiny_config(&data, &dir.path().join("run"), ModelKind::Unet, 1);
     cfg.task = Task::Pancreas;
     let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
     assert!(format!("{err:#}").contains("liver"), "{err:#}");
@@ -210,7 +165,7 @@ fn a_paused_run_holds_and_a_stop_mid_epoch_keeps_its_weights_for_resume() {
     let data = dir.path().join("data");
     small_dataset(&data, 4, 14);
     let run = dir.path().join("run");
-    let cfg = config(&data, &run, ModelKind::Cnn, 3);
+    let cfg = tiny_config(&data, &run, ModelKind::Cnn, 3);
     let control = RunControl::new();
     let steps = Arc::new(Mutex::new(Vec::<(usize, usize)>::new()));
     let (remote, seen) = (control.clone(), steps.clone());
@@ -253,7 +208,7 @@ fn a_paused_run_holds_and_a_stop_mid_epoch_keeps_its_weights_for_resume() {
     );
     LoadedModel::load(&run.join("last"), &Device::Cpu).unwrap();
     // Resuming repeats epoch 2 and finishes the run; the curves hold each epoch once.
-    let cfg = config(&data, &run, ModelKind::Cnn, 3);
+    let cfg = tiny_config(&data, &run, ModelKind::Cnn, 3);
     let mut first_step = None;
     let outcome = train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |e| {
         if let TrainingEvent::Step { epoch, step, .. } = e {
@@ -281,7 +236,7 @@ fn a_region_model_runs_behind_its_locator_and_labels_only_its_cube() {
         .find(|stem| read_card(stem).is_ok_and(|c| c.preprocessing.region == Region::WholeBox))
         .expect("a whole-box liver U-Net in weights/");
     let run = dir.path().join("region");
-    let mut cfg = config(&data, &run, ModelKind::Unet, 2);
+    let mut cfg = tiny_config(&data, &run, ModelKind::Unet, 2);
     cfg.preprocessing.region = Region::OrganCube { margin_mm: 10.0 };
     let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
     assert!(format!("{err:#}").contains("locator"), "{err:#}");
@@ -327,7 +282,7 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
     let locator = oncoscope::model::weights::shipped_weights_dir().join("liver_locator");
 
     // A classifier whose cells are supervised (2 × 2 × 2 cells on a 32³ grid).
-    let mut cfg = config(&data, &dir.path().join("run"), ModelKind::Cnn, 1);
+    let mut cfg = tiny_config(&data, &dir.path().join("run"), ModelKind::Cnn, 1);
     cfg.architecture.global_pool = GlobalPool::MaxCell;
     cfg.preprocessing = Preprocessing::cube(32);
     cfg.preprocessing.region = Region::OrganCube { margin_mm: 10.0 };
@@ -412,7 +367,7 @@ fn a_run_can_start_from_another_models_weights() {
     small_dataset(&data, 4, 31);
     let first = dir.path().join("first");
     train(
-        &config(&data, &first, ModelKind::Unet, 2),
+        &tiny_config(&data, &first, ModelKind::Unet, 2),
         &Device::Cpu,
         false,
         &RunControl::new(),
@@ -422,7 +377,7 @@ fn a_run_can_start_from_another_models_weights() {
 
     // With a vanishing learning rate the new run keeps the weights it started from.
     let second = dir.path().join("second");
-    let mut cfg = config(&data, &second, ModelKind::Unet, 1);
+    let mut cfg = tiny_config(&data, &second, ModelKind::Unet, 1);
     cfg.learning_rate = 1e-12;
     cfg.init_from = Some(first.join("last"));
     train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap();
@@ -447,7 +402,7 @@ fn a_run_can_start_from_another_models_weights() {
     }
     // … whereas a run from random weights differs.
     let fresh = dir.path().join("fresh");
-    let mut cfg_fresh = config(&data, &fresh, ModelKind::Unet, 1);
+    let mut cfg_fresh = tiny_config(&data, &fresh, ModelKind::Unet, 1);
     cfg_fresh.learning_rate = 1e-12;
     train(
         &cfg_fresh,
@@ -473,7 +428,7 @@ fn a_run_can_start_from_another_models_weights() {
     );
 
     // Weights of another architecture are refused, naming the file.
-    let mut cfg = config(&data, &dir.path().join("third"), ModelKind::Unet, 1);
+    let mut cfg = tiny_config(&data, &dir.path().join("third"), ModelKind::Unet, 1);
     cfg.architecture.channels = [8, 8, 8, 8];
     cfg.init_from = Some(first.join("last"));
     let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();

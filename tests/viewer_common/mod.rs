@@ -1,5 +1,6 @@
 //! Shared by the viewer tests: the bundled sample case and the models they run: the shipped
-//! liver U-Net and a tiny real CNN trained on the spot (no classifier is shipped yet).
+//! liver U-Net and a tiny real CNN trained on the spot (fast, and independent of the shipped
+//! classifier).
 
 // Each test binary uses only some of these helpers.
 #![allow(dead_code)]
