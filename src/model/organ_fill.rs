@@ -67,7 +67,8 @@ pub fn fill_outside_organ(input: &mut [f32], labels: &[u8], grid: &Grid, margin_
 /// The voxels kept by a margin of `margin_mm` around `organ` (Euclidean, in mm on `grid`'s
 /// spacing): with a margin ≥ 0 those within it of an organ voxel (the organ included); with a
 /// negative one the organ voxels whose every neighbour within −`margin_mm` lies in the organ
-/// (the grid's outside counts as outside), or all of the organ when none does. The work grows
+/// (what lies beyond the grid is unknown and does not count), or all of the organ when none
+/// does. The work grows
 /// with the organ's voxels, not the grid's.
 fn kept_voxels(organ: &[bool], grid: &Grid, margin_mm: f64) -> Vec<bool> {
     let offsets = ball_offsets(grid, margin_mm.abs());
@@ -96,7 +97,7 @@ fn kept_voxels(organ: &[bool], grid: &Grid, margin_mm: f64) -> Vec<bool> {
         for i in organ_voxels {
             kept[i] = offsets
                 .iter()
-                .all(|&offset| neighbour(i, offset).is_some_and(|n| organ[n]));
+                .all(|&offset| neighbour(i, offset).is_none_or(|n| organ[n]));
         }
         if !kept.contains(&true) {
             kept.copy_from_slice(organ);
