@@ -7,14 +7,16 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "../training_common/mod.rs"]
+mod training_common;
+
 use candle_core::Device;
-use oncoscope::model::preprocess::Preprocessing;
+use oncoscope::model::ModelKind;
 use oncoscope::model::progress::RunControl;
-use oncoscope::model::training::data::Augmentation;
-use oncoscope::model::training::{TrainConfig, train};
-use oncoscope::model::{Architecture, GlobalPool, ModelKind};
+use oncoscope::model::training::train;
 use oncoscope::volume::decathlon::{DatasetWriter, Task};
 use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
+use training_common::tiny_config;
 
 pub fn sample() -> (PathBuf, PathBuf) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample");
@@ -74,27 +76,7 @@ pub fn tiny_weights(root: &Path) -> PathBuf {
     std::fs::create_dir_all(&weights).unwrap();
     for kind in [ModelKind::Unet, ModelKind::Cnn] {
         let run = root.join(format!("run_{}", kind.name()));
-        let config = TrainConfig {
-            data: data.clone(),
-            task: Task::Liver,
-            architecture: Architecture {
-                kind,
-                channels: [4, 8, 8, 8],
-                global_pool: GlobalPool::Average,
-            },
-            preprocessing: Preprocessing::cube(16),
-            epochs: 1,
-            batch_size: 2,
-            learning_rate: 3e-3,
-            validation_fraction: 0.25,
-            seed: 1,
-            augmentation: Augmentation::NONE,
-            normals: None,
-            out: run.clone(),
-            max_cases: None,
-            locator: None,
-            init_from: None,
-        };
+        let config = tiny_config(&data, &run, kind, 1);
         train(
             &config,
             &Device::Cpu,
