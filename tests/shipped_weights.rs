@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::LoadedModel;
-use oncoscope::model::inference::{classify, segment};
+use oncoscope::model::inference::{classify, classify_from_locator_labels, locator_is, segment};
 use oncoscope::model::metrics::{SegmentationScores, roc_auc};
 use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{model_stem, shipped_weights_dir};
 use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::phantom::{PhantomCase, PhantomOptions, case_seed, generate_case};
+use oncoscope::volume::{Grid, LabelVolume, Volume};
 
 /// Data-set seed of the test phantoms; the shipped models were trained on seeds 1 and 2.
 const TEST_DATASET_SEED: u64 = 4_242;
@@ -180,6 +181,46 @@ fn every_shipped_classifier_ranks_cancer_above_normal_on_new_phantoms() {
             stem.display()
         );
     }
+}
+
+#[test]
+fn a_classifier_behind_the_segmenter_reuses_its_labels_with_the_same_verdict() {
+    let dir = shipped_weights_dir();
+    let mut pairs = 0;
+    for task in Task::ALL {
+        let (Some(cnn), Some(unet)) = (
+            model_stem(&dir, task, ModelKind::Cnn),
+            model_stem(&dir, task, ModelKind::Unet),
+        ) else {
+            continue;
+        };
+        let (cnn, unet) = (load(&cnn), load(&unet));
+        if !locator_is(&cnn, &unet) {
+            continue;
+        }
+        pairs += 1;
+        // Not the other way round: the segmenter does not stand behind the classifier.
+        assert!(!locator_is(&unet, &cnn));
+        let case = test_phantoms(task, 1).next().unwrap();
+        let cancel = CancelToken::new();
+        let labels = segment(&unet, &case.ct, &cancel, &mut |_| {})
+            .unwrap()
+            .unwrap();
+        let alone = classify(&cnn, &case.ct, &cancel, &mut |_| {})
+            .unwrap()
+            .unwrap();
+        let reusing = classify_from_locator_labels(&cnn, &case.ct, &labels, &cancel, &mut |_| {})
+            .unwrap()
+            .unwrap();
+        assert_eq!(alone, reusing, "{task:?}");
+        // Labels of another grid are refused, naming the model.
+        let grid = Grid::axis_aligned([16, 16, 16], [2.0; 3], [0.0; 3]).unwrap();
+        let foreign: LabelVolume = Volume::new(grid, vec![1; 16 * 16 * 16]).unwrap();
+        let err = classify_from_locator_labels(&cnn, &case.ct, &foreign, &cancel, &mut |_| {})
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("grid"), "{err:#}");
+    }
+    assert!(pairs >= 1, "liver_cnn stands behind liver_unet in weights/");
 }
 
 #[test]

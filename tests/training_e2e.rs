@@ -224,7 +224,7 @@ fn a_paused_run_holds_and_a_stop_mid_epoch_keeps_its_weights_for_resume() {
 #[test]
 fn a_region_model_runs_behind_its_locator_and_labels_only_its_cube() {
     use oncoscope::model::checkpoint::read_card;
-    use oncoscope::model::region::{Region, largest_organ_component, organ_cube};
+    use oncoscope::model::region::{Region, main_organ_pieces, organ_cube};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     small_dataset(&data, 4, 15);
@@ -252,7 +252,7 @@ fn a_region_model_runs_behind_its_locator_and_labels_only_its_cube() {
     let organ = segment(found, &ct, &CancelToken::new(), &mut |_| {})
         .unwrap()
         .unwrap();
-    let cube = organ_cube(&largest_organ_component(&organ), 10.0).expect("the liver is found");
+    let cube = organ_cube(&main_organ_pieces(&organ), 10.0).expect("the liver is found");
     let labels = segment(&model, &ct, &CancelToken::new(), &mut |_| {})
         .unwrap()
         .unwrap();

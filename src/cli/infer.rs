@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
-use oncoscope::model::inference::{Classification, classify, segment};
+use oncoscope::model::inference::{
+    Classification, classify, classify_from_locator_labels, locator_is, segment,
+};
 use oncoscope::model::metrics::SegmentationScores;
 use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{model_stem, shipped_weights_dir};
@@ -64,19 +66,23 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
             eprintln!("  {s:?}…");
         }
     };
-    let classification = match &cnn {
-        Some(stem) => {
-            let model = LoadedModel::load(stem, &device)?;
-            classify(&model, &ct, &cancel, &mut stage)?
-        }
+    let cnn = cnn
+        .map(|stem| LoadedModel::load(&stem, &device))
+        .transpose()?;
+    let unet = unet
+        .map(|stem| LoadedModel::load(&stem, &device))
+        .transpose()?;
+    let segmentation = match &unet {
+        Some(model) => segment(model, &ct, &cancel, &mut stage)?,
         None => None,
     };
-    let segmentation = match &unet {
-        Some(stem) => {
-            let model = LoadedModel::load(stem, &device)?;
-            segment(&model, &ct, &cancel, &mut stage)?
+    // A classifier behind the segmenter (its locator) reuses its labels.
+    let classification = match (&cnn, &unet, &segmentation) {
+        (Some(cnn), Some(unet), Some(labels)) if locator_is(cnn, unet) => {
+            classify_from_locator_labels(cnn, &ct, labels, &cancel, &mut stage)?
         }
-        None => None,
+        (Some(cnn), ..) => classify(cnn, &ct, &cancel, &mut stage)?,
+        (None, ..) => None,
     };
     let true_cancer = truth.as_ref().map(|t| t.voxels.contains(&2));
     let scores = match (&truth, &segmentation) {

@@ -18,15 +18,15 @@ use crate::mesh::{
 };
 use crate::model::ModelKind;
 use crate::model::checkpoint::{LoadedModel, device_by_name};
-use crate::model::inference::{Stage, classify, segment};
+use crate::model::inference::{Stage, classify, classify_from_locator_labels, locator_is, segment};
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::model::weights::model_stem;
-use crate::volume::LabelVolume;
 use crate::volume::dataset_check::check_dataset;
 use crate::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
 use crate::volume::phantom::PhantomOptions;
 use crate::volume::phantom_dataset::write_phantom_dataset;
+use crate::volume::{CtVolume, LabelVolume};
 
 /// Lesions smaller than this (mL) are left out of the viewer's lesion table.
 pub const VIEWER_MIN_LESION_ML: f64 = 0.05;
@@ -441,43 +441,104 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
             )
         })
     };
-    // Each model runs on its own: a missing classifier does not stop the segmentation.
-    if want_classification {
-        match find(ModelKind::Cnn) {
-            Ok(stem) => {
-                reporter.progress(JobKind::Classify, Some(0.0), "Loading classifier");
-                let model = models.get(&stem, &device)?;
-                let mut on_stage = stage_reporter(reporter, JobKind::Classify);
-                match classify(&model, &ct, &cancel, &mut on_stage)? {
-                    Some(result) => reporter.send(Event::Classified {
-                        result,
-                        model: model.path.clone(),
-                    }),
-                    None => {
-                        reporter.send(Event::Cancelled(JobKind::Classify));
-                        return Ok(());
-                    }
-                }
-            }
-            Err(e) => reporter.failed(JobKind::Classify, format!("{e:#}")),
+    // Each model runs on its own: a missing classifier does not stop the segmentation, nor a
+    // missing segmenter the classification.
+    let classifier = match want_classification.then(|| find(ModelKind::Cnn)) {
+        Some(Ok(stem)) => {
+            reporter.progress(JobKind::Classify, Some(0.0), "Loading classifier");
+            Some(models.get(&stem, &device)?)
         }
+        Some(Err(e)) => {
+            reporter.failed(JobKind::Classify, format!("{e:#}"));
+            None
+        }
+        None => None,
+    };
+    let segmenter = want_segmentation.then(|| {
+        find(ModelKind::Unet).and_then(|stem| {
+            reporter.progress(JobKind::Segment, Some(0.0), "Loading segmenter");
+            models.get(&stem, &device)
+        })
+    });
+    // A classifier behind the segmenter (its locator) waits for the segmenter's labels
+    // instead of running it again.
+    if let (Some(classifier), Some(Ok(segmenter))) = (&classifier, &segmenter)
+        && locator_is(classifier, segmenter)
+    {
+        let Some(labels) = run_segmenter(segmenter, &ct, &cancel, reporter)? else {
+            reporter.send(Event::Cancelled(JobKind::Classify));
+            return Ok(());
+        };
+        run_classifier(classifier, &ct, Some(&labels), &cancel, reporter)?;
+        return Ok(());
     }
-    if want_segmentation {
-        let stem = find(ModelKind::Unet)?;
-        reporter.progress(JobKind::Segment, Some(0.0), "Loading segmenter");
-        let model = models.get(&stem, &device)?;
-        let started = Instant::now();
-        let mut on_stage = stage_reporter(reporter, JobKind::Segment);
-        match segment(&model, &ct, &cancel, &mut on_stage)? {
-            Some(labels) => reporter.send(Event::Segmented {
-                labels: Arc::new(labels),
-                model: model.path.clone(),
-                seconds: started.elapsed().as_secs_f64(),
-            }),
-            None => reporter.send(Event::Cancelled(JobKind::Segment)),
+    if let Some(classifier) = &classifier
+        && !run_classifier(classifier, &ct, None, &cancel, reporter)?
+    {
+        if segmenter.is_some() {
+            reporter.send(Event::Cancelled(JobKind::Segment));
         }
+        return Ok(());
+    }
+    if let Some(segmenter) = segmenter {
+        run_segmenter(&*segmenter?, &ct, &cancel, reporter)?;
     }
     Ok(())
+}
+
+/// Classifies `ct` and reports the verdict; `locator_labels`: the labels of the classifier's
+/// locator on `ct`, when already made. `Ok(false)` when cancelled (reported).
+fn run_classifier(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    locator_labels: Option<&LabelVolume>,
+    cancel: &CancelToken,
+    reporter: &Reporter,
+) -> anyhow::Result<bool> {
+    let mut on_stage = stage_reporter(reporter, JobKind::Classify);
+    let result = match locator_labels {
+        Some(labels) => classify_from_locator_labels(model, ct, labels, cancel, &mut on_stage)?,
+        None => classify(model, ct, cancel, &mut on_stage)?,
+    };
+    match result {
+        Some(result) => {
+            reporter.send(Event::Classified {
+                result,
+                model: model.path.clone(),
+            });
+            Ok(true)
+        }
+        None => {
+            reporter.send(Event::Cancelled(JobKind::Classify));
+            Ok(false)
+        }
+    }
+}
+
+/// Segments `ct` and reports the labels; `Ok(None)` when cancelled (reported).
+fn run_segmenter(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    cancel: &CancelToken,
+    reporter: &Reporter,
+) -> anyhow::Result<Option<Arc<LabelVolume>>> {
+    let started = Instant::now();
+    let mut on_stage = stage_reporter(reporter, JobKind::Segment);
+    match segment(model, ct, cancel, &mut on_stage)? {
+        Some(labels) => {
+            let labels = Arc::new(labels);
+            reporter.send(Event::Segmented {
+                labels: labels.clone(),
+                model: model.path.clone(),
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            Ok(Some(labels))
+        }
+        None => {
+            reporter.send(Event::Cancelled(JobKind::Segment));
+            Ok(None)
+        }
+    }
 }
 
 fn stage_reporter(reporter: &Reporter, job: JobKind) -> impl FnMut(Stage) + '_ {

@@ -7,7 +7,7 @@ use super::checkpoint::LoadedModel;
 use super::config::{ModelKind, Network};
 use super::preprocess::{model_volume, tensor_from_voxels, voxels_from_tensor};
 use super::progress::CancelToken;
-use super::region::{Region, RegionBox, largest_organ_component, organ_cube};
+use super::region::{Region, RegionBox, main_organ_pieces, organ_cube};
 use crate::volume::{CtVolume, LabelVolume, resample_argmax, resample_argmax_where};
 use anyhow::{Context, Result, bail};
 
@@ -42,19 +42,39 @@ enum View {
 }
 
 /// The view of `ct` for `model`: the whole box, or the cube around the organ its locator
-/// finds (largest connected component of the locator's organ).
-fn view_for(model: &LoadedModel, ct: &CtVolume, cancel: &CancelToken) -> Result<View> {
+/// finds (the pieces of the locator's organ that are not stray specks: [`main_organ_pieces`]).
+/// `locator_labels`: the locator's labels on `ct` when already made (not run again).
+fn view_for(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    locator_labels: Option<&LabelVolume>,
+    cancel: &CancelToken,
+) -> Result<View> {
     let Region::OrganCube { margin_mm } = model.card.preprocessing.region else {
         return Ok(View::WholeBox);
     };
-    let locator = model.locator.as_ref().with_context(|| {
-        format!(
-            "{}: a model of the organ's region without its locator",
-            model.path.display()
-        )
-    })?;
-    let Some(organ) = find_organ(locator, ct, cancel)? else {
-        return Ok(View::Cancelled);
+    let organ = match locator_labels {
+        Some(labels) => {
+            if labels.grid != ct.grid {
+                bail!(
+                    "{}: the locator's labels given are not on this CT's grid",
+                    model.path.display()
+                );
+            }
+            main_organ_pieces(labels)
+        }
+        None => {
+            let locator = model.locator.as_ref().with_context(|| {
+                format!(
+                    "{}: a model of the organ's region without its locator",
+                    model.path.display()
+                )
+            })?;
+            let Some(organ) = find_organ(locator, ct, cancel)? else {
+                return Ok(View::Cancelled);
+            };
+            organ
+        }
     };
     Ok(match organ_cube(&organ, margin_mm) {
         Some(region) => View::Region(region, Box::new(organ)),
@@ -62,14 +82,31 @@ fn view_for(model: &LoadedModel, ct: &CtVolume, cancel: &CancelToken) -> Result<
     })
 }
 
-/// The organ (and its tumour) as `locator` finds it in `ct`: its largest connected component,
+/// Whether `classifier`'s locator is `segmenter` itself (the same model files): then the
+/// segmenter's labels on a CT are what the classifier's locator finds there, and
+/// [`classify_from_locator_labels`] spares running the segmenter (and its own locator) twice.
+pub fn locator_is(classifier: &LoadedModel, segmenter: &LoadedModel) -> bool {
+    let same_file = |a: &std::path::Path, b: &std::path::Path| match (
+        a.with_extension("safetensors").canonicalize(),
+        b.with_extension("safetensors").canonicalize(),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    classifier
+        .locator
+        .as_ref()
+        .is_some_and(|locator| same_file(&locator.path, &segmenter.path))
+}
+
+/// The organ (and its tumour) as `locator` finds it in `ct`: its main pieces (stray specks dropped),
 /// on the CT's grid; no voxel set when it finds none. `Ok(None)` when cancelled.
 pub fn find_organ(
     locator: &LoadedModel,
     ct: &CtVolume,
     cancel: &CancelToken,
 ) -> Result<Option<LabelVolume>> {
-    Ok(segment(locator, ct, cancel, &mut |_| {})?.map(|organ| largest_organ_component(&organ)))
+    Ok(segment(locator, ct, cancel, &mut |_| {})?.map(|organ| main_organ_pieces(&organ)))
 }
 
 /// Preprocesses `region` of `ct` (filling outside the locator's `organ` when the model asks
@@ -107,11 +144,34 @@ pub fn classify(
     cancel: &CancelToken,
     on_stage: &mut dyn FnMut(Stage),
 ) -> Result<Option<Classification>> {
+    classify_with(model, ct, None, cancel, on_stage)
+}
+
+/// [`classify`] with the labels the model's locator gives on `ct` already made (by
+/// [`segment`] with that same model: see [`locator_is`]); the same verdict, without running
+/// the locator again. For a whole-box classifier the labels are not needed and ignored.
+pub fn classify_from_locator_labels(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    locator_labels: &LabelVolume,
+    cancel: &CancelToken,
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<Option<Classification>> {
+    classify_with(model, ct, Some(locator_labels), cancel, on_stage)
+}
+
+fn classify_with(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    locator_labels: Option<&LabelVolume>,
+    cancel: &CancelToken,
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<Option<Classification>> {
     if model.card.architecture.kind != ModelKind::Cnn {
         bail!("{}: not a classifier (CNN) model", model.path.display());
     }
     on_stage(Stage::Preprocessing);
-    let (region, organ) = match view_for(model, ct, cancel)? {
+    let (region, organ) = match view_for(model, ct, locator_labels, cancel)? {
         View::WholeBox => (None, None),
         View::Region(region, organ) => (Some(region), Some(*organ)),
         View::NoOrgan => bail!(
@@ -149,7 +209,7 @@ pub fn segment(
         bail!("{}: not a segmentation (U-Net) model", model.path.display());
     };
     on_stage(Stage::Preprocessing);
-    let (region, organ) = match view_for(model, ct, cancel)? {
+    let (region, organ) = match view_for(model, ct, None, cancel)? {
         View::WholeBox => (None, None),
         View::Region(region, organ) => (Some(region), Some(*organ)),
         View::NoOrgan => {

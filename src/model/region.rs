@@ -81,16 +81,26 @@ fn cube_around(grid: &Grid, lo: [usize; 3], hi: [usize; 3], margin_mm: f64) -> R
     RegionBox { first, last }
 }
 
-/// Keeps the largest 26-connected component of the organ (labels ≥ 1) and clears the rest:
-/// a locator's stray voxels far from the organ must not stretch its cube.
-pub fn largest_organ_component(labels: &LabelVolume) -> LabelVolume {
+/// The smallest piece of a locator's organ that is kept, as a fraction of its largest piece.
+/// A coarse locator can break a thin organ into pieces (the pancreas at 5 mm per voxel:
+/// second pieces of 9–69 % of the first on the held-out phantoms, and keeping only the first
+/// left up to half the organ outside its cube), while its stray specks stay under 3 %.
+pub const MIN_ORGAN_PIECE_FRACTION: f64 = 0.05;
+
+/// Keeps the organ's (labels ≥ 1) 26-connected pieces of at least
+/// [`MIN_ORGAN_PIECE_FRACTION`] of its largest one and clears the rest: a locator's stray
+/// voxels far from the organ must not stretch its cube, but an organ found in pieces stays
+/// whole.
+pub fn main_organ_pieces(labels: &LabelVolume) -> LabelVolume {
     let mut lut = [1u8; 256];
     lut[0] = 0;
     let components = connected_components_26(labels, &lut);
     let mut kept = labels.clone();
     kept.voxels.iter_mut().for_each(|v| *v = 0);
-    if let Some(largest) = components.iter().max_by_key(|c| c.len()) {
-        for &[x, y, z] in largest {
+    let largest = components.iter().map(Vec::len).max().unwrap_or(0);
+    let min_voxels = (MIN_ORGAN_PIECE_FRACTION * largest as f64).ceil() as usize;
+    for piece in components.iter().filter(|c| c.len() >= min_voxels.max(1)) {
+        for &[x, y, z] in piece {
             let i = labels.grid.index(x as usize, y as usize, z as usize);
             kept.voxels[i] = labels.voxels[i];
         }
@@ -167,10 +177,33 @@ mod tests {
         let mut labels = labels_with_box([30, 30, 30], [1.0; 3], [5, 5, 5], [12, 12, 12]);
         let stray = labels.grid.index(28, 28, 28);
         labels.voxels[stray] = 1;
-        let kept = largest_organ_component(&labels);
+        let kept = main_organ_pieces(&labels);
         assert_eq!(kept.voxels[stray], 0);
         assert_eq!(kept.voxels.iter().filter(|&&v| v == 1).count(), 8 * 8 * 8);
         let cube = organ_cube(&kept, 0.0).unwrap();
         assert_eq!((cube.first, cube.last), ([5.0; 3], [12.0; 3]));
+    }
+
+    #[test]
+    fn an_organ_found_in_pieces_keeps_every_sizeable_piece() {
+        // A 512-voxel piece, a 27-voxel piece (5.3 %, kept, tumour label and all) and a
+        // 25-voxel speck (4.9 %, dropped).
+        let mut labels = labels_with_box([40, 30, 30], [1.0; 3], [5, 5, 5], [12, 12, 12]);
+        let set = |labels: &mut LabelVolume, lo: [usize; 3], hi: [usize; 3], label: u8| {
+            for i in 0..labels.voxels.len() {
+                let v = labels.grid.coords(i);
+                if (0..3).all(|a| v[a] >= lo[a] && v[a] <= hi[a]) {
+                    labels.voxels[i] = label;
+                }
+            }
+        };
+        set(&mut labels, [20, 5, 5], [22, 7, 7], 2);
+        set(&mut labels, [30, 20, 20], [34, 24, 20], 1);
+        let kept = main_organ_pieces(&labels);
+        let count = |label: u8| kept.voxels.iter().filter(|&&v| v == label).count();
+        assert_eq!((count(1), count(2)), (512, 27));
+        let cube = organ_cube(&kept, 0.0).unwrap();
+        assert_eq!(cube.first[0], 5.0);
+        assert_eq!(cube.last[0], 22.0);
     }
 }
