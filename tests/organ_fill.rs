@@ -110,6 +110,23 @@ fn training_cases_are_filled_around_the_ground_truths_or_the_locators_organ() {
             .unwrap();
         assert!(commonest * 2 > changed.len(), "{id}: no one fill value");
     }
+    // Another locator fills anew (its own cache files), not from the first one's fills.
+    let cache_files = || std::fs::read_dir(&cache).unwrap().count();
+    assert_eq!(cache_files(), 3 * dataset.training.len());
+    let finder = LoadedModel::load(
+        &oncoscope::model::weights::shipped_weights_dir().join("liver_unet"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let by_finder =
+        prepare_cases(&dataset, &[], &pre, Some(&finder), &cache, &|_, _, _| {}).unwrap();
+    assert_eq!(cache_files(), 4 * dataset.training.len());
+    assert!(
+        by_finder
+            .iter()
+            .zip(&by_locator)
+            .any(|(f, l)| f.input != l.input)
+    );
 }
 
 #[test]

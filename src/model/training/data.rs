@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
-use crate::model::checkpoint::LoadedModel;
+use crate::model::checkpoint::{LoadedModel, card_path, weights_path};
 use crate::model::inference::find_organ;
 use crate::model::preprocess::Preprocessing;
 use crate::model::progress::CancelToken;
@@ -63,11 +63,20 @@ pub fn prepare_cases(
                 .map(|p| (format!("normal-{}", file_stem(p)), p.clone(), None)),
         )
         .collect();
+    // The locator's organ and the ground truth's fill differently, and so do two locators:
+    // their caches must differ.
+    let fill_key = match locator {
+        Some(locator) if pre.outside_organ.fill_margin_mm().is_some() => {
+            format!(" locator {}", locator_fingerprint(locator)?)
+        }
+        _ => String::new(),
+    };
+    let key = preprocessing_key(pre, &fill_key);
     let total = jobs.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     jobs.par_iter()
         .map(|(id, image, label)| {
-            let case = prepare_one(id, image, label.as_deref(), pre, locator, cache_dir)?;
+            let case = prepare_one(id, image, label.as_deref(), pre, locator, &key, cache_dir)?;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             on_case(n, total, id);
             Ok(case)
@@ -91,11 +100,10 @@ fn prepare_one(
     label: Option<&Path>,
     pre: &Preprocessing,
     locator: Option<&LoadedModel>,
+    key: &str,
     cache_dir: &Path,
 ) -> Result<PreparedCase> {
-    // The locator's organ and the ground truth's fill differently: their caches must differ.
     let fill_from_locator = locator.is_some() && pre.outside_organ.fill_margin_mm().is_some();
-    let key = preprocessing_key(pre, fill_from_locator);
     let cache = cache_dir.join(format!("{id}-{key}.bin"));
     if let Some(case) = read_cache(&cache, id, pre) {
         return Ok(case);
@@ -163,13 +171,41 @@ fn prepare_one(
     Ok(case)
 }
 
-/// A short key that changes whenever the preprocessing does, so stale caches are not reused.
-fn preprocessing_key(pre: &Preprocessing, fill_from_locator: bool) -> String {
-    let text = format!("{pre:?}{}", if fill_from_locator { " locator" } else { "" });
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    format!("{hash:016x}")
+/// A short key that changes whenever the preprocessing does (`extra`: what else decides the
+/// input, such as the locator that fills), so stale caches are not reused.
+fn preprocessing_key(pre: &Preprocessing, extra: &str) -> String {
+    format!(
+        "{:016x}",
+        fnv1a(format!("{pre:?}{extra}").as_bytes(), FNV_OFFSET)
+    )
+}
+
+/// Identifies a locator by the bytes of its files (weights and card, its own locator's
+/// too) and by how its organ is taken from its labels.
+fn locator_fingerprint(locator: &LoadedModel) -> Result<String> {
+    let mut hash = fnv1a(
+        format!("pieces {}", crate::model::region::MIN_ORGAN_PIECE_FRACTION).as_bytes(),
+        FNV_OFFSET,
+    );
+    let mut model = Some(locator);
+    while let Some(m) = model {
+        for file in [weights_path(&m.path), card_path(&m.path)] {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("{}: cannot read the locator", file.display()))?;
+            hash = fnv1a(&bytes, hash);
+        }
+        model = m.locator.as_deref();
+    }
+    Ok(format!("{hash:016x}"))
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// 64-bit FNV-1a of `bytes`, continuing from `hash`.
+fn fnv1a(bytes: &[u8], hash: u64) -> u64 {
+    bytes
+        .iter()
+        .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 const CACHE_MAGIC: &[u8; 8] = b"ONCOPRE1";
