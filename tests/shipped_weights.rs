@@ -23,21 +23,21 @@ use oncoscope::volume::{Grid, LabelVolume, Volume};
 const TEST_DATASET_SEED: u64 = 4_242;
 
 /// Mean organ Dice a shipped U-Net must reach on the test phantoms: the models' figures less a
-/// margin (liver about 0.94, pancreas about 0.5 on held-out phantoms); an untrained model
-/// scores near 0 on either.
+/// margin (liver about 0.95, pancreas 0.54 on these six, 0.65 on the held-out 40); an untrained
+/// model scores near 0 on either, the whole-box pancreas locator alone about 0.5.
 fn min_organ_dice(task: Task) -> f64 {
     match task {
         Task::Liver => 0.90,
-        Task::Pancreas => 0.25,
+        Task::Pancreas => 0.40,
     }
 }
-/// Mean tumour Dice (over the test phantoms with tumour) a shipped U-Net must reach: the liver
-/// model of the organ's region finds lesions (0.31 on the held-out set, 0.50 on these); an
-/// untrained or whole-box model scores 0. The provisional pancreas model finds none yet.
+/// Mean tumour Dice (over the test phantoms with tumour) a shipped U-Net must reach: the
+/// cascades find lesions (liver 0.60 on these, 0.47 on the held-out 40; pancreas 0.16 on
+/// these, 0.12 on the held-out 40); an untrained or whole-box model scores 0.
 fn min_tumour_dice(task: Task) -> f64 {
     match task {
         Task::Liver => 0.25,
-        Task::Pancreas => 0.0,
+        Task::Pancreas => 0.08,
     }
 }
 
