@@ -7,7 +7,7 @@ mod training_common;
 
 use candle_core::Device;
 use oncoscope::model::ModelKind;
-use oncoscope::model::checkpoint::{LoadedModel, read_card};
+use oncoscope::model::checkpoint::{LoadedModel, card_path, read_card, weights_path};
 use oncoscope::model::inference::classify;
 use oncoscope::model::organ_fill::OutsideOrgan;
 use oncoscope::model::preprocess::Preprocessing;
@@ -96,6 +96,10 @@ fn training_cases_are_filled_around_the_ground_truths_or_the_locators_organ() {
         // Around the locator's organ: another outline (and another cache file), most of the
         // changed voxels one fill value.
         assert_ne!(by_locator.input, filled.input, "{id}");
+        assert!(
+            !by_locator.organ_from_truth && !filled.organ_from_truth,
+            "{id}"
+        );
         let changed: Vec<f32> = by_locator
             .input
             .iter()
@@ -214,5 +218,57 @@ fn a_filling_classifier_sees_its_locators_organ_at_inference() {
     assert!(
         text.contains("best.json") && text.contains("region"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_case_where_the_locator_finds_no_organ_is_filled_around_the_truth_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_phantoms(&data, Task::Liver, 3, 33, Some(1));
+    // A blind locator: the shipped one with every weight zero but the output layer's bias
+    // (the one parameter of 3 values: background, organ, tumour) favouring background.
+    let blind = dir.path().join("blind");
+    let tensors =
+        candle_core::safetensors::load(weights_path(&shipped_locator()), &Device::Cpu).unwrap();
+    let zeroed: std::collections::HashMap<String, candle_core::Tensor> = tensors
+        .into_iter()
+        .map(|(name, t)| {
+            let blind = match t.dims() {
+                [3] => candle_core::Tensor::new(&[5.0f32, 0.0, 0.0], &Device::Cpu).unwrap(),
+                _ => t.zeros_like().unwrap(),
+            };
+            (name, blind)
+        })
+        .collect();
+    candle_core::safetensors::save(&zeroed, weights_path(&blind)).unwrap();
+    std::fs::copy(card_path(&shipped_locator()), card_path(&blind)).unwrap();
+    let dataset = open_dataset(&data).unwrap();
+    let locator = LoadedModel::load(&blind, &Device::Cpu).unwrap();
+    let cache = dir.path().join("cache");
+    let pre = filling_preprocessing();
+    for pass in ["prepared", "from the cache"] {
+        let cases =
+            prepare_cases(&dataset, &[], &pre, Some(&locator), &cache, &|_, _, _| {}).unwrap();
+        assert!(cases.iter().all(|c| c.organ_from_truth), "{pass}");
+    }
+    // The run's model card says which cases were filled around the ground truth's organ.
+    let run = dir.path().join("run");
+    let mut config = tiny_config(&data, &run, ModelKind::Cnn, 1);
+    config.preprocessing = pre;
+    config.locator = Some(blind);
+    train(
+        &config,
+        &Device::Cpu,
+        false,
+        &RunControl::new(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let card = read_card(&best_checkpoint(&run)).unwrap();
+    let note = card.notes.get("organ_from_ground_truth").expect("a note");
+    assert!(
+        note.starts_with("3 of 3 cases") && note.contains("liver_001"),
+        "{note}"
     );
 }

@@ -27,6 +27,9 @@ pub struct PreparedCase {
     pub target: Vec<u8>,
     /// Whether the case has tumour voxels at its original resolution (the classifier's truth).
     pub has_tumour: bool,
+    /// The locator meant to give the organ to fill around found none in this case, so the
+    /// ground truth's organ was used instead (inference would refuse such a CT).
+    pub organ_from_truth: bool,
 }
 
 /// Lists the data set, or explains what is wrong with the folder.
@@ -109,7 +112,7 @@ fn prepare_one(
         return Ok(case);
     }
     let ct = read_ct(image)?;
-    let (input, target, has_tumour) = match label {
+    let (input, target, has_tumour, organ_from_truth) = match label {
         Some(path) => {
             let labels = read_labels_for(path, &ct)?;
             if let Some(bad) = labels.voxels.iter().find(|&&l| l > 2) {
@@ -145,6 +148,7 @@ fn prepare_one(
                 .map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?,
                 pre.target_labels(&labels, region.as_ref()),
                 labels.voxels.contains(&2),
+                fill_from_locator && found.is_none(),
             )
         }
         None => {
@@ -158,6 +162,7 @@ fn prepare_one(
                 pre.input_voxels(&ct, None),
                 vec![0u8; pre.grid.iter().product()],
                 false,
+                false,
             )
         }
     };
@@ -166,6 +171,7 @@ fn prepare_one(
         input,
         target,
         has_tumour,
+        organ_from_truth,
     };
     write_cache(&cache, &case).with_context(|| format!("writing cache {}", cache.display()))?;
     Ok(case)
@@ -215,7 +221,8 @@ fn write_cache(path: &Path, case: &PreparedCase) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
     out.write_all(CACHE_MAGIC)?;
     out.write_all(&(case.input.len() as u64).to_le_bytes())?;
-    out.write_all(&[u8::from(case.has_tumour)])?;
+    // Flags: bit 0 tumour, bit 1 organ from the ground truth (caches of before hold 0 or 1).
+    out.write_all(&[u8::from(case.has_tumour) | (u8::from(case.organ_from_truth) << 1)])?;
     for v in &case.input {
         out.write_all(&v.to_le_bytes())?;
     }
@@ -239,7 +246,7 @@ fn read_cache(path: &Path, id: &str, pre: &Preprocessing) -> Option<PreparedCase
     if len != n {
         return None;
     }
-    let has_tumour = bytes[16] == 1;
+    let (has_tumour, organ_from_truth) = (bytes[16] & 1 != 0, bytes[16] & 2 != 0);
     let input = bytes[17..17 + 4 * n]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -250,6 +257,7 @@ fn read_cache(path: &Path, id: &str, pre: &Preprocessing) -> Option<PreparedCase
         input,
         target,
         has_tumour,
+        organ_from_truth,
     })
 }
 
@@ -428,6 +436,7 @@ mod tests {
             input,
             target,
             has_tumour: false,
+            organ_from_truth: false,
         };
         let aug = Augmentation {
             noise_sd: 0.0,

@@ -220,6 +220,24 @@ pub fn train(
             .join()
             .unwrap_or_else(|_| bail!("preparing the cases panicked"))
     })?;
+    // Said in the model card: cases filled around the ground truth's organ because the
+    // locator found none.
+    let from_truth: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.organ_from_truth)
+        .map(|c| c.id.as_str())
+        .collect();
+    let organ_note = (!from_truth.is_empty()).then(|| {
+        (
+            "organ_from_ground_truth".to_string(),
+            format!(
+                "{} of {} cases, where the locator found no organ: {}",
+                from_truth.len(),
+                cases.len(),
+                from_truth.join(", ")
+            ),
+        )
+    });
     let (train_idx, val_idx) = split(cases.len(), config.validation_fraction, config.seed);
     if train_idx.is_empty() {
         bail!("{}: too few cases to train", config.data.display());
@@ -324,6 +342,7 @@ pub fn train(
             .init_from
             .iter()
             .map(|stem| ("initialised_from".to_string(), stem.display().to_string()))
+            .chain(organ_note.clone())
             .collect(),
         locator: locator_name.clone(),
     };
