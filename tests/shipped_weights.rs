@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::LoadedModel;
-use oncoscope::model::inference::{classify, classify_from_locator_labels, locator_is, segment};
+use oncoscope::model::inference::{
+    classify, classify_from_locator_labels, classify_reusing, locator_is, segment,
+};
 use oncoscope::model::metrics::{SegmentationScores, roc_auc};
 use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{model_stem, shipped_weights_dir};
@@ -213,6 +215,10 @@ fn a_classifier_behind_the_segmenter_reuses_its_labels_with_the_same_verdict() {
             .unwrap()
             .unwrap();
         assert_eq!(alone, reusing, "{task:?}");
+        let given = classify_reusing(&cnn, &case.ct, Some((&unet, &labels)), &cancel, &mut |_| {})
+            .unwrap()
+            .unwrap();
+        assert_eq!(alone, given, "{task:?}");
         // Labels of another grid are refused, naming the model.
         let grid = Grid::axis_aligned([16, 16, 16], [2.0; 3], [0.0; 3]).unwrap();
         let foreign: LabelVolume = Volume::new(grid, vec![1; 16 * 16 * 16]).unwrap();

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
-use oncoscope::model::inference::{classify, classify_from_locator_labels, locator_is, segment};
+use oncoscope::model::inference::{classify_reusing, segment};
 use oncoscope::model::metrics::{ClassifierScores, SegmentationScores};
 use oncoscope::model::progress::CancelToken;
 use oncoscope::volume::decathlon::{Task, read_dataset};
@@ -92,12 +92,12 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             .as_ref()
             .map(|s| SegmentationScores::compare(&truth.voxels, &s.voxels));
         // A classifier behind the segmenter (its locator) reuses its labels.
-        let classification = match (&cnn, &unet, &segmentation) {
-            (Some(cnn), Some(unet), Some(labels)) if locator_is(cnn, unet) => {
-                classify_from_locator_labels(cnn, &ct, labels, &cancel, &mut |_| {})?
+        let classification = match &cnn {
+            Some(cnn) => {
+                let segmented = unet.as_ref().zip(segmentation.as_ref());
+                classify_reusing(cnn, &ct, segmented, &cancel, &mut |_| {})?
             }
-            (Some(cnn), ..) => classify(cnn, &ct, &cancel, &mut |_| {})?,
-            (None, ..) => None,
+            None => None,
         };
         results.push(CaseResult {
             id: case.id.clone(),

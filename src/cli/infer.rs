@@ -7,9 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
-use oncoscope::model::inference::{
-    Classification, classify, classify_from_locator_labels, locator_is, segment,
-};
+use oncoscope::model::inference::{Classification, classify_reusing, segment};
 use oncoscope::model::metrics::SegmentationScores;
 use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{model_stem, shipped_weights_dir};
@@ -77,12 +75,12 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         None => None,
     };
     // A classifier behind the segmenter (its locator) reuses its labels.
-    let classification = match (&cnn, &unet, &segmentation) {
-        (Some(cnn), Some(unet), Some(labels)) if locator_is(cnn, unet) => {
-            classify_from_locator_labels(cnn, &ct, labels, &cancel, &mut stage)?
+    let classification = match &cnn {
+        Some(cnn) => {
+            let segmented = unet.as_ref().zip(segmentation.as_ref());
+            classify_reusing(cnn, &ct, segmented, &cancel, &mut stage)?
         }
-        (Some(cnn), ..) => classify(cnn, &ct, &cancel, &mut stage)?,
-        (None, ..) => None,
+        None => None,
     };
     let true_cancer = truth.as_ref().map(|t| t.voxels.contains(&2));
     let scores = match (&truth, &segmentation) {

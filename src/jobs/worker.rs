@@ -18,7 +18,7 @@ use crate::mesh::{
 };
 use crate::model::ModelKind;
 use crate::model::checkpoint::{LoadedModel, device_by_name};
-use crate::model::inference::{Stage, classify, classify_from_locator_labels, locator_is, segment};
+use crate::model::inference::{Stage, classify_reusing, locator_is, segment};
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::model::weights::model_stem;
@@ -469,7 +469,13 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
             reporter.send(Event::Cancelled(JobKind::Classify));
             return Ok(());
         };
-        run_classifier(classifier, &ct, Some(&labels), &cancel, reporter)?;
+        run_classifier(
+            classifier,
+            &ct,
+            Some((segmenter, &labels)),
+            &cancel,
+            reporter,
+        )?;
         return Ok(());
     }
     if let Some(classifier) = &classifier
@@ -486,21 +492,17 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
     Ok(())
 }
 
-/// Classifies `ct` and reports the verdict; `locator_labels`: the labels of the classifier's
-/// locator on `ct`, when already made. `Ok(false)` when cancelled (reported).
+/// Classifies `ct` and reports the verdict; `segmented`: a segmenter's labels on `ct`, reused
+/// when it is the classifier's locator. `Ok(false)` when cancelled (reported).
 fn run_classifier(
     model: &LoadedModel,
     ct: &CtVolume,
-    locator_labels: Option<&LabelVolume>,
+    segmented: Option<(&LoadedModel, &LabelVolume)>,
     cancel: &CancelToken,
     reporter: &Reporter,
 ) -> anyhow::Result<bool> {
     let mut on_stage = stage_reporter(reporter, JobKind::Classify);
-    let result = match locator_labels {
-        Some(labels) => classify_from_locator_labels(model, ct, labels, cancel, &mut on_stage)?,
-        None => classify(model, ct, cancel, &mut on_stage)?,
-    };
-    match result {
+    match classify_reusing(model, ct, segmented, cancel, &mut on_stage)? {
         Some(result) => {
             reporter.send(Event::Classified {
                 result,

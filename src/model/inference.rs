@@ -3,7 +3,7 @@
 //! model of the organ's region first runs its locator on the whole CT to find the organ's
 //! cube, sees only that cube, and (segmentation) writes its labels back inside it.
 
-use super::checkpoint::LoadedModel;
+use super::checkpoint::{LoadedModel, weights_path};
 use super::config::{ModelKind, Network};
 use super::preprocess::{model_volume, tensor_from_voxels, voxels_from_tensor};
 use super::progress::CancelToken;
@@ -87,8 +87,8 @@ fn view_for(
 /// [`classify_from_locator_labels`] spares running the segmenter (and its own locator) twice.
 pub fn locator_is(classifier: &LoadedModel, segmenter: &LoadedModel) -> bool {
     let same_file = |a: &std::path::Path, b: &std::path::Path| match (
-        a.with_extension("safetensors").canonicalize(),
-        b.with_extension("safetensors").canonicalize(),
+        weights_path(a).canonicalize(),
+        weights_path(b).canonicalize(),
     ) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
@@ -158,6 +158,23 @@ pub fn classify_from_locator_labels(
     on_stage: &mut dyn FnMut(Stage),
 ) -> Result<Option<Classification>> {
     classify_with(model, ct, Some(locator_labels), cancel, on_stage)
+}
+
+/// [`classify`], given what a segmenter already found on `ct` (`segmented`: the segmenter and
+/// its labels there): when that segmenter is the classifier's locator ([`locator_is`]) its
+/// labels are reused, otherwise the classifier runs as [`classify`] does. The same verdict
+/// either way.
+pub fn classify_reusing(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    segmented: Option<(&LoadedModel, &LabelVolume)>,
+    cancel: &CancelToken,
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<Option<Classification>> {
+    let locator_labels = segmented
+        .filter(|(segmenter, _)| locator_is(model, segmenter))
+        .map(|(_, labels)| labels);
+    classify_with(model, ct, locator_labels, cancel, on_stage)
 }
 
 fn classify_with(
