@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::LoadedModel;
-use oncoscope::model::inference::{
-    classify, classify_from_locator_labels, classify_reusing, locator_is, segment,
-};
+use oncoscope::model::inference::{classify, classify_reusing, locator_is, segment};
 use oncoscope::model::metrics::{SegmentationScores, roc_auc};
 use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{model_stem, shipped_weights_dir};
@@ -211,10 +209,6 @@ fn a_classifier_behind_the_segmenter_reuses_its_labels_with_the_same_verdict() {
         let alone = classify(&cnn, &case.ct, &cancel, &mut |_| {})
             .unwrap()
             .unwrap();
-        let reusing = classify_from_locator_labels(&cnn, &case.ct, &labels, &cancel, &mut |_| {})
-            .unwrap()
-            .unwrap();
-        assert_eq!(alone, reusing, "{task:?}");
         let given = classify_reusing(&cnn, &case.ct, Some((&unet, &labels)), &cancel, &mut |_| {})
             .unwrap()
             .unwrap();
@@ -222,9 +216,21 @@ fn a_classifier_behind_the_segmenter_reuses_its_labels_with_the_same_verdict() {
         // Labels of another grid are refused, naming the model.
         let grid = Grid::axis_aligned([16, 16, 16], [2.0; 3], [0.0; 3]).unwrap();
         let foreign: LabelVolume = Volume::new(grid, vec![1; 16 * 16 * 16]).unwrap();
-        let err = classify_from_locator_labels(&cnn, &case.ct, &foreign, &cancel, &mut |_| {})
-            .unwrap_err();
+        let err = classify_reusing(
+            &cnn,
+            &case.ct,
+            Some((&unet, &foreign)),
+            &cancel,
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("grid"), "{err:#}");
+        // Labels of a model that is not the classifier's locator are not used.
+        let ignored =
+            classify_reusing(&cnn, &case.ct, Some((&cnn, &foreign)), &cancel, &mut |_| {})
+                .unwrap()
+                .unwrap();
+        assert_eq!(alone, ignored, "{task:?}");
     }
     assert!(pairs >= 1, "liver_cnn stands behind liver_unet in weights/");
 }

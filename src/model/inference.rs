@@ -84,7 +84,7 @@ fn view_for(
 
 /// Whether `classifier`'s locator is `segmenter` itself (the same model files): then the
 /// segmenter's labels on a CT are what the classifier's locator finds there, and
-/// [`classify_from_locator_labels`] spares running the segmenter (and its own locator) twice.
+/// [`classify_reusing`] spares running the segmenter (and its own locator) twice.
 pub fn locator_is(classifier: &LoadedModel, segmenter: &LoadedModel) -> bool {
     let same_file = |a: &std::path::Path, b: &std::path::Path| match (
         weights_path(a).canonicalize(),
@@ -145,19 +145,6 @@ pub fn classify(
     on_stage: &mut dyn FnMut(Stage),
 ) -> Result<Option<Classification>> {
     classify_with(model, ct, None, cancel, on_stage)
-}
-
-/// [`classify`] with the labels the model's locator gives on `ct` already made (by
-/// [`segment`] with that same model: see [`locator_is`]); the same verdict, without running
-/// the locator again. For a whole-box classifier the labels are not needed and ignored.
-pub fn classify_from_locator_labels(
-    model: &LoadedModel,
-    ct: &CtVolume,
-    locator_labels: &LabelVolume,
-    cancel: &CancelToken,
-    on_stage: &mut dyn FnMut(Stage),
-) -> Result<Option<Classification>> {
-    classify_with(model, ct, Some(locator_labels), cancel, on_stage)
 }
 
 /// [`classify`], given what a segmenter already found on `ct` (`segmented`: the segmenter and
