@@ -11,13 +11,13 @@ use oncoscope::model::checkpoint::{LoadedModel, card_path, read_card, weights_pa
 use oncoscope::model::inference::classify;
 use oncoscope::model::organ_fill::OutsideOrgan;
 use oncoscope::model::preprocess::Preprocessing;
-use oncoscope::model::progress::{CancelToken, RunControl};
+use oncoscope::model::progress::CancelToken;
 use oncoscope::model::region::Region;
+use oncoscope::model::training::best_checkpoint;
 use oncoscope::model::training::data::{open_dataset, prepare_cases};
-use oncoscope::model::training::{best_checkpoint, train};
 use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::nifti::{read_ct, read_labels_for};
-use training_common::{tiny_config, write_phantoms};
+use training_common::{tiny_config, train_from_scratch, write_phantoms};
 
 const FILL: OutsideOrgan = OutsideOrgan::FillWithOrganMedian { margin_mm: 3.0 };
 
@@ -148,26 +148,12 @@ fn a_filling_classifier_sees_its_locators_organ_at_inference() {
     // finer outline than the whole-box locator's.
     config.locator = Some(oncoscope::model::weights::shipped_weights_dir().join("liver_unet"));
     // Without the organ's region there is no organ at inference: refused before training.
-    let err = train(
-        &config,
-        &Device::Cpu,
-        false,
-        &RunControl::new(),
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = train_from_scratch(&config).unwrap_err();
     assert!(format!("{err:#}").contains("region"), "{err:#}");
     assert!(!run.join("best.json").exists());
 
     config.preprocessing = filling_preprocessing();
-    train(
-        &config,
-        &Device::Cpu,
-        false,
-        &RunControl::new(),
-        &mut |_| {},
-    )
-    .unwrap();
+    train_from_scratch(&config).unwrap();
     let best = best_checkpoint(&run);
     let card = read_card(&best).unwrap();
     assert_eq!(card.preprocessing.outside_organ, FILL);
@@ -257,14 +243,7 @@ fn a_case_where_the_locator_finds_no_organ_is_filled_around_the_truth_and_said_s
     let mut config = tiny_config(&data, &run, ModelKind::Cnn, 1);
     config.preprocessing = pre;
     config.locator = Some(blind);
-    train(
-        &config,
-        &Device::Cpu,
-        false,
-        &RunControl::new(),
-        &mut |_| {},
-    )
-    .unwrap();
+    train_from_scratch(&config).unwrap();
     let card = read_card(&best_checkpoint(&run)).unwrap();
     let note = card.notes.get("organ_from_ground_truth").expect("a note");
     assert!(

@@ -16,7 +16,7 @@ use oncoscope::model::training::{TrainingEvent, best_checkpoint, train};
 use oncoscope::model::{GlobalPool, ModelKind};
 use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::nifti::read_ct;
-use training_common::{tiny_config, write_phantoms};
+use training_common::{tiny_config, train_from_scratch, write_phantoms};
 
 /// Writes `n` small liver phantoms (about 40–48 voxels per axis) into `root`.
 fn small_dataset(root: &Path, n: usize, seed: u64) {
@@ -152,10 +152,10 @@ fn wrong_task_and_missing_folders_are_refused() {
     small_dataset(&data, 2, 13);
     let mut cfg = tiny_config(&data, &dir.path().join("run"), ModelKind::Unet, 1);
     cfg.task = Task::Pancreas;
-    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+    let err = train_from_scratch(&cfg).unwrap_err();
     assert!(format!("{err:#}").contains("liver"), "{err:#}");
     cfg.data = dir.path().join("nowhere");
-    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+    let err = train_from_scratch(&cfg).unwrap_err();
     assert!(format!("{err:#}").contains("nowhere"), "{err:#}");
 }
 
@@ -238,10 +238,10 @@ fn a_region_model_runs_behind_its_locator_and_labels_only_its_cube() {
     let run = dir.path().join("region");
     let mut cfg = tiny_config(&data, &run, ModelKind::Unet, 2);
     cfg.preprocessing.region = Region::OrganCube { margin_mm: 10.0 };
-    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+    let err = train_from_scratch(&cfg).unwrap_err();
     assert!(format!("{err:#}").contains("locator"), "{err:#}");
     cfg.locator = Some(locator);
-    train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap();
+    train_from_scratch(&cfg).unwrap();
 
     // The run folder runs on its own: its cards name the locator copied beside them.
     let card = read_card(&run.join("best")).unwrap();
@@ -326,7 +326,7 @@ fn labelled_normal_cases_join_a_region_classifier_and_unlabelled_ones_are_refuse
         let mut cfg = cfg.clone();
         cfg.out = normals.with_extension("run");
         cfg.normals = Some(normals);
-        let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+        let err = train_from_scratch(&cfg).unwrap_err();
         format!("{err:#}")
     };
 
@@ -380,7 +380,7 @@ fn a_run_can_start_from_another_models_weights() {
     let mut cfg = tiny_config(&data, &second, ModelKind::Unet, 1);
     cfg.learning_rate = 1e-12;
     cfg.init_from = Some(first.join("last"));
-    train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap();
+    train_from_scratch(&cfg).unwrap();
     let weights = |run: &Path| {
         candle_core::safetensors::load(run.join("last.safetensors"), &Device::Cpu).unwrap()
     };
@@ -404,14 +404,7 @@ fn a_run_can_start_from_another_models_weights() {
     let fresh = dir.path().join("fresh");
     let mut cfg_fresh = tiny_config(&data, &fresh, ModelKind::Unet, 1);
     cfg_fresh.learning_rate = 1e-12;
-    train(
-        &cfg_fresh,
-        &Device::Cpu,
-        false,
-        &RunControl::new(),
-        &mut |_| {},
-    )
-    .unwrap();
+    train_from_scratch(&cfg_fresh).unwrap();
     let diff = max_diff(
         &started_from["head.weight"],
         &weights(&fresh)["head.weight"],
@@ -431,7 +424,7 @@ fn a_run_can_start_from_another_models_weights() {
     let mut cfg = tiny_config(&data, &dir.path().join("third"), ModelKind::Unet, 1);
     cfg.architecture.channels = [8, 8, 8, 8];
     cfg.init_from = Some(first.join("last"));
-    let err = train(&cfg, &Device::Cpu, false, &RunControl::new(), &mut |_| {}).unwrap_err();
+    let err = train_from_scratch(&cfg).unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("first") && text.contains("architecture"),

@@ -5,9 +5,11 @@
 
 use std::path::Path;
 
+use candle_core::Device;
 use oncoscope::model::preprocess::Preprocessing;
-use oncoscope::model::training::TrainConfig;
+use oncoscope::model::progress::RunControl;
 use oncoscope::model::training::data::Augmentation;
+use oncoscope::model::training::{TrainConfig, TrainingOutcome, train};
 use oncoscope::model::{Architecture, GlobalPool, ModelKind};
 use oncoscope::volume::decathlon::{DatasetWriter, Task};
 use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
@@ -59,4 +61,9 @@ pub fn tiny_config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> T
         locator: None,
         init_from: None,
     }
+}
+
+/// Trains `config` from scratch on the CPU, without a control or progress events.
+pub fn train_from_scratch(config: &TrainConfig) -> anyhow::Result<TrainingOutcome> {
+    train(config, &Device::Cpu, false, &RunControl::new(), &mut |_| {})
 }

@@ -10,13 +10,10 @@ use std::path::{Path, PathBuf};
 #[path = "../training_common/mod.rs"]
 mod training_common;
 
-use candle_core::Device;
 use oncoscope::model::ModelKind;
-use oncoscope::model::progress::RunControl;
-use oncoscope::model::training::train;
 use oncoscope::volume::decathlon::{DatasetWriter, Task};
 use oncoscope::volume::phantom::{PhantomOptions, case_seed, generate_case};
-use training_common::tiny_config;
+use training_common::{tiny_config, train_from_scratch};
 
 pub fn sample() -> (PathBuf, PathBuf) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample");
@@ -77,14 +74,7 @@ pub fn tiny_weights(root: &Path) -> PathBuf {
     for kind in [ModelKind::Unet, ModelKind::Cnn] {
         let run = root.join(format!("run_{}", kind.name()));
         let config = tiny_config(&data, &run, kind, 1);
-        train(
-            &config,
-            &Device::Cpu,
-            false,
-            &RunControl::new(),
-            &mut |_| {},
-        )
-        .unwrap();
+        train_from_scratch(&config).unwrap();
         for ext in ["json", "safetensors"] {
             std::fs::copy(
                 run.join(format!("best.{ext}")),
