@@ -44,7 +44,7 @@ fn cubes(rng: &mut Rng, n: usize) -> (Tensor, Vec<f32>) {
 fn held_out_auc(pool: GlobalPool, steps: usize) -> f64 {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let cnn = CNN3D::new([4, 8, 16, 32], pool, vb).unwrap();
+    let cnn = CNN3D::new(1, [4, 8, 16, 32], pool, vb).unwrap();
     let mut opt = AdamW::new(
         varmap.all_vars(),
         ParamsAdamW {

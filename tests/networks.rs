@@ -13,13 +13,13 @@ fn parameter_count(varmap: &VarMap) -> usize {
 fn parameter_counts_match_the_reference_architectures() {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    UNet3D::new([16, 32, 64, 128], 3, vb).unwrap();
+    UNet3D::new(1, [16, 32, 64, 128], 3, vb).unwrap();
     assert_eq!(parameter_count(&varmap), 1_402_003);
     assert_eq!(varmap.all_vars().len(), 64);
 
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    CNN3D::new([16, 32, 64, 128], GlobalPool::Average, vb).unwrap();
+    CNN3D::new(1, [16, 32, 64, 128], GlobalPool::Average, vb).unwrap();
     assert_eq!(parameter_count(&varmap), 291_585);
     assert_eq!(varmap.all_vars().len(), 18);
 }
@@ -28,7 +28,7 @@ fn parameter_counts_match_the_reference_architectures() {
 fn unet_keeps_odd_multiple_of_eight_shapes_and_all_parameters_get_gradients() {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let unet = UNet3D::new([4, 8, 8, 8], 3, vb).unwrap();
+    let unet = UNet3D::new(1, [4, 8, 8, 8], 3, vb).unwrap();
     let xs = Tensor::randn(0f32, 1.0, (2, 1, 8, 16, 24), &Device::Cpu).unwrap();
     let logits = unet.forward(&xs).unwrap();
     assert_eq!(logits.dims(), &[2, 3, 8, 16, 24]);
@@ -68,7 +68,7 @@ fn unet_keeps_odd_multiple_of_eight_shapes_and_all_parameters_get_gradients() {
 fn cnn_gives_one_logit_per_sample_at_odd_sizes() {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let cnn = CNN3D::new([4, 8, 8, 8], GlobalPool::Average, vb).unwrap();
+    let cnn = CNN3D::new(1, [4, 8, 8, 8], GlobalPool::Average, vb).unwrap();
     let xs = Tensor::randn(0f32, 1.0, (3, 1, 17, 19, 23), &Device::Cpu).unwrap();
     let logits = cnn.forward(&xs).unwrap();
     assert_eq!(logits.dims(), &[3, 1]);
@@ -80,12 +80,12 @@ fn cnn_gives_one_logit_per_sample_at_odd_sizes() {
 fn max_pooled_cnn_has_the_reference_parameters_and_one_logit_per_sample() {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    CNN3D::new([16, 32, 64, 128], GlobalPool::Max, vb).unwrap();
+    CNN3D::new(1, [16, 32, 64, 128], GlobalPool::Max, vb).unwrap();
     assert_eq!(parameter_count(&varmap), 291_585);
 
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let cnn = CNN3D::new([4, 8, 8, 8], GlobalPool::Max, vb).unwrap();
+    let cnn = CNN3D::new(1, [4, 8, 8, 8], GlobalPool::Max, vb).unwrap();
     let xs = Tensor::randn(0f32, 1.0, (2, 1, 17, 19, 23), &Device::Cpu).unwrap();
     assert_eq!(cnn.forward(&xs).unwrap().dims(), &[2, 1]);
     // Different inputs give different logits (the pooling passes information through).
@@ -103,7 +103,7 @@ fn max_pooled_cnn_has_the_reference_parameters_and_one_logit_per_sample() {
 fn max_cell_cnn_scores_every_cell_and_takes_the_highest() {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let cnn = CNN3D::new([4, 8, 8, 8], GlobalPool::MaxCell, vb).unwrap();
+    let cnn = CNN3D::new(1, [4, 8, 8, 8], GlobalPool::MaxCell, vb).unwrap();
     let xs = Tensor::randn(0f32, 1.0, (2, 1, 32, 48, 33), &Device::Cpu).unwrap();
     let cells = cnn.cell_logits(&xs).unwrap();
     assert_eq!(cells.dims(), &[2, 1, 2, 3, 2]);

@@ -2,13 +2,15 @@
 //! truth's organ or the locator's; a filling classifier behind a finder (a region U-Net with
 //! its own locator) is filled around the finder's organ at inference (its output changes when
 //! the fill is turned off); a fill without an organ region, and a locator loop, are refused.
+//! The locator's tumour as a second input channel: made from the locator's labels in training
+//! (never from the ground truth's) and at inference.
 
 mod training_common;
 
 use candle_core::Device;
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::{LoadedModel, card_path, read_card, weights_path};
-use oncoscope::model::inference::classify;
+use oncoscope::model::inference::{classify, classify_reusing, segment};
 use oncoscope::model::organ_fill::OutsideOrgan;
 use oncoscope::model::preprocess::Preprocessing;
 use oncoscope::model::progress::CancelToken;
@@ -250,4 +252,169 @@ fn a_case_where_the_locator_finds_no_organ_is_filled_around_the_truth_and_said_s
         note.starts_with("3 of 3 cases") && note.contains("liver_001"),
         "{note}"
     );
+}
+
+/// A 24³ organ-cube preprocessing with the locator's tumour as a second channel.
+fn tumour_channel_preprocessing() -> Preprocessing {
+    Preprocessing {
+        region: Region::OrganCube { margin_mm: 10.0 },
+        locator_tumour_channel: true,
+        ..Preprocessing::cube(24)
+    }
+}
+
+#[test]
+fn the_locators_tumour_is_a_second_channel_never_the_ground_truths() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_phantoms(&data, Task::Liver, 3, 34, Some(2));
+    let dataset = open_dataset(&data).unwrap();
+    let pre = tumour_channel_preprocessing();
+    let one_channel = Preprocessing {
+        locator_tumour_channel: false,
+        ..pre
+    };
+    let n: usize = pre.grid.iter().product();
+    let finder_path = oncoscope::model::weights::shipped_weights_dir().join("liver_unet");
+    let finder = LoadedModel::load(&finder_path, &Device::Cpu).unwrap();
+    let cache = dir.path().join("cache");
+    let plain = prepare_cases(&dataset, &[], &one_channel, None, &cache, &|_, _, _| {}).unwrap();
+    let (mut found_in_truth, mut found_elsewhere) = (0, 0);
+    for pass in ["prepared", "from the cache"] {
+        let cases =
+            prepare_cases(&dataset, &[], &pre, Some(&finder), &cache, &|_, _, _| {}).unwrap();
+        for (case, plain) in cases.iter().zip(&plain) {
+            let id = &case.id;
+            assert_eq!(case.input.len(), 2 * n, "{id} {pass}");
+            // The first channel is the CT as it is (no fill asked for).
+            assert_eq!(&case.input[..n], &plain.input[..], "{id} {pass}");
+            let tumour = &case.input[n..];
+            assert!(tumour.iter().all(|v| (0.0..=1.0).contains(v)), "{id}");
+            // Model voxels mostly the finder's tumour that lie in the ground truth's tumour.
+            found_in_truth += tumour
+                .iter()
+                .zip(&case.target)
+                .filter(|&(&t, &l)| t > 0.5 && l == 2)
+                .count();
+            found_elsewhere += tumour
+                .iter()
+                .zip(&case.target)
+                .filter(|&(&t, &l)| t > 0.5 && l != 2)
+                .count();
+        }
+    }
+    // The finder's tumour lies in the truth's far more often than chance would put it there
+    // (these tiny phantoms are coarser than those it learnt on: it finds false lesions too).
+    let truth_share = plain
+        .iter()
+        .flat_map(|c| &c.target)
+        .filter(|&&l| l == 2)
+        .count() as f64
+        / (plain.len() * n) as f64;
+    let found_share = found_in_truth as f64 / (found_in_truth + found_elsewhere).max(1) as f64;
+    eprintln!(
+        "found tumour: {found_in_truth} model voxels in the truth's, {found_elsewhere} not; \
+         truth's tumour {:.1} % of the cubes",
+        100.0 * truth_share
+    );
+    assert!(
+        found_share > 20.0 * truth_share,
+        "{found_share} {truth_share}"
+    );
+
+    // A locator that finds nothing: the ground truth's organ gives the cube, but the tumour
+    // channel stays empty (it never shows the truth's tumour).
+    let blind = dir.path().join("blind");
+    let tensors = candle_core::safetensors::load(weights_path(&finder_path), &Device::Cpu).unwrap();
+    let zeroed: std::collections::HashMap<String, candle_core::Tensor> = tensors
+        .into_iter()
+        .map(|(name, t)| {
+            let blind = match t.dims() {
+                [3] => candle_core::Tensor::new(&[5.0f32, 0.0, 0.0], &Device::Cpu).unwrap(),
+                _ => t.zeros_like().unwrap(),
+            };
+            (name, blind)
+        })
+        .collect();
+    candle_core::safetensors::save(&zeroed, weights_path(&blind)).unwrap();
+    std::fs::copy(card_path(&finder_path), card_path(&blind)).unwrap();
+    std::fs::copy(
+        card_path(&shipped_locator()),
+        card_path(&dir.path().join("liver_locator")),
+    )
+    .unwrap();
+    std::fs::copy(
+        weights_path(&shipped_locator()),
+        weights_path(&dir.path().join("liver_locator")),
+    )
+    .unwrap();
+    let blind = LoadedModel::load(&blind, &Device::Cpu).unwrap();
+    let cases = prepare_cases(&dataset, &[], &pre, Some(&blind), &cache, &|_, _, _| {}).unwrap();
+    for case in &cases {
+        assert!(
+            case.organ_from_truth && case.target.contains(&2),
+            "{}",
+            case.id
+        );
+        assert!(case.input[n..].iter().all(|&v| v == 0.0), "{}", case.id);
+    }
+}
+
+#[test]
+fn a_classifier_with_the_tumour_channel_sees_what_its_finder_labels_tumour() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_phantoms(&data, Task::Liver, 4, 35, None);
+    let run = dir.path().join("run");
+    let finder_path = oncoscope::model::weights::shipped_weights_dir().join("liver_unet");
+    let mut config = tiny_config(&data, &run, ModelKind::Cnn, 1);
+    config.locator = Some(finder_path.clone());
+    // Without the organ's region there is no locator's tumour: refused before training.
+    config.preprocessing = Preprocessing {
+        region: Region::WholeBox,
+        ..tumour_channel_preprocessing()
+    };
+    let err = train_from_scratch(&config).unwrap_err();
+    assert!(format!("{err:#}").contains("region"), "{err:#}");
+
+    config.preprocessing = tumour_channel_preprocessing();
+    train_from_scratch(&config).unwrap();
+    let best = best_checkpoint(&run);
+    assert!(
+        read_card(&best)
+            .unwrap()
+            .preprocessing
+            .locator_tumour_channel
+    );
+    let model = LoadedModel::load(&best, &Device::Cpu).unwrap();
+    // The run's copy of the finder: the classifier's own locator, whose labels it reuses.
+    let finder = LoadedModel::load(&run.join("liver_finder"), &Device::Cpu).unwrap();
+    let ct = read_ct(&data.join("imagesTr/liver_000.nii.gz")).unwrap();
+    let labels = segment(&finder, &ct, &CancelToken::new(), &mut |_| {})
+        .unwrap()
+        .unwrap();
+    assert!(labels.voxels.contains(&2), "the finder finds a lesion");
+    let verdict = |labels: &oncoscope::volume::LabelVolume| {
+        classify_reusing(
+            &model,
+            &ct,
+            Some((&finder, labels)),
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .unwrap()
+        .unwrap()
+    };
+    let with_tumour = verdict(&labels);
+    assert_eq!(with_tumour.input_shape, [2, 24, 24, 24]);
+    // Run alone (its finder and the finder's locator again) it agrees.
+    let alone = classify(&model, &ct, &CancelToken::new(), &mut |_| {})
+        .unwrap()
+        .unwrap();
+    assert_eq!(alone.logit, with_tumour.logit);
+    // The same outline without its tumour answers differently: the channel reached the network.
+    let no_tumour = labels
+        .with_voxels(labels.voxels.iter().map(|&l| l.min(1)).collect())
+        .unwrap();
+    assert_ne!(verdict(&no_tumour).logit, with_tumour.logit);
 }

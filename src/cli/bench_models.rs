@@ -98,12 +98,16 @@ fn bench_one(
     let device = device.clone();
     let arch = Architecture::reference(kind);
     let varmap = VarMap::new();
-    let network = Network::new(&arch, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let network = Network::new(
+        &arch,
+        1,
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+    )?;
     let params: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
     let rss_after_build = peak_rss_mib();
 
     // Inference: batch 1, parameters frozen (no graph kept).
-    let inference = frozen(&arch, &varmap, &device)?;
+    let inference = frozen(&arch, 1, &varmap, &device)?;
     let x1 = Tensor::randn(0f32, 1.0, (1, 1, size, size, size), &device)?;
     let infer_s = timed(runs, || {
         let y = inference.forward_t(&x1, false)?;

@@ -71,6 +71,11 @@ pub struct TrainArgs {
     /// inside the organ (no fat of a loose outline shows).
     #[arg(long, value_name = "MM", allow_negative_numbers = true)]
     pub fill_outside_organ_mm: Option<f64>,
+    /// For --region organ: give the network a second input channel, where the --locator
+    /// labels tumour (the fraction of each model voxel). With a region U-Net as locator (e.g.
+    /// weights/liver_unet) a classifier sees the lesions the segmenter found beside the CT.
+    #[arg(long)]
+    pub locator_tumour_channel: bool,
     /// For --region organ: the whole-box U-Net that finds the organ (a model stem, e.g.
     /// weights/liver_locator); copied into the run folder.
     #[arg(long)]
@@ -138,6 +143,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
                 None => OutsideOrgan::Keep,
                 Some(margin_mm) => OutsideOrgan::FillWithOrganMedian { margin_mm },
             },
+            locator_tumour_channel: args.locator_tumour_channel,
             ..Preprocessing::cube(args.grid)
         },
         epochs: args.epochs,

@@ -162,7 +162,8 @@ impl LoadedModel {
         // place (saves go through a temporary name and a rename).
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&file], DType::F32, device) }
             .with_context(|| format!("{}: not a readable safetensors file", file.display()))?;
-        let network = Network::new(&card.architecture, vb).with_context(|| {
+        let input_channels = card.preprocessing.input_channels();
+        let network = Network::new(&card.architecture, input_channels, vb).with_context(|| {
             format!(
                 "{}: weights do not match the architecture in its .json",
                 file.display()

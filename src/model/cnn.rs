@@ -15,7 +15,8 @@ use super::layers3d::{global_avg_pool3d, global_max_pool3d, max_pool3d_2x};
 /// Dropout probability before the final linear layer (training only).
 pub const DROPOUT: f32 = 0.3;
 
-/// The 3D CNN classifier. Input `(n, 1, d, h, w)`, output logits `(n, 1)`.
+/// The 3D CNN classifier. Input `(n, c, d, h, w)` (c = 1, the CT, in the reference
+/// network), output logits `(n, 1)`.
 #[derive(Debug, Clone)]
 pub struct CNN3D {
     stages: Vec<ConvBlock>,
@@ -24,10 +25,16 @@ pub struct CNN3D {
 }
 
 impl CNN3D {
-    /// `channels`: widths of the four stages, e.g. `[16, 32, 64, 128]`.
-    pub fn new(channels: [usize; 4], global_pool: GlobalPool, vb: VarBuilder) -> Result<Self> {
+    /// `input_channels`: channels of the input (1: the CT); `channels`: widths of the four
+    /// stages, e.g. `[16, 32, 64, 128]`.
+    pub fn new(
+        input_channels: usize,
+        channels: [usize; 4],
+        global_pool: GlobalPool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let mut stages = Vec::new();
-        let mut ci = 1;
+        let mut ci = input_channels;
         // PyTorch's `features` Sequential holds ConvBlock, MaxPool pairs: blocks at 0, 2, 4, 6.
         for (i, &co) in channels.iter().enumerate() {
             stages.push(ConvBlock::new(
@@ -59,7 +66,7 @@ impl CNN3D {
         self.global_pool
     }
 
-    /// The last feature map: `(n, 1, d, h, w)` → `(n, c, d/16, h/16, w/16)` (sizes floored).
+    /// The last feature map: `(n, c, d, h, w)` → `(n, c', d/16, h/16, w/16)` (sizes floored).
     fn features(&self, xs: &Tensor) -> Result<Tensor> {
         let mut ys = xs.clone();
         for stage in &self.stages {
@@ -69,7 +76,7 @@ impl CNN3D {
     }
 
     /// Per-cell logits: the linear layer applied at every cell of the last feature map,
-    /// `(n, 1, d, h, w)` → `(n, 1, d/16, h/16, w/16)`. No dropout: it would perturb every cell,
+    /// `(n, c, d, h, w)` → `(n, 1, d/16, h/16, w/16)`. No dropout: it would perturb every cell,
     /// and the maximum over the cells would pick the most perturbed one.
     pub fn cell_logits(&self, xs: &Tensor) -> Result<Tensor> {
         let features = self.features(xs)?;
@@ -88,7 +95,7 @@ impl CNN3D {
         cell_logits.flatten_from(1)?.max_keepdim(1)
     }
 
-    /// xs: `(n, 1, d, h, w)` → logits `(n, 1)`; dropout is applied when `train`.
+    /// xs: `(n, c, d, h, w)` → logits `(n, 1)`; dropout is applied when `train`.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         if self.global_pool == GlobalPool::MaxCell {
             return Self::case_logit(&self.cell_logits(xs)?);

@@ -98,20 +98,27 @@ pub enum Network {
 }
 
 impl Network {
-    /// Builds the network with parameters from `vb`.
-    pub fn new(arch: &Architecture, vb: VarBuilder) -> Result<Self> {
+    /// Builds the network for inputs of `input_channels` channels (see
+    /// [`crate::model::Preprocessing::input_channels`]) with parameters from `vb`.
+    pub fn new(arch: &Architecture, input_channels: usize, vb: VarBuilder) -> Result<Self> {
         Ok(match arch.kind {
             ModelKind::Unet => Self::Unet(Box::new(UNet3D::new(
+                input_channels,
                 arch.channels,
                 Architecture::SEGMENTATION_CLASSES,
                 vb,
             )?)),
-            ModelKind::Cnn => Self::Cnn(CNN3D::new(arch.channels, arch.global_pool, vb)?),
+            ModelKind::Cnn => Self::Cnn(CNN3D::new(
+                input_channels,
+                arch.channels,
+                arch.global_pool,
+                vb,
+            )?),
         })
     }
 
     /// Forward pass; `train` enables dropout (CNN only).
-    /// xs: `(n, 1, d, h, w)` → U-Net logits `(n, 3, d, h, w)` or CNN logits `(n, 1)`.
+    /// xs: `(n, c, d, h, w)` → U-Net logits `(n, 3, d, h, w)` or CNN logits `(n, 1)`.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         match self {
             Self::Unet(m) => m.forward(xs),
@@ -122,7 +129,12 @@ impl Network {
 
 /// A copy of a network's trained parameters as plain tensors (no gradient tracking), so that
 /// inference keeps no graph and frees activations as it goes.
-pub fn frozen(arch: &Architecture, varmap: &VarMap, device: &Device) -> Result<Network> {
+pub fn frozen(
+    arch: &Architecture,
+    input_channels: usize,
+    varmap: &VarMap,
+    device: &Device,
+) -> Result<Network> {
     let tensors: HashMap<String, Tensor> = varmap
         .data()
         .lock()
@@ -130,5 +142,9 @@ pub fn frozen(arch: &Architecture, varmap: &VarMap, device: &Device) -> Result<N
         .iter()
         .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
         .collect();
-    Network::new(arch, VarBuilder::from_tensors(tensors, DType::F32, device))
+    Network::new(
+        arch,
+        input_channels,
+        VarBuilder::from_tensors(tensors, DType::F32, device),
+    )
 }

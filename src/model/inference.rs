@@ -194,7 +194,7 @@ fn classify_with(
     let probability = 1.0 / (1.0 + (-logit).exp());
     let [nx, ny, nz] = pre.grid;
     Ok(Some(Classification {
-        input_shape: [1, nz, ny, nx],
+        input_shape: [pre.input_channels(), nz, ny, nx],
         logit,
         probability,
         cancer: probability >= 0.5,

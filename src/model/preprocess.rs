@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::organ_fill::{OutsideOrgan, fill_outside_organ};
 use super::region::{Region, RegionBox};
+use crate::volume::decathlon::TUMOUR_LABEL;
 use crate::volume::{
     CtVolume, Grid, Interpolation, LabelVolume, Volume, grid_over_box, grid_with_dims,
     resample_onto,
@@ -34,6 +35,12 @@ pub struct Preprocessing {
     /// model (which has them: ground truth in training, its locator at inference) may fill.
     #[serde(default)]
     pub outside_organ: OutsideOrgan,
+    /// A second input channel: the fraction of each model voxel that the locator labels
+    /// tumour (0..1), so that a classifier sees where the segmenter found lesions beside the
+    /// CT itself. Needs the organ's region and a locator that labels tumour (a region U-Net
+    /// such as `liver_unet`). Cards written before this existed: one channel, the CT.
+    #[serde(default)]
+    pub locator_tumour_channel: bool,
 }
 
 impl Preprocessing {
@@ -48,7 +55,13 @@ impl Preprocessing {
             scale_hu: 125.0,
             region: Region::WholeBox,
             outside_organ: OutsideOrgan::Keep,
+            locator_tumour_channel: false,
         }
+    }
+
+    /// Input channels of the network: the CT, and the locator's tumour when asked for.
+    pub fn input_channels(&self) -> usize {
+        1 + usize::from(self.locator_tumour_channel)
     }
 
     /// Why this preprocessing cannot run, if it cannot.
@@ -65,6 +78,12 @@ impl Preprocessing {
                         .into(),
                 );
             }
+        }
+        if self.locator_tumour_channel && self.region == Region::WholeBox {
+            return Err(
+                "the locator's tumour channel needs the organ's region (a locator finds the organ)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -89,32 +108,61 @@ impl Preprocessing {
             .collect()
     }
 
-    /// Network input for `region` of `ct`: [`Self::input_voxels`], after, when this
-    /// preprocessing fills outside the organ, every CT voxel outside the organ of
-    /// `organ_labels` (on the CT's grid; labels ≥ 1) grown by the margin is set to the organ's
-    /// median HU. The fill is done at the CT's resolution, before resampling, so the organ's
-    /// edge blends with its median rather than with the fat beside it. `organ_labels` is
-    /// needed only when filling; without an organ voxel the CT is used as it is.
+    /// Network input for `region` of `ct`, channel after channel (each x-fastest on the model
+    /// grid): the CT's [`Self::input_voxels`], after, when this preprocessing fills outside the
+    /// organ, every CT voxel outside the organ of `organ_labels` (on the CT's grid; labels
+    /// ≥ 1) grown by the margin is set to the organ's median HU (at the CT's resolution, before
+    /// resampling, so the organ's edge blends with its median rather than with the fat beside
+    /// it; without an organ voxel the CT is used as it is); then, with
+    /// [`Self::locator_tumour_channel`], the fraction of each model voxel that `organ_labels`
+    /// labels tumour (2). `organ_labels` is needed only for those two.
     pub fn network_input(
         &self,
         ct: &CtVolume,
         region: Option<&RegionBox>,
         organ_labels: Option<&LabelVolume>,
     ) -> std::result::Result<Vec<f32>, String> {
-        let Some(margin_mm) = self.outside_organ.fill_margin_mm() else {
+        let fill_margin_mm = self.outside_organ.fill_margin_mm();
+        if fill_margin_mm.is_none() && !self.locator_tumour_channel {
             return Ok(self.input_voxels(ct, region));
-        };
-        let labels = organ_labels
-            .ok_or("this model fills outside the organ and needs the organ's labels")?;
+        }
+        let labels = organ_labels.ok_or(
+            "this model sees the organ as its locator finds it and needs the organ's labels",
+        )?;
         if labels.grid.dims != ct.grid.dims {
             return Err(format!(
                 "the organ's labels ({:?} voxels) are not on the CT's grid ({:?})",
                 labels.grid.dims, ct.grid.dims
             ));
         }
-        let mut filled = ct.clone();
-        fill_outside_organ(&mut filled.voxels, &labels.voxels, &ct.grid, margin_mm);
-        Ok(self.input_voxels(&filled, region))
+        let mut input = match fill_margin_mm {
+            Some(margin_mm) => {
+                let mut filled = ct.clone();
+                fill_outside_organ(&mut filled.voxels, &labels.voxels, &ct.grid, margin_mm);
+                self.input_voxels(&filled, region)
+            }
+            None => self.input_voxels(ct, region),
+        };
+        if self.locator_tumour_channel {
+            input.extend(self.tumour_fraction(labels, region));
+        }
+        Ok(input)
+    }
+
+    /// The fraction of each model voxel over `region` that `labels` marks tumour (2), 0..1,
+    /// x-fastest (trilinear resampling of the 0/1 tumour mask).
+    fn tumour_fraction(&self, labels: &LabelVolume, region: Option<&RegionBox>) -> Vec<f32> {
+        let tumour = Volume {
+            grid: labels.grid.clone(),
+            voxels: labels
+                .voxels
+                .iter()
+                .map(|&l| f32::from(u8::from(l == TUMOUR_LABEL)))
+                .collect(),
+            source: None,
+        };
+        let grid = self.model_grid(&labels.grid, region);
+        resample_onto(&tumour, &grid, Interpolation::Trilinear).voxels
     }
 
     /// Labels on the model grid (nearest neighbour), x-fastest.
@@ -124,9 +172,11 @@ impl Preprocessing {
     }
 }
 
-/// x-fastest voxels of a `[nx, ny, nz]` grid as a `(1, 1, nz, ny, nx)` tensor.
+/// Channels of x-fastest voxels of a `[nx, ny, nz]` grid, one after the other, as a
+/// `(1, c, nz, ny, nx)` tensor.
 pub fn tensor_from_voxels(voxels: &[f32], dims: [usize; 3], device: &Device) -> Result<Tensor> {
-    Tensor::from_slice(voxels, (1, 1, dims[2], dims[1], dims[0]), device)
+    let channels = voxels.len() / dims.iter().product::<usize>().max(1);
+    Tensor::from_slice(voxels, (1, channels, dims[2], dims[1], dims[0]), device)
 }
 
 /// One `(d, h, w)` = `(nz, ny, nx)` tensor slice back to x-fastest voxels.

@@ -35,7 +35,7 @@ impl UpConv {
     }
 }
 
-/// The 3D U-Net. Input `(n, 1, d, h, w)` with d, h, w divisible by 8; output logits
+/// The 3D U-Net. Input `(n, c, d, h, w)` (c = 1, the CT, in the reference network) with d, h, w divisible by 8; output logits
 /// `(n, classes, d, h, w)` (no softmax).
 #[derive(Debug, Clone)]
 pub struct UNet3D {
@@ -55,10 +55,15 @@ pub struct UNet3D {
 impl UNet3D {
     /// `channels`: widths of the four levels, e.g. `[16, 32, 64, 128]`; `classes`: output
     /// classes (3: background, organ, tumour).
-    pub fn new(channels: [usize; 4], classes: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        input_channels: usize,
+        channels: [usize; 4],
+        classes: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let [c1, c2, c3, c4] = channels;
         Ok(Self {
-            enc1: DoubleConv::new(1, c1, vb.pp("enc1"))?,
+            enc1: DoubleConv::new(input_channels, c1, vb.pp("enc1"))?,
             enc2: DoubleConv::new(c1, c2, vb.pp("enc2"))?,
             enc3: DoubleConv::new(c2, c3, vb.pp("enc3"))?,
             bott: DoubleConv::new(c3, c4, vb.pp("bott"))?,
@@ -74,7 +79,7 @@ impl UNet3D {
 }
 
 impl Module for UNet3D {
-    /// xs: `(n, 1, d, h, w)` → logits `(n, classes, d, h, w)`.
+    /// xs: `(n, c, d, h, w)` → logits `(n, classes, d, h, w)`.
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let (_, _, d, h, w) = xs.dims5()?;
         if d % 8 != 0 || h % 8 != 0 || w % 8 != 0 {

@@ -21,7 +21,8 @@ use crate::volume::phantom::Rng;
 #[derive(Debug, Clone)]
 pub struct PreparedCase {
     pub id: String,
-    /// Normalised intensities, x-fastest on the model grid.
+    /// Network input, channel after channel, each x-fastest on the model grid: normalised
+    /// intensities, then (when the preprocessing asks for it) the locator's tumour fraction.
     pub input: Vec<f32>,
     /// Labels (0, 1, 2) on the model grid; all 0 for extra normal scans.
     pub target: Vec<u8>,
@@ -43,9 +44,10 @@ pub fn open_dataset(root: &Path) -> Result<DecathlonDataset> {
 
 /// Preprocesses every case (in parallel), reading from / writing to `cache_dir`.
 /// `normals`: extra CT images of normal scans (no label maps), for the classifier.
-/// `locator`: when the preprocessing fills outside the organ, the organ is the one this model
-/// finds (as at inference, so that the network learns on what it will see), or the ground
-/// truth's when `None` or when it finds nothing.
+/// `locator`: when the preprocessing fills outside the organ or gives the locator's tumour as
+/// a channel, the organ is the one this model finds (as at inference, so that the network
+/// learns on what it will see), or the ground truth's when `None` or when it finds nothing
+/// (its organ only: the tumour channel never shows the ground truth's tumour).
 pub fn prepare_cases(
     dataset: &DecathlonDataset,
     normals: &[PathBuf],
@@ -69,7 +71,7 @@ pub fn prepare_cases(
     // The locator's organ and the ground truth's fill differently, and so do two locators:
     // their caches must differ.
     let fill_key = match locator {
-        Some(locator) if pre.outside_organ.fill_margin_mm().is_some() => {
+        Some(locator) if sees_locator_labels(pre) => {
             format!(" locator {}", locator_fingerprint(locator)?)
         }
         _ => String::new(),
@@ -85,6 +87,11 @@ pub fn prepare_cases(
             Ok(case)
         })
         .collect()
+}
+
+/// Whether the network input depends on the organ's labels (the locator's at inference).
+fn sees_locator_labels(pre: &Preprocessing) -> bool {
+    pre.outside_organ.fill_margin_mm().is_some() || pre.locator_tumour_channel
 }
 
 fn file_stem(path: &Path) -> String {
@@ -106,7 +113,7 @@ fn prepare_one(
     key: &str,
     cache_dir: &Path,
 ) -> Result<PreparedCase> {
-    let fill_from_locator = locator.is_some() && pre.outside_organ.fill_margin_mm().is_some();
+    let fill_from_locator = locator.is_some() && sees_locator_labels(pre);
     let cache = cache_dir.join(format!("{id}-{key}.bin"));
     if let Some(case) = read_cache(&cache, id, pre) {
         return Ok(case);
@@ -139,16 +146,19 @@ fn prepare_one(
                 }
                 _ => None,
             };
+            // Without the locator's organ, the ground truth's organ (tumour as organ: the
+            // tumour channel must not show the answer).
+            let organ_is_truths = found.is_none();
+            let organ = match found {
+                Some(found) => found,
+                None => labels.with_voxels(labels.voxels.iter().map(|&l| l.min(1)).collect())?,
+            };
             (
-                pre.network_input(
-                    &ct,
-                    region.as_ref(),
-                    Some(found.as_ref().unwrap_or(&labels)),
-                )
-                .map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?,
+                pre.network_input(&ct, region.as_ref(), Some(&organ))
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?,
                 pre.target_labels(&labels, region.as_ref()),
                 labels.voxels.contains(&2),
-                fill_from_locator && found.is_none(),
+                fill_from_locator && organ_is_truths,
             )
         }
         None => {
@@ -238,20 +248,21 @@ fn read_cache(path: &Path, id: &str, pre: &Preprocessing) -> Option<PreparedCase
         .ok()?
         .read_to_end(&mut bytes)
         .ok()?;
+    // Voxels of the model grid, and input values: one per voxel and channel.
     let n: usize = pre.grid.iter().product();
-    if bytes.len() != 8 + 8 + 1 + 5 * n || &bytes[..8] != CACHE_MAGIC {
+    let len = n * pre.input_channels();
+    if bytes.len() != 8 + 8 + 1 + 4 * len + n || &bytes[..8] != CACHE_MAGIC {
         return None;
     }
-    let len = u64::from_le_bytes(bytes[8..16].try_into().ok()?) as usize;
-    if len != n {
+    if u64::from_le_bytes(bytes[8..16].try_into().ok()?) as usize != len {
         return None;
     }
     let (has_tumour, organ_from_truth) = (bytes[16] & 1 != 0, bytes[16] & 2 != 0);
-    let input = bytes[17..17 + 4 * n]
+    let input = bytes[17..17 + 4 * len]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let target = bytes[17 + 4 * n..].to_vec();
+    let target = bytes[17 + 4 * len..].to_vec();
     Some(PreparedCase {
         id: id.to_string(),
         input,
@@ -316,25 +327,33 @@ impl Augmentation {
         intensity_scale: 0.1,
     };
 
-    /// An augmented copy of `case` (input and target transformed together).
+    /// An augmented copy of `case`: every input channel and the target move together; the
+    /// intensity changes and noise touch only the first channel (the CT).
     pub fn apply(
         &self,
         case: &PreparedCase,
         dims: [usize; 3],
         rng: &mut Rng,
     ) -> (Vec<f32>, Vec<u8>) {
+        let n: usize = dims.iter().product();
         let mut input = case.input.clone();
         let mut target = case.target.clone();
         if self.rotate_deg > 0.0 {
             let angle = rng
                 .range_f32(-self.rotate_deg, self.rotate_deg)
                 .to_radians();
-            (input, target) = rotate_axial(&input, &target, dims, angle);
+            input = input
+                .chunks_exact(n)
+                .flat_map(|channel| rotate_axial_bilinear(channel, dims, angle))
+                .collect();
+            target = rotate_axial_nearest(&target, dims, angle);
         }
         if self.flip {
             for axis in [1, 2] {
                 if rng.chance(0.5) {
-                    flip(&mut input, dims, axis);
+                    for channel in input.chunks_exact_mut(n) {
+                        flip(channel, dims, axis);
+                    }
                     flip(&mut target, dims, axis);
                 }
             }
@@ -342,7 +361,7 @@ impl Augmentation {
         let scale = 1.0 + rng.range_f32(-self.intensity_scale, self.intensity_scale);
         let shift = rng.range_f32(-self.intensity_shift, self.intensity_shift);
         let noise = rng.range_f32(0.0, self.noise_sd);
-        for v in &mut input {
+        for v in &mut input[..n] {
             *v = *v * scale
                 + shift
                 + if noise > 0.0 {
@@ -374,39 +393,60 @@ fn flip<T: Copy>(voxels: &mut [T], dims: [usize; 3], axis: usize) {
     }
 }
 
-/// Rotates every axial slice by `angle` radians about its centre: bilinear for intensities,
-/// nearest for labels; outside points take the edge.
-fn rotate_axial(input: &[f32], target: &[u8], dims: [usize; 3], angle: f32) -> (Vec<f32>, Vec<u8>) {
-    let [nx, ny, _] = dims;
-    let (c, s) = (angle.cos(), angle.sin());
+/// Where the point `(x, y)` of an axial slice rotated by `(cos, sin)` about its centre comes
+/// from in the unrotated slice: `(sx, sy)`, clamped to the slice (outside points take the edge).
+fn rotated_source(x: usize, y: usize, nx: usize, ny: usize, (c, s): (f32, f32)) -> (f32, f32) {
     let (cx, cy) = ((nx as f32 - 1.0) / 2.0, (ny as f32 - 1.0) / 2.0);
-    let mut out_in = vec![0.0f32; input.len()];
-    let mut out_t = vec![0u8; target.len()];
+    let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+    let sx = (c * dx + s * dy + cx).clamp(0.0, (nx - 1) as f32);
+    let sy = (-s * dx + c * dy + cy).clamp(0.0, (ny - 1) as f32);
+    (sx, sy)
+}
+
+/// Rotates every axial slice of x-fastest `voxels` by `angle` radians about its centre,
+/// interpolating bilinearly.
+fn rotate_axial_bilinear(voxels: &[f32], dims: [usize; 3], angle: f32) -> Vec<f32> {
+    let [nx, ny, _] = dims;
+    let turn = (angle.cos(), angle.sin());
     let plane = nx * ny;
-    out_in
-        .par_chunks_mut(plane)
-        .zip(out_t.par_chunks_mut(plane))
-        .enumerate()
-        .for_each(|(z, (oi, ot))| {
-            let si = &input[z * plane..(z + 1) * plane];
-            let st = &target[z * plane..(z + 1) * plane];
+    let mut out = vec![0.0f32; voxels.len()];
+    out.par_chunks_mut(plane)
+        .zip(voxels.par_chunks(plane))
+        .for_each(|(out, slice)| {
             for y in 0..ny {
                 for x in 0..nx {
-                    let (dx, dy) = (x as f32 - cx, y as f32 - cy);
-                    let sx = (c * dx + s * dy + cx).clamp(0.0, (nx - 1) as f32);
-                    let sy = (-s * dx + c * dy + cy).clamp(0.0, (ny - 1) as f32);
+                    let (sx, sy) = rotated_source(x, y, nx, ny, turn);
                     let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
                     let (x1, y1) = ((x0 + 1).min(nx - 1), (y0 + 1).min(ny - 1));
                     let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-                    let v = |xx: usize, yy: usize| si[xx + nx * yy];
+                    let v = |xx: usize, yy: usize| slice[xx + nx * yy];
                     let top = v(x0, y0) + (v(x1, y0) - v(x0, y0)) * fx;
                     let bottom = v(x0, y1) + (v(x1, y1) - v(x0, y1)) * fx;
-                    oi[x + nx * y] = top + (bottom - top) * fy;
-                    ot[x + nx * y] = st[sx.round() as usize + nx * sy.round() as usize];
+                    out[x + nx * y] = top + (bottom - top) * fy;
                 }
             }
         });
-    (out_in, out_t)
+    out
+}
+
+/// Rotates every axial slice of x-fastest labels by `angle` radians about its centre, taking
+/// the nearest voxel.
+fn rotate_axial_nearest(labels: &[u8], dims: [usize; 3], angle: f32) -> Vec<u8> {
+    let [nx, ny, _] = dims;
+    let turn = (angle.cos(), angle.sin());
+    let plane = nx * ny;
+    let mut out = vec![0u8; labels.len()];
+    out.par_chunks_mut(plane)
+        .zip(labels.par_chunks(plane))
+        .for_each(|(out, slice)| {
+            for y in 0..ny {
+                for x in 0..nx {
+                    let (sx, sy) = rotated_source(x, y, nx, ny, turn);
+                    out[x + nx * y] = slice[sx.round() as usize + nx * sy.round() as usize];
+                }
+            }
+        });
+    out
 }
 
 #[cfg(test)]
@@ -453,6 +493,46 @@ mod tests {
                 .filter(|(a, b)| (**a > 0.5) == (**b == 1))
                 .count();
             assert!(agree as f64 > 0.9 * n as f64, "{agree}");
+        }
+    }
+
+    #[test]
+    fn every_channel_moves_with_the_target_and_only_the_first_is_rescaled() {
+        let dims = [8, 8, 4];
+        let n = 256;
+        let target: Vec<u8> = (0..n).map(|i| u8::from(i % 8 < 2)).collect();
+        let mask: Vec<f32> = target.iter().map(|&t| t as f32).collect();
+        // Channel 0: the mask (rescaled by the augmentation); channel 1: the mask again.
+        let case = PreparedCase {
+            id: "t".into(),
+            input: mask.iter().chain(&mask).copied().collect(),
+            target,
+            has_tumour: false,
+            organ_from_truth: false,
+        };
+        let aug = Augmentation {
+            noise_sd: 0.0,
+            intensity_shift: 0.5,
+            intensity_scale: 0.5,
+            ..Augmentation::DEFAULT
+        };
+        let mut rng = Rng::new(5);
+        for _ in 0..5 {
+            let (input, target) = aug.apply(&case, dims, &mut rng);
+            assert_eq!(input.len(), 2 * n);
+            let (ct, second) = input.split_at(n);
+            // The second channel is rotated and flipped like the target, values untouched
+            // but for interpolation (0..1).
+            let agree = second
+                .iter()
+                .zip(&target)
+                .filter(|(v, t)| (**v > 0.5) == (**t == 1))
+                .count();
+            assert!(agree as f64 > 0.9 * n as f64, "{agree}");
+            assert!(second.iter().all(|v| (0.0..=1.0).contains(v)));
+            // The first was shifted or scaled: it is no longer within 0..1 everywhere, or no
+            // longer equal to the second.
+            assert!(ct.iter().zip(second).any(|(a, b)| (a - b).abs() > 1e-3));
         }
     }
 }

@@ -185,10 +185,14 @@ pub fn train(
     };
     let locator_name = install_locator(config)?;
     let pre = config.preprocessing;
-    // A model that fills outside the organ learns on the organ its locator finds, as it will
-    // see it at inference.
-    let organ_finder = match (&locator_name, pre.outside_organ.fill_margin_mm()) {
-        (Some(name), Some(_)) => Some(LoadedModel::load(&config.out.join(name), device)?),
+    // A model that fills outside the organ, or sees the locator's tumour, learns on the organ
+    // its locator finds, as it will see it at inference.
+    let sees_locator_labels =
+        pre.outside_organ.fill_margin_mm().is_some() || pre.locator_tumour_channel;
+    let organ_finder = match &locator_name {
+        Some(name) if sees_locator_labels => {
+            Some(LoadedModel::load(&config.out.join(name), device)?)
+        }
         _ => None,
     };
     // Cases are prepared on worker threads; their progress is reported from this thread, live.
@@ -246,6 +250,7 @@ pub fn train(
     let mut varmap = VarMap::new();
     let network = Network::new(
         &config.architecture,
+        pre.input_channels(),
         VarBuilder::from_varmap(&varmap, DType::F32, device),
     )?;
     let mut history = Vec::new();
@@ -425,7 +430,7 @@ pub fn train(
             }
             break;
         }
-        let eval_net = frozen(&config.architecture, &varmap, device)?;
+        let eval_net = frozen(&config.architecture, pre.input_channels(), &varmap, device)?;
         let (validation_loss, metrics, score) =
             validate(&eval_net, &val_idx, &cases, &pre, kind, pos_weight, device)?;
         let is_best = best.as_ref().is_none_or(|b| score > b.score);
@@ -590,7 +595,7 @@ fn epoch_order(
 /// [`GlobalPool::MaxCell`] classifier (tumour cells are a few of the 64 in a case).
 const CELL_POS_WEIGHT: f64 = 4.0;
 
-/// A batch's network input `(n, 1, d, h, w)` and, for the classifier, its (augmented) label
+/// A batch's network input `(n, c, d, h, w)` and, for the classifier, its (augmented) label
 /// maps, `n·d·h·w` values in the model grid, z slowest (empty for the U-Net, whose targets
 /// they become).
 struct BatchInput {
@@ -643,7 +648,7 @@ fn batch_tensors(
         truths.push(if cases[i].has_tumour { 1f32 } else { 0f32 });
     }
     let n = batch.len();
-    let xs = Tensor::from_vec(inputs, (n, 1, nz, ny, nx), device)?;
+    let xs = Tensor::from_vec(inputs, (n, pre.input_channels(), nz, ny, nx), device)?;
     let targets = match kind {
         // The U-Net's targets are the label maps themselves; the batch keeps them only for
         // the classifier's cell targets.
