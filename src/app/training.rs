@@ -92,8 +92,12 @@ pub struct TrainingSettings {
     pub fill_outside_organ: bool,
     /// Margin kept around the organ when filling, mm.
     pub fill_margin_mm: f64,
-    /// The whole-box U-Net that finds the organ at inference (model stem); empty: the
-    /// shipped one for the task.
+    /// With the organ region, for the classifier: a second input channel where the locator
+    /// labels tumour. The default locator is then the shipped region U-Net of the task
+    /// (`<organ>_unet`), whose lesions the classifier sees beside the CT.
+    pub tumour_channel: bool,
+    /// The U-Net that finds the organ at inference (model stem); empty: the shipped one for
+    /// the task (the whole-box one, or with `tumour_channel` the region one).
     pub locator: String,
     /// Synthetic data set: number of cases, seed and folder.
     pub synth_cases: usize,
@@ -126,6 +130,7 @@ impl Default for TrainingSettings {
             margin_mm: 10.0,
             fill_outside_organ: false,
             fill_margin_mm: 3.0,
+            tumour_channel: false,
             locator: String::new(),
             synth_cases: 24,
             synth_seed: 1,
@@ -193,6 +198,12 @@ impl TrainingSettings {
         }
         let (region, locator) = if self.organ_region {
             let locator = match self.locator.trim() {
+                "" if self.tumour_channel => shipped_finder(self.task).ok_or_else(|| {
+                    format!(
+                        "No shipped {} U-Net of the organ's region to show its tumour: choose a locator",
+                        self.task.organ()
+                    )
+                })?,
                 "" => shipped_locator(self.task).ok_or_else(|| {
                     format!(
                         "No shipped whole-box {} U-Net to find the organ: choose a locator",
@@ -228,6 +239,7 @@ impl TrainingSettings {
                 } else {
                     OutsideOrgan::Keep
                 },
+                locator_tumour_channel: self.organ_region && self.tumour_channel,
                 ..Preprocessing::cube(self.grid)
             },
             epochs: self.epochs,
@@ -252,6 +264,15 @@ fn shipped_locator(task: Task) -> Option<PathBuf> {
         .map(|kind| dir.join(format!("{}_{kind}", task.organ())))
         .into_iter()
         .find(|stem| read_card(stem).is_ok_and(|c| c.preprocessing.region == Region::WholeBox))
+}
+
+/// The shipped U-Net of `task`'s region (`<organ>_unet` behind its locator), which labels
+/// tumour finely enough for a classifier's tumour channel.
+fn shipped_finder(task: Task) -> Option<PathBuf> {
+    let stem = shipped_weights_dir().join(format!("{}_unet", task.organ()));
+    read_card(&stem)
+        .is_ok_and(|c| c.preprocessing.region != Region::WholeBox)
+        .then_some(stem)
 }
 
 /// The data-set check shown in the panel.
@@ -468,6 +489,19 @@ mod tests {
             read_card(&locator).unwrap().preprocessing.region,
             Region::WholeBox
         );
+        // The tumour channel: the shipped region U-Net is the default locator.
+        s.tumour_channel = true;
+        let c = s.config().unwrap();
+        assert!(c.preprocessing.locator_tumour_channel);
+        let finder = c.locator.expect("the shipped liver U-Net");
+        assert!(finder.ends_with("liver_unet"), "{}", finder.display());
+        assert_ne!(
+            read_card(&finder).unwrap().preprocessing.region,
+            Region::WholeBox
+        );
+        s.organ_region = false;
+        assert!(!s.config().unwrap().preprocessing.locator_tumour_channel);
+        s.organ_region = true;
         s.data_dir = " ".into();
         assert!(s.config().unwrap_err().contains("data set"));
     }

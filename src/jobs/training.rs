@@ -38,9 +38,10 @@ pub(super) fn training_job(request: TrainingRequest, reporter: &Reporter) -> Res
         let mut config = request.config.clone();
         config.architecture.kind = kind;
         if kind == ModelKind::Unet {
-            // Filling outside the organ is for the classifier: a segmenter must see the
-            // organ's edges to draw them.
+            // Filling outside the organ and the locator's tumour are for the classifier: a
+            // segmenter must see the organ's edges to draw them, and find lesions itself.
             config.preprocessing.outside_organ = OutsideOrgan::Keep;
+            config.preprocessing.locator_tumour_channel = false;
         }
         config.out = run_dir_of(&request.config.out, &request.kinds, kind);
         let mut on_event = |event: &TrainingEvent| {

@@ -284,6 +284,13 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                 egui::DragValue::new(&mut s.fill_margin_mm).range(-15.0..=30.0),
             );
         });
+        ui.checkbox(
+            &mut s.tumour_channel,
+            "Classifier: also show it where the locator finds tumour",
+        )
+        .on_hover_text(
+            "A second input channel: the tumour the locator labels. With no locator chosen, the shipped U-Net of the organ's region is the locator",
+        );
     }
     ui.checkbox(
         &mut s.preview,
