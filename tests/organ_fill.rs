@@ -209,16 +209,12 @@ fn a_filling_classifier_sees_its_locators_organ_at_inference() {
     );
 }
 
-#[test]
-fn a_case_where_the_locator_finds_no_organ_is_filled_around_the_truth_and_said_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    write_phantoms(&data, Task::Liver, 3, 33, Some(1));
-    // A blind locator: the shipped one with every weight zero but the output layer's bias
-    // (the one parameter of 3 values: background, organ, tumour) favouring background.
-    let blind = dir.path().join("blind");
-    let tensors =
-        candle_core::safetensors::load(weights_path(&shipped_locator()), &Device::Cpu).unwrap();
+/// A blind copy of the U-Net `stem` in `dir` (with its own locator beside it, if it has one):
+/// every weight zero but the output layer's bias (the one parameter of 3 values: background,
+/// organ, tumour), which favours background. Returns its stem.
+fn blind_copy(stem: &std::path::Path, dir: &std::path::Path) -> std::path::PathBuf {
+    let blind = dir.join("blind");
+    let tensors = candle_core::safetensors::load(weights_path(stem), &Device::Cpu).unwrap();
     let zeroed: std::collections::HashMap<String, candle_core::Tensor> = tensors
         .into_iter()
         .map(|(name, t)| {
@@ -230,7 +226,22 @@ fn a_case_where_the_locator_finds_no_organ_is_filled_around_the_truth_and_said_s
         })
         .collect();
     candle_core::safetensors::save(&zeroed, weights_path(&blind)).unwrap();
-    std::fs::copy(card_path(&shipped_locator()), card_path(&blind)).unwrap();
+    std::fs::copy(card_path(stem), card_path(&blind)).unwrap();
+    if let Some(locator) = read_card(stem).unwrap().locator {
+        let from = stem.with_file_name(&locator);
+        let to = dir.join(&locator);
+        std::fs::copy(card_path(&from), card_path(&to)).unwrap();
+        std::fs::copy(weights_path(&from), weights_path(&to)).unwrap();
+    }
+    blind
+}
+
+#[test]
+fn a_case_where_the_locator_finds_no_organ_is_filled_around_the_truth_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_phantoms(&data, Task::Liver, 3, 33, Some(1));
+    let blind = blind_copy(&shipped_locator(), dir.path());
     let dataset = open_dataset(&data).unwrap();
     let locator = LoadedModel::load(&blind, &Device::Cpu).unwrap();
     let cache = dir.path().join("cache");
@@ -324,30 +335,7 @@ fn the_locators_tumour_is_a_second_channel_never_the_ground_truths() {
 
     // A locator that finds nothing: the ground truth's organ gives the cube, but the tumour
     // channel stays empty (it never shows the truth's tumour).
-    let blind = dir.path().join("blind");
-    let tensors = candle_core::safetensors::load(weights_path(&finder_path), &Device::Cpu).unwrap();
-    let zeroed: std::collections::HashMap<String, candle_core::Tensor> = tensors
-        .into_iter()
-        .map(|(name, t)| {
-            let blind = match t.dims() {
-                [3] => candle_core::Tensor::new(&[5.0f32, 0.0, 0.0], &Device::Cpu).unwrap(),
-                _ => t.zeros_like().unwrap(),
-            };
-            (name, blind)
-        })
-        .collect();
-    candle_core::safetensors::save(&zeroed, weights_path(&blind)).unwrap();
-    std::fs::copy(card_path(&finder_path), card_path(&blind)).unwrap();
-    std::fs::copy(
-        card_path(&shipped_locator()),
-        card_path(&dir.path().join("liver_locator")),
-    )
-    .unwrap();
-    std::fs::copy(
-        weights_path(&shipped_locator()),
-        weights_path(&dir.path().join("liver_locator")),
-    )
-    .unwrap();
+    let blind = blind_copy(&finder_path, dir.path());
     let blind = LoadedModel::load(&blind, &Device::Cpu).unwrap();
     let cases = prepare_cases(&dataset, &[], &pre, Some(&blind), &cache, &|_, _, _| {}).unwrap();
     for case in &cases {
