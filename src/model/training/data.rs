@@ -68,15 +68,15 @@ pub fn prepare_cases(
                 .map(|p| (format!("normal-{}", file_stem(p)), p.clone(), None)),
         )
         .collect();
-    // The locator's organ and the ground truth's fill differently, and so do two locators:
-    // their caches must differ.
-    let fill_key = match locator {
+    // Inputs made around the locator's organ differ from those made around the ground
+    // truth's, and so do two locators': their caches must differ.
+    let locator_key = match locator {
         Some(locator) if sees_locator_labels(pre) => {
             format!(" locator {}", locator_fingerprint(locator)?)
         }
         _ => String::new(),
     };
-    let key = preprocessing_key(pre, &fill_key);
+    let key = preprocessing_key(pre, &locator_key);
     let total = jobs.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     jobs.par_iter()
@@ -113,7 +113,7 @@ fn prepare_one(
     key: &str,
     cache_dir: &Path,
 ) -> Result<PreparedCase> {
-    let fill_from_locator = locator.is_some() && sees_locator_labels(pre);
+    let input_from_locator = locator.is_some() && sees_locator_labels(pre);
     let cache = cache_dir.join(format!("{id}-{key}.bin"));
     if let Some(case) = read_cache(&cache, id, pre) {
         return Ok(case);
@@ -140,25 +140,29 @@ fn prepare_one(
                 }
             };
             let found = match locator {
-                Some(locator) if fill_from_locator => {
+                Some(locator) if input_from_locator => {
                     find_organ(locator, &ct, &CancelToken::new())?
                         .filter(|organ| organ.voxels.iter().any(|&l| l > 0))
                 }
                 _ => None,
             };
-            // Without the locator's organ, the ground truth's organ (tumour as organ: the
-            // tumour channel must not show the answer).
-            let organ_is_truths = found.is_none();
+            let organ_from_truth = input_from_locator && found.is_none();
+            // The organ the input is made around when it needs one: the locator's, else the
+            // ground truth's organ alone (its tumour as organ: the tumour channel must not
+            // show the answer).
             let organ = match found {
-                Some(found) => found,
-                None => labels.with_voxels(labels.voxels.iter().map(|&l| l.min(1)).collect())?,
+                Some(found) => Some(found),
+                None if sees_locator_labels(pre) => {
+                    Some(labels.with_voxels(labels.voxels.iter().map(|&l| l.min(1)).collect())?)
+                }
+                None => None,
             };
             (
-                pre.network_input(&ct, region.as_ref(), Some(&organ))
+                pre.network_input(&ct, region.as_ref(), organ.as_ref())
                     .map_err(|e| anyhow::anyhow!("{}: {e}", image.display()))?,
                 pre.target_labels(&labels, region.as_ref()),
                 labels.voxels.contains(&2),
-                fill_from_locator && organ_is_truths,
+                organ_from_truth,
             )
         }
         None => {
