@@ -252,3 +252,32 @@ fn a_short_run_grows_curves_stops_resumes_and_is_adopted() {
     let errors: Vec<_> = h.state().notices().iter().filter(|n| n.error).collect();
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+#[test]
+fn the_tumour_channel_box_turns_into_the_run_configuration() {
+    let mut h = harness();
+    open_panel(&mut h);
+    h.state_mut().preferences_mut().training.data_dir = "data/somewhere".into();
+    // The box shows only with the organ region, which it needs.
+    assert!(
+        h.query_by_label("Classifier: also show it where the locator finds tumour")
+            .is_none()
+    );
+    h.get_by_label("Organ region: the model sees a cube around the organ")
+        .click();
+    h.run_steps(2);
+    h.get_by_label("Classifier: also show it where the locator finds tumour")
+        .click();
+    h.run_steps(2);
+    let settings = &h.state_mut().preferences_mut().training;
+    assert!(settings.organ_region && settings.tumour_channel);
+    let config = settings.config().expect("a runnable configuration");
+    assert!(config.preprocessing.locator_tumour_channel);
+    // No locator chosen: the shipped region U-Net, whose tumour the classifier is to see.
+    let locator = config.locator.expect("a locator");
+    assert!(locator.ends_with("liver_unet"), "{}", locator.display());
+    let image = h.render().expect("wgpu render of the panel");
+    if let Some(path) = std::env::var_os("ONCOSCOPE_PANEL_PNG") {
+        image.save(path).expect("write the panel's picture");
+    }
+}

@@ -269,7 +269,11 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             ui.label("Locator");
             ui.add(
                 egui::TextEdit::singleline(&mut s.locator)
-                    .hint_text("shipped")
+                    .hint_text(if s.tumour_channel {
+                        "shipped region U-Net"
+                    } else {
+                        "shipped"
+                    })
                     .desired_width(150.0),
             );
         });
