@@ -16,6 +16,11 @@ pub fn keep_freed_memory_for_reuse() {
     unsafe {
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
         libc::mallopt(libc::M_TOP_PAD, 1 << 30);
+        // glibc serves every block above 32 MB (the most M_MMAP_THRESHOLD accepts) with a
+        // fresh mmap and unmaps it on free, so each of the U-Net's activations faulted all its
+        // pages in again on every step. Without mmap they come from the heap and are reused;
+        // when the heap cannot grow, glibc still falls back to mmap.
+        libc::mallopt(libc::M_MMAP_MAX, 0);
     }
 }
 

@@ -1,12 +1,14 @@
 //! The 3D layers and losses against PyTorch reference values (forward and gradients) on odd
 //! shapes. Values come from `tests/reference/make_layers3d_reference.py` (committed JSON), so
-//! these tests need no PyTorch. Both conv3d paths (CPU custom op and portable conv2d
-//! composition) are checked.
+//! these tests need no PyTorch. Every conv3d path is checked: the CPU custom op with each of its
+//! algorithms (im2col + gemm, direct AVX-512 where the CPU has it) and the portable conv2d
+//! composition.
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Module;
 use oncoscope::model::layers3d::{
-    conv_transpose3d_2x, conv3d, conv3d_portable, instance_norm_leaky_relu, max_pool3d_2x,
+    Conv3dCpu, ConvAlgorithm, conv_transpose3d_2x, conv3d, conv3d_portable,
+    instance_norm_leaky_relu, max_pool3d_2x,
 };
 use oncoscope::model::losses::{bce_with_logits, dice_ce_loss};
 use serde_json::Value;
@@ -54,7 +56,34 @@ fn assert_close(what: &str, got: &Tensor, want: &Value, tol: f32) {
     );
 }
 
-fn check_conv(case_name: &str, portable: bool) {
+/// Which conv3d implementation a check runs.
+#[derive(Debug, Clone, Copy)]
+enum ConvPath {
+    /// `conv3d`, as the networks call it (the CPU op with its automatic choice).
+    Default,
+    /// The CPU op with one algorithm forced.
+    Cpu(ConvAlgorithm),
+    /// The conv2d composition for CUDA/Metal.
+    Portable,
+}
+
+/// The CPU op with `algorithm`, bias added per channel.
+fn conv3d_cpu_with(
+    x: &Tensor,
+    k: &Tensor,
+    padding: usize,
+    algorithm: ConvAlgorithm,
+) -> candle_core::Result<Tensor> {
+    x.apply_op2(
+        k,
+        Conv3dCpu {
+            padding: [padding; 3],
+            algorithm,
+        },
+    )
+}
+
+fn check_conv(case_name: &str, path: ConvPath) {
     let c = reference(case_name);
     let x = var(&c, "x", shape(&c["x_shape"]));
     let k = var(&c, "k", shape(&c["k_shape"]));
@@ -62,25 +91,29 @@ fn check_conv(case_name: &str, portable: bool) {
         .get("b")
         .map(|_| var(&c, "b", vec![shape(&c["k_shape"])[0]]));
     let padding = c["padding"].as_u64().unwrap() as usize;
-    let y = if portable {
-        let y = conv3d_portable(x.as_tensor(), k.as_tensor(), padding).unwrap();
-        match &bias {
-            Some(b) => y
-                .broadcast_add(&b.as_tensor().reshape((1, (), 1, 1, 1)).unwrap())
-                .unwrap(),
-            None => y,
+    let add_bias = |y: Tensor| match &bias {
+        Some(b) => y
+            .broadcast_add(&b.as_tensor().reshape((1, (), 1, 1, 1)).unwrap())
+            .unwrap(),
+        None => y,
+    };
+    let y = match path {
+        ConvPath::Portable => {
+            add_bias(conv3d_portable(x.as_tensor(), k.as_tensor(), padding).unwrap())
         }
-    } else {
-        conv3d(
+        ConvPath::Cpu(algorithm) => {
+            add_bias(conv3d_cpu_with(x.as_tensor(), k.as_tensor(), padding, algorithm).unwrap())
+        }
+        ConvPath::Default => conv3d(
             x.as_tensor(),
             k.as_tensor(),
             bias.as_ref().map(|b| b.as_tensor()),
             padding,
         )
-        .unwrap()
+        .unwrap(),
     };
     assert_eq!(y.dims(), shape(&c["y_shape"]).as_slice(), "{case_name}");
-    let what = format!("{case_name} (portable: {portable})");
+    let what = format!("{case_name} ({path:?})");
     assert_close(&format!("{what} y"), &y, &c["y"], 1e-5);
     let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
     let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
@@ -103,9 +136,92 @@ fn check_conv(case_name: &str, portable: bool) {
 
 #[test]
 fn conv3d_matches_pytorch_forward_and_gradients() {
+    let mut paths = vec![
+        ConvPath::Default,
+        ConvPath::Cpu(ConvAlgorithm::Im2colGemm),
+        ConvPath::Portable,
+    ];
+    if ConvAlgorithm::direct_available() {
+        paths.push(ConvPath::Cpu(ConvAlgorithm::Direct));
+    } else {
+        println!("skipping the direct conv3d kernels: this CPU lacks AVX-512");
+    }
     for case in ["conv3d_k3_p1", "conv3d_k3_p0", "conv3d_k1"] {
-        check_conv(case, false);
-        check_conv(case, true);
+        for &path in &paths {
+            check_conv(case, path);
+        }
+    }
+}
+
+/// Forward values and both gradients of `conv3d` with `algorithm`, as flat vectors.
+fn conv_values_and_grads(
+    x: &Tensor,
+    k: &Tensor,
+    weights: &Tensor,
+    padding: [usize; 3],
+    algorithm: ConvAlgorithm,
+) -> [Vec<f32>; 3] {
+    let (xv, kv) = (Var::from_tensor(x).unwrap(), Var::from_tensor(k).unwrap());
+    let op = Conv3dCpu { padding, algorithm };
+    let y = xv.as_tensor().apply_op2(kv.as_tensor(), op).unwrap();
+    let grads = (&y * weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    [
+        flat(&y),
+        flat(grads.get(&xv).unwrap()),
+        flat(grads.get(&kv).unwrap()),
+    ]
+}
+
+#[test]
+fn direct_conv3d_matches_im2col_on_awkward_shapes() {
+    if !ConvAlgorithm::direct_available() {
+        println!("skipping: this CPU lacks AVX-512, the direct kernels cannot run");
+        return;
+    }
+    /// Batch, input and output channels, `[d, h, w]`, kernel `[kd, kh, kw]`, padding.
+    type Case = (usize, usize, usize, [usize; 3], [usize; 3], [usize; 3]);
+    // Channel counts that leave 1, 2 and 3 channels after the blocks of 4, planes spanning
+    // several position blocks and gradient chunks, and kernels that are not cubes.
+    let cases: [Case; 5] = [
+        (2, 3, 5, [5, 23, 29], [3, 3, 3], [1, 1, 1]),
+        (1, 2, 6, [4, 7, 9], [3, 3, 3], [0, 0, 0]),
+        (2, 4, 7, [3, 5, 70], [1, 1, 1], [0, 0, 0]),
+        (1, 3, 3, [6, 8, 5], [2, 3, 1], [1, 1, 0]),
+        (1, 1, 9, [7, 6, 11], [3, 2, 2], [1, 0, 1]),
+    ];
+    let device = Device::Cpu;
+    for (n, ci, co, [d, h, w], [kd, kh, kw], padding) in cases {
+        let x = Tensor::randn(0f32, 1.0, (n, ci, d, h, w), &device).unwrap();
+        let k = Tensor::randn(0f32, 0.5, (co, ci, kd, kh, kw), &device).unwrap();
+        let out = |size: usize, kernel: usize, pad: usize| size + 2 * pad + 1 - kernel;
+        let (od, oh, ow) = (
+            out(d, kd, padding[0]),
+            out(h, kh, padding[1]),
+            out(w, kw, padding[2]),
+        );
+        let weights = Tensor::randn(0f32, 1.0, (n, co, od, oh, ow), &device).unwrap();
+        let want = conv_values_and_grads(&x, &k, &weights, padding, ConvAlgorithm::Im2colGemm);
+        let got = conv_values_and_grads(&x, &k, &weights, padding, ConvAlgorithm::Direct);
+        for (what, (direct, im2col)) in ["y", "dx", "dk"].iter().zip(got.iter().zip(&want)) {
+            assert_eq!(direct.len(), im2col.len(), "{what} length");
+            let scale = im2col.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let worst = direct
+                .iter()
+                .zip(im2col)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                worst <= 1e-5 * scale * (ci * kd * kh * kw) as f32,
+                "{what} of {n}×{ci}→{co} on {d}×{h}×{w}, kernel {kd}×{kh}×{kw}, padding \
+                 {padding:?}: max |diff| {worst} (scale {scale})"
+            );
+        }
     }
 }
 

@@ -7,6 +7,9 @@
 //! Composing conv3d from candle's conv2d is correct but about 10× slower on CPU
 //! (`../shared/STACK-NOTES.md` §1); this op is what makes CPU training practical.
 //! f32, stride 1, dilation 1, zero padding; any kernel size.
+//!
+//! On x86-64 CPUs with AVX-512 the products run instead in the direct kernels of
+//! `conv3d_direct_x86` ([`ConvAlgorithm`]), about twice as fast on the U-Net.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
@@ -16,18 +19,18 @@ use super::gemm_f32::{MatrixView, matmul};
 /// Sizes of one convolution. Input `(n, ci, d, h, w)`, kernel `(co, ci, kd, kh, kw)`,
 /// output `(n, co, od, oh, ow)` with `od = d + 2·pad_d − kd + 1` etc.
 #[derive(Debug, Clone, Copy)]
-struct ConvSizes {
-    n: usize,
-    ci: usize,
-    d: usize,
-    h: usize,
-    w: usize,
-    co: usize,
-    k: [usize; 3],
-    pad: [usize; 3],
-    od: usize,
-    oh: usize,
-    ow: usize,
+pub(super) struct ConvSizes {
+    pub(super) n: usize,
+    pub(super) ci: usize,
+    pub(super) d: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) co: usize,
+    pub(super) k: [usize; 3],
+    pub(super) pad: [usize; 3],
+    pub(super) od: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
 }
 
 impl ConvSizes {
@@ -70,11 +73,11 @@ impl ConvSizes {
         self.oh * self.ow
     }
 
-    fn in_sample_len(&self) -> usize {
+    pub(super) fn in_sample_len(&self) -> usize {
         self.ci * self.d * self.h * self.w
     }
 
-    fn out_sample_len(&self) -> usize {
+    pub(super) fn out_sample_len(&self) -> usize {
         self.co * self.od * self.out_plane()
     }
 }
@@ -120,6 +123,45 @@ fn im2col_slice(s: &ConvSizes, x: &[f32], z: usize, cols: &mut [f32]) {
     }
 }
 
+/// `y = conv3d(x, kernel)` by im2col + gemm: x `(n, ci, d, h, w)`, kernel
+/// `(co, ci, kd, kh, kw)`, returns `(n, co, od, oh, ow)` values. Slices run in parallel.
+fn forward_im2col(s: &ConvSizes, x: &[f32], kernel: &[f32]) -> Vec<f32> {
+    let plane = s.out_plane();
+    let patch = s.patch_len();
+    // Slices are computed as (n, z, co, plane) and then moved to (n, co, z, plane).
+    let mut by_slice = vec![0.0f32; s.n * s.out_sample_len()];
+    by_slice
+        .par_chunks_mut(s.co * plane)
+        .enumerate()
+        .for_each_init(
+            || vec![0.0f32; patch * plane],
+            |cols, (slice, out)| {
+                let (n, z) = (slice / s.od, slice % s.od);
+                let sample = &x[n * s.in_sample_len()..][..s.in_sample_len()];
+                im2col_slice(s, sample, z, cols);
+                matmul(
+                    out,
+                    MatrixView::dense(s.co, plane),
+                    kernel,
+                    MatrixView::dense(s.co, patch),
+                    cols,
+                    MatrixView::dense(patch, plane),
+                    false,
+                );
+            },
+        );
+    let mut y = vec![0.0f32; by_slice.len()];
+    y.par_chunks_mut(plane).enumerate().for_each(|(i, dst)| {
+        // i indexes (n, co, z) in the output.
+        let z = i % s.od;
+        let co = (i / s.od) % s.co;
+        let n = i / (s.od * s.co);
+        let src = ((n * s.od + z) * s.co + co) * plane;
+        dst.copy_from_slice(&by_slice[src..src + plane]);
+    });
+    y
+}
+
 /// The contiguous f32 values of a CPU tensor (shared by the CPU custom ops).
 pub(super) fn contiguous_f32<'a>(
     storage: &'a CpuStorage,
@@ -135,11 +177,50 @@ pub(super) fn contiguous_f32<'a>(
     Ok(&values[start..end])
 }
 
+/// How the CPU op computes its products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvAlgorithm {
+    /// [`ConvAlgorithm::Direct`] where the CPU has AVX-512, else [`ConvAlgorithm::Im2colGemm`].
+    #[default]
+    Auto,
+    /// im2col matrix per output slice times the kernel with `gemm` (any CPU).
+    Im2colGemm,
+    /// The direct AVX-512 kernels of `conv3d_direct_x86` (an error on other CPUs). The kernel
+    /// gradient of kernels wider than 3 voxels along x still goes through im2col.
+    Direct,
+}
+
+impl ConvAlgorithm {
+    /// Whether this CPU runs [`ConvAlgorithm::Direct`].
+    pub fn direct_available() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            super::conv3d_direct_x86::available()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Whether to run the direct kernels; an error when they were asked for and cannot run.
+    fn use_direct(self) -> Result<bool> {
+        match self {
+            Self::Auto => Ok(Self::direct_available()),
+            Self::Im2colGemm => Ok(false),
+            Self::Direct if Self::direct_available() => Ok(true),
+            Self::Direct => bail!("conv3d: the direct kernels need an x86-64 CPU with AVX-512"),
+        }
+    }
+}
+
 /// `y = conv3d(x, kernel)` (no bias), stride 1, zero padding.
 #[derive(Debug, Clone, Copy)]
 pub struct Conv3dCpu {
     /// Zero padding before and after, per spatial axis (depth, height, width).
     pub padding: [usize; 3],
+    /// Which implementation runs (forward and backward).
+    pub algorithm: ConvAlgorithm,
 }
 
 impl CustomOp2 for Conv3dCpu {
@@ -157,39 +238,17 @@ impl CustomOp2 for Conv3dCpu {
         let s = ConvSizes::new(xl.shape(), kl.shape(), self.padding)?;
         let x = contiguous_f32(xs, xl, "input")?;
         let kernel = contiguous_f32(ks, kl, "kernel")?;
-        let plane = s.out_plane();
-        let patch = s.patch_len();
-        // Slices are computed as (n, z, co, plane) and then moved to (n, co, z, plane).
-        let mut by_slice = vec![0.0f32; s.n * s.out_sample_len()];
-        by_slice
-            .par_chunks_mut(s.co * plane)
-            .enumerate()
-            .for_each_init(
-                || vec![0.0f32; patch * plane],
-                |cols, (slice, out)| {
-                    let (n, z) = (slice / s.od, slice % s.od);
-                    let sample = &x[n * s.in_sample_len()..][..s.in_sample_len()];
-                    im2col_slice(&s, sample, z, cols);
-                    matmul(
-                        out,
-                        MatrixView::dense(s.co, plane),
-                        kernel,
-                        MatrixView::dense(s.co, patch),
-                        cols,
-                        MatrixView::dense(patch, plane),
-                        false,
-                    );
-                },
-            );
-        let mut y = vec![0.0f32; by_slice.len()];
-        y.par_chunks_mut(plane).enumerate().for_each(|(i, dst)| {
-            // i indexes (n, co, z) in the output.
-            let z = i % s.od;
-            let co = (i / s.od) % s.co;
-            let n = i / (s.od * s.co);
-            let src = ((n * s.od + z) * s.co + co) * plane;
-            dst.copy_from_slice(&by_slice[src..src + plane]);
-        });
+        #[cfg(target_arch = "x86_64")]
+        let y = if self.algorithm.use_direct()? {
+            super::conv3d_direct_x86::forward(&s, x, kernel)
+        } else {
+            forward_im2col(&s, x, kernel)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let y = {
+            self.algorithm.use_direct()?;
+            forward_im2col(&s, x, kernel)
+        };
         let shape = Shape::from((s.n, s.co, s.od, s.oh, s.ow));
         Ok((CpuStorage::F32(y), shape))
     }
@@ -207,13 +266,20 @@ impl CustomOp2 for Conv3dCpu {
         // dL/dx: full correlation of grad_y with the flipped kernel, channels swapped.
         let flipped = flip_and_swap_channels(kernel)?;
         let back_pad = [0, 1, 2].map(|a| k[a] - 1 - self.padding[a]);
-        let grad_x = grad_y.apply_op2_no_bwd(&flipped, &Conv3dCpu { padding: back_pad })?;
+        let grad_x = grad_y.apply_op2_no_bwd(
+            &flipped,
+            &Conv3dCpu {
+                padding: back_pad,
+                algorithm: self.algorithm,
+            },
+        )?;
         // dL/dk: Σ over samples and slices of grad_slice · colsᵀ.
         let grad_k = x.contiguous()?.apply_op2_no_bwd(
             &grad_y,
             &Conv3dKernelGrad {
                 padding: self.padding,
-                kernel: k,
+                kernel_size: k,
+                algorithm: self.algorithm,
             },
         )?;
         Ok((Some(grad_x), Some(grad_k)))
@@ -243,7 +309,8 @@ fn flip_and_swap_channels(kernel: &Tensor) -> Result<Tensor> {
 #[derive(Debug, Clone, Copy)]
 struct Conv3dKernelGrad {
     padding: [usize; 3],
-    kernel: [usize; 3],
+    kernel_size: [usize; 3],
+    algorithm: ConvAlgorithm,
 }
 
 impl CustomOp2 for Conv3dKernelGrad {
@@ -260,7 +327,7 @@ impl CustomOp2 for Conv3dKernelGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let (_, ci, ..) = xl.shape().dims5()?;
         let (_, co, ..) = gl.shape().dims5()?;
-        let [kd, kh, kw] = self.kernel;
+        let [kd, kh, kw] = self.kernel_size;
         let kernel_shape = Shape::from((co, ci, kd, kh, kw));
         let s = ConvSizes::new(xl.shape(), &kernel_shape, self.padding)?;
         if gl.shape().dims() != [s.n, s.co, s.od, s.oh, s.ow] {
@@ -271,43 +338,61 @@ impl CustomOp2 for Conv3dKernelGrad {
         }
         let x = contiguous_f32(xs, xl, "input")?;
         let grad_y = contiguous_f32(gs, gl, "gradient")?;
-        let plane = s.out_plane();
-        let patch = s.patch_len();
-        let grad_k = (0..s.n * s.od)
-            .into_par_iter()
-            .fold(
-                || (vec![0.0f32; s.co * patch], vec![0.0f32; patch * plane]),
-                |(mut acc, mut cols), slice| {
-                    let (n, z) = (slice / s.od, slice % s.od);
-                    let sample = &x[n * s.in_sample_len()..][..s.in_sample_len()];
-                    im2col_slice(&s, sample, z, &mut cols);
-                    // grad slice (co, plane) at rows strided by od·plane inside the sample.
-                    let offset = n * s.out_sample_len() + z * plane;
-                    matmul(
-                        &mut acc,
-                        MatrixView::dense(s.co, patch),
-                        &grad_y[offset..],
-                        MatrixView {
-                            rows: s.co,
-                            cols: plane,
-                            row_stride: s.od * plane,
-                            col_stride: 1,
-                        },
-                        &cols,
-                        MatrixView::dense(patch, plane).transposed(),
-                        true,
-                    );
-                    (acc, cols)
-                },
-            )
-            .map(|(acc, _)| acc)
-            .reduce(
-                || vec![0.0f32; s.co * patch],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            );
+        #[cfg(target_arch = "x86_64")]
+        let grad_k = if self.algorithm.use_direct()?
+            && s.k[2] <= super::conv3d_direct_x86::MAX_KERNEL_WIDTH
+        {
+            super::conv3d_direct_x86::kernel_grad(&s, x, grad_y)
+        } else {
+            kernel_grad_im2col(&s, x, grad_y)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let grad_k = {
+            self.algorithm.use_direct()?;
+            kernel_grad_im2col(&s, x, grad_y)
+        };
         Ok((CpuStorage::F32(grad_k), kernel_shape))
     }
+}
+
+/// The kernel gradient `(co, ci, kd, kh, kw)` by im2col + gemm: Σ over samples and slices of
+/// `grad_slice · colsᵀ`; slices run in parallel.
+fn kernel_grad_im2col(s: &ConvSizes, x: &[f32], grad_y: &[f32]) -> Vec<f32> {
+    let plane = s.out_plane();
+    let patch = s.patch_len();
+    (0..s.n * s.od)
+        .into_par_iter()
+        .fold(
+            || (vec![0.0f32; s.co * patch], vec![0.0f32; patch * plane]),
+            |(mut acc, mut cols), slice| {
+                let (n, z) = (slice / s.od, slice % s.od);
+                let sample = &x[n * s.in_sample_len()..][..s.in_sample_len()];
+                im2col_slice(s, sample, z, &mut cols);
+                // grad slice (co, plane) at rows strided by od·plane inside the sample.
+                let offset = n * s.out_sample_len() + z * plane;
+                matmul(
+                    &mut acc,
+                    MatrixView::dense(s.co, patch),
+                    &grad_y[offset..],
+                    MatrixView {
+                        rows: s.co,
+                        cols: plane,
+                        row_stride: s.od * plane,
+                        col_stride: 1,
+                    },
+                    &cols,
+                    MatrixView::dense(patch, plane).transposed(),
+                    true,
+                );
+                (acc, cols)
+            },
+        )
+        .map(|(acc, _)| acc)
+        .reduce(
+            || vec![0.0f32; s.co * patch],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
 }

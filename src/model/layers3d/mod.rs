@@ -7,6 +7,8 @@
 
 mod channel_bias_cpu;
 mod conv3d_cpu;
+#[cfg(target_arch = "x86_64")]
+mod conv3d_direct_x86;
 mod gemm_f32;
 mod max_pool_cpu;
 mod norm_act_cpu;
@@ -16,7 +18,7 @@ mod test_support;
 use candle_core::{D, DType, Result, Tensor};
 
 pub use channel_bias_cpu::ChannelBiasCpu;
-pub use conv3d_cpu::Conv3dCpu;
+pub use conv3d_cpu::{Conv3dCpu, ConvAlgorithm};
 pub use max_pool_cpu::MaxPool2Cpu;
 pub use norm_act_cpu::InstanceNormLeakyCpu;
 
@@ -35,6 +37,7 @@ pub fn conv3d(
             &kernel.contiguous()?,
             Conv3dCpu {
                 padding: [padding; 3],
+                algorithm: ConvAlgorithm::Auto,
             },
         )?
     } else {
