@@ -2,9 +2,11 @@
 //! tensors of up to hundreds of MB on every step, and glibc's default of returning freed heap
 //! memory to the system at once makes the next step fault every page in again.
 //!
-//! Measured (`oncoscope bench models`, 96³, 2-core VM; see docs/DEVELOPING.md): CNN3D train step
-//! 2.79 → 2.03 s and inference 0.23 → 0.18 s; UNet3D train step 19.3 → 18.3 s and inference
-//! 2.82 → 2.49 s, peak memory about the same (3.54 → 3.48 GB).
+//! Measured (`oncoscope bench models`, 96³, 2-core VM; see docs/DEVELOPING.md): keeping freed
+//! heap memory took the CNN3D train step 2.79 → 2.03 s and inference 0.23 → 0.18 s, the UNet3D
+//! train step 19.3 → 18.3 s and inference 2.82 → 2.49 s, peak memory about the same (3.54 →
+//! 3.48 GB). Serving blocks above 32 MB from the heap too (session 10) took the UNet3D train
+//! step about 10.4 → 8.4 s, peak memory 3.52 → 3.89 GB.
 
 /// Keeps freed heap memory for reuse instead of trimming it back to the system after every
 /// free, and grows the heap in large steps (glibc only; elsewhere nothing to do). Call once at

@@ -132,32 +132,59 @@ pub(super) fn forward(s: &ConvSizes, x: &[f32], kernel: &[f32]) -> Vec<f32> {
         .map(|sample| layout.pad_sample(sample))
         .collect();
     let plane = s.oh * s.ow;
-    // Computed as (n, z, co, oh, ow), then moved to (n, co, z, oh, ow).
-    let mut by_slice = vec![0.0f32; s.n * s.out_sample_len()];
-    by_slice
-        .par_chunks_mut(s.co * plane)
-        .enumerate()
-        .for_each_init(
-            || vec![0.0f32; s.co * layout.positions],
-            |rows, (slice, out)| {
-                let (n, z) = (slice / s.od, slice % s.od);
-                // SAFETY: `forward` asserted that the CPU has AVX-512.
-                unsafe { forward_slice(&layout, &padded[n], &blocks, z, rows) };
-                for (channel, dst) in out.chunks_exact_mut(plane).enumerate() {
-                    for (oy, dst_row) in dst.chunks_exact_mut(s.ow).enumerate() {
-                        let start = channel * layout.positions + oy * layout.wp;
-                        dst_row.copy_from_slice(&rows[start..start + s.ow]);
-                    }
+    let mut y = vec![0.0f32; s.n * s.out_sample_len()];
+    let output = SlicePlanes {
+        start: y.as_mut_ptr(),
+        len: y.len(),
+        plane,
+        od: s.od,
+    };
+    (0..s.n * s.od).into_par_iter().for_each_init(
+        || vec![0.0f32; s.co * layout.positions],
+        |rows, slice| {
+            let (n, z) = (slice / s.od, slice % s.od);
+            // SAFETY: `forward` asserted that the CPU has AVX-512.
+            unsafe { forward_slice(&layout, &padded[n], &blocks, z, rows) };
+            for channel in 0..s.co {
+                // SAFETY: only this task, once, writes the planes of slice (n, z).
+                let dst = unsafe { output.plane(n * s.co + channel, z) };
+                for (oy, dst_row) in dst.chunks_exact_mut(s.ow).enumerate() {
+                    let start = channel * layout.positions + oy * layout.wp;
+                    dst_row.copy_from_slice(&rows[start..start + s.ow]);
                 }
-            },
-        );
-    let mut y = vec![0.0f32; by_slice.len()];
-    y.par_chunks_mut(plane).enumerate().for_each(|(i, dst)| {
-        // i indexes (n, co, z) in the output.
-        let (n, co, z) = (i / (s.co * s.od), (i / s.od) % s.co, i % s.od);
-        dst.copy_from_slice(&by_slice[((n * s.od + z) * s.co + co) * plane..][..plane]);
-    });
+            }
+        },
+    );
     y
+}
+
+/// The output `(n·co, od, oh·ow)` shared by the slice tasks of [`forward`]: the task of slice
+/// `(n, z)` writes the planes `(n·co + c, z)` only, so no two tasks touch the same values.
+struct SlicePlanes {
+    start: *mut f32,
+    len: usize,
+    plane: usize,
+    od: usize,
+}
+
+// SAFETY: tasks write disjoint planes (see `SlicePlanes`), and the buffer outlives them.
+unsafe impl Sync for SlicePlanes {}
+
+impl SlicePlanes {
+    /// Plane `z` of channel `channel_index` (counting over samples and channels).
+    ///
+    /// # Safety
+    /// No other reference to the same plane may be alive while the returned one is.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn plane(&self, channel_index: usize, z: usize) -> &mut [f32] {
+        let offset = (channel_index * self.od + z) * self.plane;
+        assert!(
+            offset + self.plane <= self.len,
+            "conv3d direct: plane out of range"
+        );
+        // SAFETY: in bounds (asserted); exclusive by the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.start.add(offset), self.plane) }
+    }
 }
 
 /// Kernel rows of `channels` output channels `(channels, ci·taps)` reordered to
@@ -273,49 +300,42 @@ pub(super) fn kernel_grad(s: &ConvSizes, x: &[f32], grad_y: &[f32]) -> Vec<f32> 
     assert!(s.k[2] <= MAX_KERNEL_WIDTH, "conv3d direct: kernel too wide");
     let layout = PaddedLayout::new(*s);
     let per_channel = s.ci * layout.taps();
-    let samples: Vec<(Vec<f32>, Vec<f32>)> = (0..s.n)
-        .map(|n| {
-            let x_n = &x[n * s.in_sample_len()..][..s.in_sample_len()];
-            let g_n = &grad_y[n * s.out_sample_len()..][..s.out_sample_len()];
-            (layout.pad_sample(x_n), layout.pad_gradient(g_n))
+    // Per output channel block, 16 partial sums (one per lane) of each weight.
+    let mut partials: Vec<Vec<f32>> = (0..s.co.div_ceil(CHANNEL_BLOCK))
+        .map(|block| {
+            let channels = CHANNEL_BLOCK.min(s.co - block * CHANNEL_BLOCK);
+            vec![0.0f32; channels * per_channel * LANES]
         })
         .collect();
-    let mut grad_k = vec![0.0f32; s.co * per_channel];
-    grad_k
-        .par_chunks_mut(CHANNEL_BLOCK * per_channel)
-        .enumerate()
-        .for_each(|(block, grad_block)| {
-            let channels = grad_block.len() / per_channel;
-            let first = block * CHANNEL_BLOCK;
-            // Per weight, 16 partial sums (one per lane), summed at the end.
-            let mut partial = vec![0.0f32; grad_block.len() * LANES];
-            for (padded, gradient) in &samples {
+    for n in 0..s.n {
+        let padded = layout.pad_sample(&x[n * s.in_sample_len()..][..s.in_sample_len()]);
+        let gradient = layout.pad_gradient(&grad_y[n * s.out_sample_len()..][..s.out_sample_len()]);
+        partials
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(block, partial)| {
+                let channels = partial.len() / (per_channel * LANES);
                 for z in 0..s.od {
                     for start in (0..layout.positions).step_by(GRADIENT_CHUNK) {
                         let chunk = Chunk {
                             z,
-                            first_channel: first,
+                            first_channel: block * CHANNEL_BLOCK,
                             positions: start..(start + GRADIENT_CHUNK).min(layout.positions),
                         };
                         // SAFETY: `kernel_grad` asserted that the CPU has AVX-512.
                         unsafe {
                             kernel_grad_dispatch(
-                                &layout,
-                                padded,
-                                gradient,
-                                &chunk,
-                                channels,
-                                &mut partial,
+                                &layout, &padded, &gradient, &chunk, channels, partial,
                             )
                         };
                     }
                 }
-            }
-            for (dst, lanes) in grad_block.iter_mut().zip(partial.chunks_exact(LANES)) {
-                *dst = lanes.iter().sum();
-            }
-        });
-    grad_k
+            });
+    }
+    partials
+        .iter()
+        .flat_map(|partial| partial.chunks_exact(LANES).map(|lanes| lanes.iter().sum()))
+        .collect()
 }
 
 /// The part of the sums one kernel-gradient call adds: slice `z`, a range of padded-row
