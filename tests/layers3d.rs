@@ -7,7 +7,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Module;
 use oncoscope::model::layers3d::{
-    Conv3dCpu, ConvAlgorithm, conv_transpose3d_2x, conv3d, conv3d_portable,
+    Conv3dCpu, ConvAlgorithm, conv_transpose3d_2x, conv3d, conv3d_cpu, conv3d_portable,
     instance_norm_leaky_relu, max_pool3d_2x,
 };
 use oncoscope::model::losses::{bce_with_logits, dice_ce_loss};
@@ -67,22 +67,6 @@ enum ConvPath {
     Portable,
 }
 
-/// The CPU op with `algorithm`, bias added per channel.
-fn conv3d_cpu_with(
-    x: &Tensor,
-    k: &Tensor,
-    padding: usize,
-    algorithm: ConvAlgorithm,
-) -> candle_core::Result<Tensor> {
-    x.apply_op2(
-        k,
-        Conv3dCpu {
-            padding: [padding; 3],
-            algorithm,
-        },
-    )
-}
-
 fn check_conv(case_name: &str, path: ConvPath) {
     let c = reference(case_name);
     let x = var(&c, "x", shape(&c["x_shape"]));
@@ -101,9 +85,14 @@ fn check_conv(case_name: &str, path: ConvPath) {
         ConvPath::Portable => {
             add_bias(conv3d_portable(x.as_tensor(), k.as_tensor(), padding).unwrap())
         }
-        ConvPath::Cpu(algorithm) => {
-            add_bias(conv3d_cpu_with(x.as_tensor(), k.as_tensor(), padding, algorithm).unwrap())
-        }
+        ConvPath::Cpu(algorithm) => conv3d_cpu(
+            x.as_tensor(),
+            k.as_tensor(),
+            bias.as_ref().map(|b| b.as_tensor()),
+            [padding; 3],
+            algorithm,
+        )
+        .unwrap(),
         ConvPath::Default => conv3d(
             x.as_tensor(),
             k.as_tensor(),
@@ -426,4 +415,39 @@ fn fused_instance_norm_leaky_relu_matches_the_composed_ops() {
     close(&a.1, &b.1, "dx");
     close(&a.2, &b.2, "dgamma");
     close(&a.3, &b.3, "dbeta");
+}
+
+#[test]
+fn a_data_input_gets_no_gradient_and_the_kernel_the_same_one() {
+    let device = Device::Cpu;
+    let x = Tensor::randn(0f32, 1.0, (2, 1, 5, 6, 7), &device).unwrap();
+    let k = Var::from_tensor(&Tensor::randn(0f32, 0.5, (3, 1, 3, 3, 3), &device).unwrap()).unwrap();
+    let b = Var::from_tensor(&Tensor::new(&[0.1f32, -0.2, 0.3], &device).unwrap()).unwrap();
+    let weights = Tensor::randn(0f32, 1.0, (2, 3, 5, 6, 7), &device).unwrap();
+    let grads_for = |input: &Tensor| {
+        let y = conv3d(input, k.as_tensor(), Some(b.as_tensor()), 1).unwrap();
+        (y * &weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+    };
+    let as_data = grads_for(&x);
+    let x_var = Var::from_tensor(&x).unwrap();
+    let as_variable = grads_for(x_var.as_tensor());
+    assert!(as_data.get(&x).is_none(), "data input got a gradient");
+    assert!(as_variable.get(&x_var).is_some(), "variable input got none");
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for v in [&k, &b] {
+        let (a, c) = (
+            flat(as_data.get(v).unwrap()),
+            flat(as_variable.get(v).unwrap()),
+        );
+        assert_eq!(a, c);
+        assert!(
+            a.iter().any(|g| g.abs() > 1e-3),
+            "kernel/bias gradient is empty"
+        );
+    }
 }

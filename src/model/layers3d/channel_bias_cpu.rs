@@ -23,6 +23,55 @@ fn channel_sizes(dims: &[usize], bias_len: usize) -> Result<(usize, usize)> {
     Ok((c, dims[2..].iter().product()))
 }
 
+/// `values` `(n, c, …)` (dims `dims`) plus `bias[c]` in every voxel of channel `c`, in place,
+/// one parallel pass.
+pub(super) fn add_channel_bias_in_place(
+    values: &mut [f32],
+    dims: &[usize],
+    bias: &[f32],
+) -> Result<()> {
+    let (channels, voxels) = channel_sizes(dims, bias.len())?;
+    if voxels > 0 {
+        values
+            .par_chunks_mut(voxels)
+            .enumerate()
+            .for_each(|(plane, values)| {
+                let add = bias[plane % channels];
+                values.iter_mut().for_each(|v| *v += add);
+            });
+    }
+    Ok(())
+}
+
+/// Σ over samples and voxels per channel of a contiguous CPU `(n, c, …)` tensor: each
+/// `(n, c)` plane summed in parallel in f64, then the planes of a channel added.
+pub(super) fn channel_sums(grad: &Tensor) -> Result<Vec<f32>> {
+    let &[_, channels, ..] = grad.dims() else {
+        bail!(
+            "channel sums: input must be (n, c, …), got {:?}",
+            grad.dims()
+        );
+    };
+    let voxels: usize = grad.dims()[2..].iter().product();
+    let (storage, layout) = grad.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        bail!("channel sums: the gradient must be on the CPU");
+    };
+    let g = contiguous_f32(cpu, layout, "gradient")?;
+    let plane_sums: Vec<f64> = if voxels == 0 {
+        vec![0.0; g.len()]
+    } else {
+        g.par_chunks(voxels)
+            .map(|plane| plane.iter().map(|&v| v as f64).sum())
+            .collect()
+    };
+    let mut sums = vec![0f64; channels];
+    for (plane, s) in plane_sums.iter().enumerate() {
+        sums[plane % channels] += s;
+    }
+    Ok(sums.into_iter().map(|s| s as f32).collect())
+}
+
 impl CustomOp2 for ChannelBiasCpu {
     fn name(&self) -> &'static str {
         "channel-bias"
@@ -37,16 +86,8 @@ impl CustomOp2 for ChannelBiasCpu {
     ) -> Result<(CpuStorage, Shape)> {
         let y = contiguous_f32(ys, ys_layout, "input")?;
         let b = contiguous_f32(bias, bias_layout, "bias")?;
-        let (channels, voxels) = channel_sizes(ys_layout.shape().dims(), b.len())?;
         let mut out = y.to_vec();
-        if voxels > 0 {
-            out.par_chunks_mut(voxels)
-                .enumerate()
-                .for_each(|(plane, values)| {
-                    let add = b[plane % channels];
-                    values.iter_mut().for_each(|v| *v += add);
-                });
-        }
+        add_channel_bias_in_place(&mut out, ys_layout.shape().dims(), b)?;
         Ok((CpuStorage::F32(out), ys_layout.shape().clone()))
     }
 
@@ -58,27 +99,8 @@ impl CustomOp2 for ChannelBiasCpu {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let (channels, voxels) = channel_sizes(grad.dims(), bias.elem_count())?;
-        let sums = {
-            let (storage, layout) = grad.storage_and_layout();
-            let Storage::Cpu(cpu) = &*storage else {
-                bail!("channel bias backward: the gradient must be on the CPU");
-            };
-            let g = contiguous_f32(cpu, layout, "gradient")?;
-            // Per (n, c) plane in parallel (f64 accumulation), then per channel.
-            let plane_sums: Vec<f64> = if voxels == 0 {
-                vec![0.0; g.len()]
-            } else {
-                g.par_chunks(voxels)
-                    .map(|plane| plane.iter().map(|&v| v as f64).sum())
-                    .collect()
-            };
-            let mut sums = vec![0f64; channels];
-            for (plane, s) in plane_sums.iter().enumerate() {
-                sums[plane % channels] += s;
-            }
-            sums.into_iter().map(|s| s as f32).collect::<Vec<f32>>()
-        };
+        channel_sizes(grad.dims(), bias.elem_count())?;
+        let sums = channel_sums(&grad)?;
         let grad_bias = Tensor::from_vec(sums, bias.shape(), bias.device())?;
         Ok((Some(grad), Some(grad_bias)))
     }

@@ -12,9 +12,10 @@
 //! `conv3d_direct_x86` ([`ConvAlgorithm`]): at 96³ with 16–32 channels about 2× faster
 //! forward and 2.3–2.6× backward (docs/DEVELOPING.md, session 10).
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use rayon::prelude::*;
 
+use super::channel_bias_cpu::{add_channel_bias_in_place, channel_sums};
 use super::gemm_f32::{MatrixView, matmul};
 
 /// Sizes of one convolution. Input `(n, ci, d, h, w)`, kernel `(co, ci, kd, kh, kw)`,
@@ -261,20 +262,39 @@ impl CustomOp2 for Conv3dCpu {
         _y: &Tensor,
         grad_y: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (grad_x, grad_k) = self.backward(x, kernel, grad_y)?;
+        Ok((grad_x, Some(grad_k)))
+    }
+}
+
+impl Conv3dCpu {
+    /// The input and kernel gradients for the output gradient `grad_y`. No input gradient when
+    /// the input depends on no variable (a network's first layer reading the CT): nothing
+    /// would use it.
+    fn backward(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        grad_y: &Tensor,
+    ) -> Result<(Option<Tensor>, Tensor)> {
         let grad_y = grad_y.contiguous()?;
         let (_, _, kd, kh, kw) = kernel.dims5()?;
         let k = [kd, kh, kw];
         // dL/dx: full correlation of grad_y with the flipped kernel, channels swapped.
-        let flipped = flip_and_swap_channels(kernel)?;
-        let back_pad = [0, 1, 2].map(|a| k[a] - 1 - self.padding[a]);
-        let grad_x = grad_y.apply_op2_no_bwd(
-            &flipped,
-            &Conv3dCpu {
-                padding: back_pad,
-                algorithm: self.algorithm,
-            },
-        )?;
-        // dL/dk: Σ over samples and slices of grad_slice · colsᵀ.
+        let grad_x = if x.track_op() {
+            let flipped = flip_and_swap_channels(kernel)?;
+            let back_pad = [0, 1, 2].map(|a| k[a] - 1 - self.padding[a]);
+            Some(grad_y.apply_op2_no_bwd(
+                &flipped,
+                &Conv3dCpu {
+                    padding: back_pad,
+                    algorithm: self.algorithm,
+                },
+            )?)
+        } else {
+            None
+        };
+        // dL/dk: Σ over samples and positions of grad · input.
         let grad_k = x.contiguous()?.apply_op2_no_bwd(
             &grad_y,
             &Conv3dKernelGrad {
@@ -283,7 +303,53 @@ impl CustomOp2 for Conv3dCpu {
                 algorithm: self.algorithm,
             },
         )?;
-        Ok((Some(grad_x), Some(grad_k)))
+        Ok((grad_x, grad_k))
+    }
+}
+
+/// [`Conv3dCpu`] with a per-output-channel bias added to its output: inputs `x`, `kernel`,
+/// `bias` `(co)`. One op instead of two, so a network's graph never holds the output before
+/// the bias (one activation less per convolution during training).
+#[derive(Debug, Clone, Copy)]
+pub struct Conv3dBiasCpu(pub Conv3dCpu);
+
+impl CustomOp3 for Conv3dBiasCpu {
+    fn name(&self) -> &'static str {
+        "conv3d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ks: &CpuStorage,
+        kl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let bias = contiguous_f32(bs, bl, "bias")?;
+        let (CpuStorage::F32(mut y), shape) = self.0.cpu_fwd(xs, xl, ks, kl)? else {
+            bail!("conv3d: expected an f32 output");
+        };
+        add_channel_bias_in_place(&mut y, shape.dims(), bias)?;
+        Ok((CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: &Tensor,
+        _y: &Tensor,
+        grad_y: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (grad_x, grad_k) = self.0.backward(x, kernel, grad_y)?;
+        let grad_b = channel_sums(&grad_y.contiguous()?)?;
+        Ok((
+            grad_x,
+            Some(grad_k),
+            Some(Tensor::from_vec(grad_b, bias.shape(), bias.device())?),
+        ))
     }
 }
 

@@ -2,8 +2,9 @@
 //! differentiable and running on any candle device.
 //!
 //! Tensors are `(batch, channels, depth, height, width)` (NCDHW). On the CPU with f32,
-//! [`conv3d`] uses the im2col + gemm custom op of `conv3d_cpu` (hand-written backward);
-//! elsewhere it composes candle's conv2d over depth taps (the portable path for CUDA/Metal).
+//! [`conv3d`] uses the custom op of `conv3d_cpu` (direct AVX-512 kernels or im2col + gemm,
+//! hand-written backward, bias inside the op); elsewhere it composes candle's conv2d over depth
+//! taps (the portable path for CUDA/Metal).
 
 mod channel_bias_cpu;
 mod conv3d_cpu;
@@ -18,7 +19,7 @@ mod test_support;
 use candle_core::{D, DType, Result, Tensor};
 
 pub use channel_bias_cpu::ChannelBiasCpu;
-pub use conv3d_cpu::{Conv3dCpu, ConvAlgorithm};
+pub use conv3d_cpu::{Conv3dBiasCpu, Conv3dCpu, ConvAlgorithm};
 pub use max_pool_cpu::MaxPool2Cpu;
 pub use norm_act_cpu::InstanceNormLeakyCpu;
 
@@ -32,18 +33,28 @@ pub fn conv3d(
     bias: Option<&Tensor>,
     padding: usize,
 ) -> Result<Tensor> {
-    let ys = if xs.device().is_cpu() && xs.dtype() == DType::F32 {
-        xs.contiguous()?.apply_op2(
-            &kernel.contiguous()?,
-            Conv3dCpu {
-                padding: [padding; 3],
-                algorithm: ConvAlgorithm::Auto,
-            },
-        )?
+    if xs.device().is_cpu() && xs.dtype() == DType::F32 {
+        conv3d_cpu(xs, kernel, bias, [padding; 3], ConvAlgorithm::Auto)
     } else {
-        conv3d_portable(xs, kernel, padding)?
-    };
-    add_channel_bias(&ys, bias)
+        add_channel_bias(&conv3d_portable(xs, kernel, padding)?, bias)
+    }
+}
+
+/// [`conv3d`] on the CPU (f32) with a chosen algorithm and per-axis padding (depth, height,
+/// width); the bias is added inside the same op.
+pub fn conv3d_cpu(
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    padding: [usize; 3],
+    algorithm: ConvAlgorithm,
+) -> Result<Tensor> {
+    let op = Conv3dCpu { padding, algorithm };
+    let (xs, kernel) = (xs.contiguous()?, kernel.contiguous()?);
+    match bias {
+        Some(b) => xs.apply_op3(&kernel, &b.contiguous()?, Conv3dBiasCpu(op)),
+        None => xs.apply_op2(&kernel, op),
+    }
 }
 
 /// [`conv3d`] composed of candle's conv2d: one conv2d per depth tap over all depth slices,
@@ -141,7 +152,7 @@ pub fn instance_norm_leaky_relu(
         return xs.contiguous()?.apply_op3(
             &gamma.contiguous()?,
             &beta.contiguous()?,
-            InstanceNormLeakyCpu { eps, slope },
+            InstanceNormLeakyCpu::new(eps, slope),
         );
     }
     let channels = xs.dim(1)?;

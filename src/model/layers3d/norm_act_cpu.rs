@@ -6,15 +6,58 @@
 //! Per sample `n` and channel `c`, over the `S = d·h·w` voxels:
 //! `x̂ = (x − μ) / √(σ² + ε)` (biased σ²), `z = γ_c·x̂ + β_c`, `y = z if z > 0 else slope·z`.
 
+use std::sync::{Arc, Mutex};
+
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor, bail};
 use rayon::prelude::*;
 
-/// The fused op: inputs `x` `(n, c, d, h, w)`, `gamma` `(c)`, `beta` `(c)`.
-#[derive(Debug, Clone, Copy)]
+/// The fused op: inputs `x` `(n, c, d, h, w)`, `gamma` `(c)`, `beta` `(c)`. Make one with
+/// [`InstanceNormLeakyCpu::new`] per call: the forward pass leaves its per-channel moments in
+/// it for the backward pass.
+#[derive(Debug, Clone)]
 pub struct InstanceNormLeakyCpu {
     pub eps: f64,
     /// Negative slope of the LeakyReLU (1.0 gives plain instance norm).
     pub slope: f32,
+    /// Mean and 1/√(var + eps) per (sample, channel) from the forward pass, with the input
+    /// they belong to; the backward recomputes them for any other input.
+    moments: Arc<Mutex<Option<SavedMoments>>>,
+}
+
+/// Moments of one forward input, recognised by its length and a few of its values.
+#[derive(Debug)]
+struct SavedMoments {
+    fingerprint: [u32; 4],
+    per_plane: Vec<(f32, f32)>,
+}
+
+/// Length and the bits of the first, middle and last value: enough to tell apart the inputs
+/// one op value could see (a mismatch only costs a recomputation).
+fn fingerprint(x: &[f32]) -> [u32; 4] {
+    let bits = |i: usize| x.get(i).map_or(0, |v| v.to_bits());
+    [
+        x.len() as u32,
+        bits(0),
+        bits(x.len() / 2),
+        bits(x.len().wrapping_sub(1)),
+    ]
+}
+
+impl InstanceNormLeakyCpu {
+    pub fn new(eps: f64, slope: f32) -> Self {
+        Self {
+            eps,
+            slope,
+            moments: Arc::default(),
+        }
+    }
+
+    /// The forward pass's moments for `x`, when it saved them for this very input.
+    fn saved_moments(&self, x: &[f32]) -> Option<Vec<(f32, f32)>> {
+        let saved = self.moments.lock().ok()?;
+        let saved = saved.as_ref()?;
+        (saved.fingerprint == fingerprint(x)).then(|| saved.per_plane.clone())
+    }
 }
 
 use super::conv3d_cpu::contiguous_f32 as f32_slice;
@@ -114,10 +157,11 @@ impl CustomOp3 for InstanceNormLeakyCpu {
         }
         let spatial: usize = dims[2..].iter().product();
         let mut y = vec![0.0f32; x.len()];
-        y.par_chunks_mut(spatial.max(1))
+        let per_plane: Vec<(f32, f32)> = y
+            .par_chunks_mut(spatial.max(1))
             .zip(x.par_chunks(spatial.max(1)))
             .enumerate()
-            .for_each(|(i, (out, input))| {
+            .map(|(i, (out, input))| {
                 let c = i % channels;
                 let (mean, inv_std) = moments(input, self.eps);
                 let scale = gamma[c] * inv_std;
@@ -126,7 +170,15 @@ impl CustomOp3 for InstanceNormLeakyCpu {
                     let z = v * scale + shift;
                     *o = if z > 0.0 { z } else { self.slope * z };
                 }
+                (mean, inv_std)
+            })
+            .collect();
+        if let Ok(mut saved) = self.moments.lock() {
+            *saved = Some(SavedMoments {
+                fingerprint: fingerprint(x),
+                per_plane,
             });
+        }
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
 
@@ -156,6 +208,7 @@ impl CustomOp3 for InstanceNormLeakyCpu {
         let yv = f32_slice(ys, y_layout, "output")?;
         let gv = f32_slice(gs, g_layout, "gradient")?;
         let wv = f32_slice(ws, w_layout, "weight")?;
+        let saved = self.saved_moments(xv);
         let mut grad_x = vec![0.0f32; xv.len()];
         // Per (sample, channel): (dγ, dβ) contributions.
         let partial: Vec<(f64, f64)> = grad_x
@@ -165,7 +218,10 @@ impl CustomOp3 for InstanceNormLeakyCpu {
                 let c = i % channels;
                 let range = i * spatial..(i + 1) * spatial;
                 let (input, output, grad) = (&xv[range.clone()], &yv[range.clone()], &gv[range]);
-                let (mean, inv_std) = moments(input, self.eps);
+                let (mean, inv_std) = match &saved {
+                    Some(per_plane) => per_plane[i],
+                    None => moments(input, self.eps),
+                };
                 // g = dL/dz (through the LeakyReLU: z > 0 exactly when y > 0).
                 let slope = self.slope;
                 let (sum_g, sum_g_xhat) = blocked_sums3(input, output, grad, |v, out, g| {
@@ -201,7 +257,37 @@ impl CustomOp3 for InstanceNormLeakyCpu {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{arange_like, weighted_sum_grads};
     use super::*;
+    use candle_core::{Device, Var};
+
+    /// One op value shared by two forward passes (its moments overwritten by the second): the
+    /// first one's gradients are still those of a fresh op, as the saved moments are not
+    /// taken for another input.
+    #[test]
+    fn moments_saved_for_another_input_are_not_used() {
+        let device = Device::Cpu;
+        let x1 =
+            Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 4, 5, 6), &device).unwrap()).unwrap();
+        let x2 = Tensor::randn(5f32, 3.0, (2, 3, 4, 5, 6), &device).unwrap();
+        let gamma = Tensor::new(&[1.0f32, 0.5, 2.0], &device).unwrap();
+        let beta = Tensor::new(&[0.0f32, 0.1, -0.2], &device).unwrap();
+        let shared = InstanceNormLeakyCpu::new(1e-5, 0.01);
+        let apply = |x: &Tensor, op: InstanceNormLeakyCpu| x.apply_op3(&gamma, &beta, op).unwrap();
+        let y_shared = apply(x1.as_tensor(), shared.clone());
+        apply(&x2, shared.clone());
+        let y_fresh = apply(x1.as_tensor(), InstanceNormLeakyCpu::new(1e-5, 0.01));
+        let weights = arange_like(&y_fresh);
+        let [with_shared] = weighted_sum_grads(&y_shared, &weights, [&x1]);
+        let [with_fresh] = weighted_sum_grads(&y_fresh, &weights, [&x1]);
+        assert_eq!(with_shared, with_fresh);
+        // The shared op did hold the second input's moments when the first one's backward ran.
+        assert!(
+            shared
+                .saved_moments(&x2.flatten_all().unwrap().to_vec1().unwrap())
+                .is_some()
+        );
+    }
 
     /// Values with a large mean and a small spread over more than two blocks and a ragged
     /// tail: the blocked sums agree with plain f64 sums.
