@@ -49,14 +49,22 @@ impl Sizes {
         self.output.iter().product()
     }
 
-    /// For every output voxel of one volume, in order: the input index of its window's first
-    /// voxel.
-    fn window_starts(&self) -> impl Iterator<Item = usize> + '_ {
+    /// The input index of the first voxel of the windows of output row `row_index` (counting
+    /// rows over depth and height) of one volume.
+    fn window_row_start(&self, row_index: usize) -> usize {
         let [_, h, w] = self.input;
-        let [od, oh, ow] = self.output;
-        (0..od).flat_map(move |z| {
-            (0..oh).flat_map(move |y| (0..ow).map(move |x| 2 * z * h * w + 2 * y * w + 2 * x))
-        })
+        let oh = self.output[1];
+        let (z, y) = (row_index / oh, row_index % oh);
+        2 * z * h * w + 2 * y * w
+    }
+
+    /// The four input rows under output row `row_index`, in (depth, height) order: rows
+    /// (2z, 2y), (2z, 2y + 1), (2z + 1, 2y), (2z + 1, 2y + 1), each `2·ow` long.
+    fn window_rows<'a>(&self, input: &'a [f32], row_index: usize) -> [&'a [f32]; 4] {
+        let [_, h, w] = self.input;
+        let start = self.window_row_start(row_index);
+        let len = 2 * self.output[2];
+        [0, w, h * w, h * w + w].map(|offset| &input[start + offset..][..len])
     }
 }
 
@@ -69,18 +77,20 @@ impl CustomOp1 for MaxPool2Cpu {
         let dims = layout.shape().dims();
         let sizes = Sizes::of(dims)?;
         let x = contiguous_f32(storage, layout, "input")?;
-        let offsets = window_offsets(sizes.input[1], sizes.input[2]);
         let (in_len, out_len) = (sizes.input_len(), sizes.output_len());
         let mut y = vec![0.0f32; dims[0] * dims[1] * out_len];
         if out_len > 0 {
             y.par_chunks_mut(out_len)
                 .zip(x.par_chunks(in_len.max(1)))
                 .for_each(|(out, input)| {
-                    for (o, start) in out.iter_mut().zip(sizes.window_starts()) {
-                        *o = offsets
-                            .iter()
-                            .map(|&k| input[start + k])
-                            .fold(f32::NEG_INFINITY, f32::max);
+                    let ow = sizes.output[2];
+                    for (row_index, out_row) in out.chunks_exact_mut(ow).enumerate() {
+                        let rows = sizes.window_rows(input, row_index);
+                        for (ox, o) in out_row.iter_mut().enumerate() {
+                            let x = 2 * ox;
+                            let [a, b, c, d] = rows.map(|r| r[x].max(r[x + 1]));
+                            *o = a.max(b).max(c.max(d));
+                        }
                     }
                 });
         }
@@ -106,20 +116,36 @@ impl CustomOp1 for MaxPool2Cpu {
         let (in_len, out_len) = (sizes.input_len(), sizes.output_len());
         let mut grad_x = vec![0.0f32; xv.len()];
         if out_len > 0 {
+            let ow = sizes.output[2];
             grad_x
                 .par_chunks_mut(in_len)
                 .zip(xv.par_chunks(in_len))
                 .zip(gv.par_chunks(out_len))
                 .for_each(|((dx, input), grad)| {
-                    for (&g, start) in grad.iter().zip(sizes.window_starts()) {
-                        // The first maximum, as the forward found it.
-                        let mut best = offsets[0];
-                        for &k in &offsets[1..] {
-                            if input[start + k] > input[start + best] {
-                                best = k;
+                    for (row_index, grad_row) in grad.chunks_exact(ow).enumerate() {
+                        let first = sizes.window_row_start(row_index);
+                        let rows = sizes.window_rows(input, row_index);
+                        for (ox, &g) in grad_row.iter().enumerate() {
+                            let x = 2 * ox;
+                            // The first maximum in (depth, height, width) order, as PyTorch.
+                            let values = [
+                                rows[0][x],
+                                rows[0][x + 1],
+                                rows[1][x],
+                                rows[1][x + 1],
+                                rows[2][x],
+                                rows[2][x + 1],
+                                rows[3][x],
+                                rows[3][x + 1],
+                            ];
+                            let mut best = 0;
+                            for (k, &v) in values.iter().enumerate().skip(1) {
+                                if v > values[best] {
+                                    best = k;
+                                }
                             }
+                            dx[first + x + offsets[best]] += g;
                         }
-                        dx[start + best] += g;
                     }
                 });
         }
