@@ -16,6 +16,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 use rayon::prelude::*;
 
 use super::channel_bias_cpu::{add_channel_bias_in_place, channel_sums};
+#[cfg(target_arch = "x86_64")]
+use super::conv3d_direct_x86 as direct;
 use super::gemm_f32::{MatrixView, matmul};
 
 /// Sizes of one convolution. Input `(n, ci, d, h, w)`, kernel `(co, ci, kd, kh, kw)`,
@@ -195,14 +197,7 @@ pub enum ConvAlgorithm {
 impl ConvAlgorithm {
     /// Whether this CPU runs [`ConvAlgorithm::Direct`].
     pub fn direct_available() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            super::conv3d_direct_x86::available()
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
+        direct::available()
     }
 
     /// Whether to run the direct kernels; an error when they were asked for and cannot run.
@@ -240,15 +235,9 @@ impl CustomOp2 for Conv3dCpu {
         let s = ConvSizes::new(xl.shape(), kl.shape(), self.padding)?;
         let x = contiguous_f32(xs, xl, "input")?;
         let kernel = contiguous_f32(ks, kl, "kernel")?;
-        #[cfg(target_arch = "x86_64")]
         let y = if self.algorithm.use_direct()? {
-            super::conv3d_direct_x86::forward(&s, x, kernel)
+            direct::forward(&s, x, kernel)
         } else {
-            forward_im2col(&s, x, kernel)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let y = {
-            self.algorithm.use_direct()?;
             forward_im2col(&s, x, kernel)
         };
         let shape = Shape::from((s.n, s.co, s.od, s.oh, s.ow));
@@ -405,17 +394,9 @@ impl CustomOp2 for Conv3dKernelGrad {
         }
         let x = contiguous_f32(xs, xl, "input")?;
         let grad_y = contiguous_f32(gs, gl, "gradient")?;
-        #[cfg(target_arch = "x86_64")]
-        let grad_k = if self.algorithm.use_direct()?
-            && s.k[2] <= super::conv3d_direct_x86::MAX_KERNEL_WIDTH
-        {
-            super::conv3d_direct_x86::kernel_grad(&s, x, grad_y)
+        let grad_k = if self.algorithm.use_direct()? && s.k[2] <= direct::MAX_KERNEL_WIDTH {
+            direct::kernel_grad(&s, x, grad_y)
         } else {
-            kernel_grad_im2col(&s, x, grad_y)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let grad_k = {
-            self.algorithm.use_direct()?;
             kernel_grad_im2col(&s, x, grad_y)
         };
         Ok((CpuStorage::F32(grad_k), kernel_shape))
@@ -462,4 +443,24 @@ fn kernel_grad_im2col(s: &ConvSizes, x: &[f32], grad_y: &[f32]) -> Vec<f32> {
                 a
             },
         )
+}
+
+/// Where the build has no direct kernels: never available, so never called.
+#[cfg(not(target_arch = "x86_64"))]
+mod direct {
+    use super::ConvSizes;
+
+    pub(super) const MAX_KERNEL_WIDTH: usize = 0;
+
+    pub(super) fn available() -> bool {
+        false
+    }
+
+    pub(super) fn forward(_: &ConvSizes, _: &[f32], _: &[f32]) -> Vec<f32> {
+        unreachable!("conv3d: no direct kernels on this architecture")
+    }
+
+    pub(super) fn kernel_grad(_: &ConvSizes, _: &[f32], _: &[f32]) -> Vec<f32> {
+        unreachable!("conv3d: no direct kernels on this architecture")
+    }
 }
