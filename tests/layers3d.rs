@@ -451,3 +451,20 @@ fn a_data_input_gets_no_gradient_and_the_kernel_the_same_one() {
         );
     }
 }
+
+#[test]
+fn an_input_without_channels_gives_zeros_with_every_algorithm() {
+    let device = Device::Cpu;
+    let x = Tensor::zeros((1, 0, 3, 4, 5), DType::F32, &device).unwrap();
+    let k = Tensor::zeros((2, 0, 3, 3, 3), DType::F32, &device).unwrap();
+    let mut algorithms = vec![ConvAlgorithm::Auto, ConvAlgorithm::Im2colGemm];
+    if ConvAlgorithm::direct_available() {
+        algorithms.push(ConvAlgorithm::Direct);
+    }
+    for algorithm in algorithms {
+        let y = conv3d_cpu(&x, &k, None, [1; 3], algorithm).unwrap();
+        assert_eq!(y.dims(), &[1, 2, 3, 4, 5], "{algorithm:?}");
+        let values = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(values.iter().all(|&v| v == 0.0), "{algorithm:?}");
+    }
+}

@@ -235,7 +235,9 @@ impl CustomOp2 for Conv3dCpu {
         let s = ConvSizes::new(xl.shape(), kl.shape(), self.padding)?;
         let x = contiguous_f32(xs, xl, "input")?;
         let kernel = contiguous_f32(ks, kl, "kernel")?;
-        let y = if self.algorithm.use_direct()? {
+        // The direct kernels need at least one input channel (a 0-channel input is all
+        // padding: im2col gives its zeros).
+        let y = if self.algorithm.use_direct()? && s.ci > 0 {
             direct::forward(&s, x, kernel)
         } else {
             forward_im2col(&s, x, kernel)
@@ -394,11 +396,12 @@ impl CustomOp2 for Conv3dKernelGrad {
         }
         let x = contiguous_f32(xs, xl, "input")?;
         let grad_y = contiguous_f32(gs, gl, "gradient")?;
-        let grad_k = if self.algorithm.use_direct()? && s.k[2] <= direct::MAX_KERNEL_WIDTH {
-            direct::kernel_grad(&s, x, grad_y)
-        } else {
-            kernel_grad_im2col(&s, x, grad_y)
-        };
+        let grad_k =
+            if self.algorithm.use_direct()? && s.ci > 0 && s.k[2] <= direct::MAX_KERNEL_WIDTH {
+                direct::kernel_grad(&s, x, grad_y)
+            } else {
+                kernel_grad_im2col(&s, x, grad_y)
+            };
         Ok((CpuStorage::F32(grad_k), kernel_shape))
     }
 }
