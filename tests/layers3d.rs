@@ -39,9 +39,25 @@ fn var(case: &Value, key: &str, dims: Vec<usize>) -> Var {
     Var::from_tensor(&Tensor::from_vec(values(&case[key]), dims, &Device::Cpu).unwrap()).unwrap()
 }
 
+/// The gradients of `Σ y·weights`: a backward pass that gives every output its own weight, so
+/// that each element of every gradient is checked, not only their sum.
+fn weighted_sum_grads(y: &Tensor, weights: &Tensor) -> candle_core::backprop::GradStore {
+    (y * weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap()
+}
+
+/// `t`'s elements in row-major order.
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
 /// Asserts `got` matches `want` within `tol` relative to the largest reference magnitude.
 fn assert_close(what: &str, got: &Tensor, want: &Value, tol: f32) {
-    let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let got = flat(got);
     let want = values(want);
     assert_eq!(got.len(), want.len(), "{what}: length");
     let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
@@ -105,7 +121,7 @@ fn check_conv(case_name: &str, path: ConvPath) {
     let what = format!("{case_name} ({path:?})");
     assert_close(&format!("{what} y"), &y, &c["y"], 1e-5);
     let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
-    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = weighted_sum_grads(&y, &r);
     assert_close(
         &format!("{what} dx"),
         grads.get(&x).unwrap(),
@@ -153,13 +169,7 @@ fn conv_values_and_grads(
     let (xv, kv) = (Var::from_tensor(x).unwrap(), Var::from_tensor(k).unwrap());
     let op = Conv3dCpu { padding, algorithm };
     let y = xv.as_tensor().apply_op2(kv.as_tensor(), op).unwrap();
-    let grads = (&y * weights)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let grads = weighted_sum_grads(&y, weights);
     [
         flat(&y),
         flat(grads.get(&xv).unwrap()),
@@ -224,7 +234,7 @@ fn conv_transpose3d_matches_pytorch() {
     assert_eq!(y.dims(), shape(&c["y_shape"]).as_slice());
     assert_close("convT y", &y, &c["y"], 1e-5);
     let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
-    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = weighted_sum_grads(&y, &r);
     assert_close("convT dx", grads.get(&x).unwrap(), &c["dx"], 1e-5);
     assert_close("convT dk", grads.get(&k).unwrap(), &c["dk"], 1e-5);
     assert_close("convT db", grads.get(&b).unwrap(), &c["db"], 1e-5);
@@ -238,7 +248,7 @@ fn max_pool3d_matches_pytorch_on_odd_sizes() {
     assert_eq!(y.dims(), shape(&c["y_shape"]).as_slice());
     assert_close("pool y", &y, &c["y"], 1e-6);
     let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
-    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = weighted_sum_grads(&y, &r);
     assert_close("pool dx", grads.get(&x).unwrap(), &c["dx"], 1e-6);
 }
 
@@ -261,7 +271,7 @@ fn instance_norm_matches_pytorch() {
     let y = norm.forward(x.as_tensor()).unwrap();
     assert_close("norm y", &y, &c["y"], 1e-4);
     let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
-    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = weighted_sum_grads(&y, &r);
     assert_close("norm dx", grads.get(&x).unwrap(), &c["dx"], 1e-4);
     assert_close(
         "norm dweight",
@@ -344,7 +354,7 @@ fn fused_instance_norm_matches_pytorch_without_activation() {
     .unwrap();
     assert_close("fused norm y", &y, &c["y"], 1e-4);
     let r = Tensor::from_vec(values(&c["r"]), y.dims(), &Device::Cpu).unwrap();
-    let grads = (y * r).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = weighted_sum_grads(&y, &r);
     assert_close("fused norm dx", grads.get(&x).unwrap(), &c["dx"], 1e-4);
     assert_close(
         "fused norm dweight",
@@ -388,13 +398,7 @@ fn fused_instance_norm_leaky_relu_matches_the_composed_ops() {
             .unwrap();
             candle_nn::ops::leaky_relu(&norm.forward(x.as_tensor()).unwrap(), 0.01).unwrap()
         };
-        let grads = (y.clone() * &r)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let grads = weighted_sum_grads(&y, &r);
         (
             flat(&y),
             flat(grads.get(&x).unwrap()),
@@ -426,19 +430,13 @@ fn a_data_input_gets_no_gradient_and_the_kernel_the_same_one() {
     let weights = Tensor::randn(0f32, 1.0, (2, 3, 5, 6, 7), &device).unwrap();
     let grads_for = |input: &Tensor| {
         let y = conv3d(input, k.as_tensor(), Some(b.as_tensor()), 1).unwrap();
-        (y * &weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap()
+        weighted_sum_grads(&y, &weights)
     };
     let as_data = grads_for(&x);
     let x_var = Var::from_tensor(&x).unwrap();
     let as_variable = grads_for(x_var.as_tensor());
     assert!(as_data.get(&x).is_none(), "data input got a gradient");
     assert!(as_variable.get(&x_var).is_some(), "variable input got none");
-    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     for v in [&k, &b] {
         let (a, c) = (
             flat(as_data.get(v).unwrap()),
@@ -464,7 +462,7 @@ fn an_input_without_channels_gives_zeros_with_every_algorithm() {
     for algorithm in algorithms {
         let y = conv3d_cpu(&x, &k, None, [1; 3], algorithm).unwrap();
         assert_eq!(y.dims(), &[1, 2, 3, 4, 5], "{algorithm:?}");
-        let values = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let values = flat(&y);
         assert!(values.iter().all(|&v| v == 0.0), "{algorithm:?}");
     }
 }

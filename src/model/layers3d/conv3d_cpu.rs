@@ -222,7 +222,7 @@ pub struct Conv3dCpu {
 
 impl CustomOp2 for Conv3dCpu {
     fn name(&self) -> &'static str {
-        "conv3d-im2col-gemm"
+        "conv3d-cpu"
     }
 
     fn cpu_fwd(
