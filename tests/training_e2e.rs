@@ -375,6 +375,16 @@ fn a_run_can_start_from_another_models_weights() {
     )
     .unwrap();
 
+    // The model started from re-centres its cube at inference (a card setting, not learnt).
+    let set_refinements = |stem: &Path, n: usize| {
+        let path = stem.with_extension("json");
+        let mut card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        card["cube_refinements"] = n.into();
+        std::fs::write(&path, card.to_string()).unwrap();
+    };
+    set_refinements(&first.join("last"), 1);
+
     // With a vanishing learning rate the new run keeps the weights it started from.
     let second = dir.path().join("second");
     let mut cfg = tiny_config(&data, &second, ModelKind::Unet, 1);
@@ -413,12 +423,22 @@ fn a_run_can_start_from_another_models_weights() {
         diff > 1e-3,
         "a fresh run matched the trained weights ({diff})"
     );
-    let card = oncoscope::model::checkpoint::read_card(&second.join("last")).unwrap();
+    let read_card = oncoscope::model::checkpoint::read_card;
+    let card = read_card(&second.join("last")).unwrap();
     assert!(
         card.notes["initialised_from"].contains("first"),
         "{:?}",
         card.notes
     );
+    // It keeps the setting of the model it started from, a resumed run its own; a fresh run
+    // has none.
+    assert_eq!(card.cube_refinements, 1);
+    assert_eq!(read_card(&fresh.join("last")).unwrap().cube_refinements, 0);
+    set_refinements(&second.join("last"), 2);
+    cfg.epochs = 2;
+    train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
+    let resumed = read_card(&second.join("last")).unwrap();
+    assert_eq!((resumed.epoch, resumed.cube_refinements), (2, 2));
 
     // Weights of another architecture are refused, naming the file.
     let mut cfg = tiny_config(&data, &dir.path().join("third"), ModelKind::Unet, 1);

@@ -41,6 +41,16 @@ pub struct ModelCard {
     /// outside the organ).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locator: Option<String>,
+    /// For a segmenter of the organ's region, at inference: how many times it re-centres its
+    /// cube on the organ it has just outlined and runs again (0: the locator's cube only).
+    /// Worth it where the locator's outline is coarse (the pancreas, a few voxels thick at
+    /// the whole-box locator's 5 mm); training always uses the ground truth's cube.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cube_refinements: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ModelCard {

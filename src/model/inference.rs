@@ -224,8 +224,41 @@ pub fn segment(
         }
         View::Cancelled => return Ok(None),
     };
-    let Some(logits) = run_network(model, ct, region.as_ref(), organ.as_ref(), cancel, on_stage)?
+    let Some(mut labels) =
+        segment_view(model, ct, region.as_ref(), organ.as_ref(), cancel, on_stage)?
     else {
+        return Ok(None);
+    };
+    if let Region::OrganCube { margin_mm } = model.card.preprocessing.region {
+        for _ in 0..model.card.cube_refinements {
+            // The cube around what the model itself outlined; where it outlined nothing, the
+            // locator's (or the last) answer stands.
+            let organ = main_organ_pieces(&labels);
+            let Some(region) = organ_cube(&organ, margin_mm) else {
+                break;
+            };
+            on_stage(Stage::Preprocessing);
+            match segment_view(model, ct, Some(&region), Some(&organ), cancel, on_stage)? {
+                Some(refined) => labels = refined,
+                None => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(labels))
+}
+
+/// Runs the U-Net `model` on `region` of `ct` (the whole box when `None`; `organ`: the
+/// outline that chose the region) and returns its labels on the CT's grid, background outside
+/// the region. `Ok(None)` when cancelled.
+fn segment_view(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    region: Option<&RegionBox>,
+    organ: Option<&LabelVolume>,
+    cancel: &CancelToken,
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<Option<LabelVolume>> {
+    let Some(logits) = run_network(model, ct, region, organ, cancel, on_stage)? else {
         return Ok(None);
     };
     let pre = model.card.preprocessing;
@@ -234,11 +267,11 @@ pub fn segment(
     let channels = (0..classes)
         .map(|c| {
             let voxels = voxels_from_tensor(&probabilities.get(c)?)?;
-            model_volume(&pre, &ct.grid, region.as_ref(), voxels).context("model output size")
+            model_volume(&pre, &ct.grid, region, voxels).context("model output size")
         })
         .collect::<Result<Vec<_>>>()?;
     // Outside its cube a region model saw nothing: background there.
-    let labels = match &region {
+    let labels = match region {
         Some(region) => resample_argmax_where(&channels, &ct.grid, |v| region.contains(v)),
         None => resample_argmax(&channels, &ct.grid),
     };

@@ -255,9 +255,12 @@ pub fn train(
     )?;
     let mut history = Vec::new();
     let mut first_epoch = 1;
+    // An inference setting, not learnt: kept from the run resumed or the model started from.
+    let mut cube_refinements = 0;
     let last = config.out.join("last");
     if resume {
         let card = read_card(&last).context("nothing to resume")?;
+        cube_refinements = card.cube_refinements;
         if card.architecture != config.architecture || card.preprocessing != pre {
             bail!(
                 "{}: the run was trained with another architecture or grid",
@@ -285,6 +288,7 @@ pub fn train(
                 );
             }
             load_into(&mut varmap, stem)?;
+            cube_refinements = card.cube_refinements;
         }
     }
     let mut best = history
@@ -350,6 +354,7 @@ pub fn train(
             .chain(organ_note.clone())
             .collect(),
         locator: locator_name.clone(),
+        cube_refinements,
     };
     for epoch in first_epoch..=config.epochs {
         let epoch_start = Instant::now();
