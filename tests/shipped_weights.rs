@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::LoadedModel;
-use oncoscope::model::inference::{classify, classify_reusing, locator_is, segment};
+use oncoscope::model::inference::{Stage, classify, classify_reusing, locator_is, segment};
 use oncoscope::model::metrics::{SegmentationScores, roc_auc};
 use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{model_stem, shipped_weights_dir};
@@ -189,6 +189,19 @@ fn a_segmenter_that_recentres_its_cube_outlines_the_organ_at_least_as_well() {
             "{}: re-centring changed nothing",
             stem.display()
         );
+        // Progress never runs backwards: each pass after the first is one `Refining` stage.
+        let case = test_phantoms(task, 1).next().unwrap();
+        let mut stages = Vec::new();
+        segment(&model, &case.ct, &CancelToken::new(), &mut |s| {
+            stages.push(s)
+        })
+        .unwrap();
+        let mut expected = vec![Stage::Preprocessing, Stage::Network, Stage::Postprocessing];
+        expected.extend(std::iter::repeat_n(
+            Stage::Refining,
+            model.card.cube_refinements,
+        ));
+        assert_eq!(stages, expected, "{}", stem.display());
         assert!(
             mean(&refined_dice) >= mean(&single_dice) - 0.01,
             "{}: re-centring made the outline worse",

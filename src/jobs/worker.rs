@@ -549,6 +549,7 @@ fn stage_reporter(reporter: &Reporter, job: JobKind) -> impl FnMut(Stage) + '_ {
             Stage::Preprocessing => (0.1, "Preprocessing"),
             Stage::Network => (0.3, "Running the network"),
             Stage::Postprocessing => (0.9, "Resampling to the CT grid"),
+            Stage::Refining => (0.95, "Re-centring on the organ it found"),
         };
         reporter.progress(job, Some(fraction), message);
     }

@@ -29,6 +29,10 @@ pub enum Stage {
     Preprocessing,
     Network,
     Postprocessing,
+    /// A segmenter re-centres its cube on its own outline and runs again
+    /// ([`ModelCard::cube_refinements`](super::checkpoint::ModelCard::cube_refinements)):
+    /// reported once per pass, after the first pass's stages.
+    Refining,
 }
 
 /// What part of a CT a model is to see.
@@ -237,8 +241,8 @@ pub fn segment(
             let Some(region) = organ_cube(&organ, margin_mm) else {
                 break;
             };
-            on_stage(Stage::Preprocessing);
-            match segment_view(model, ct, Some(&region), Some(&organ), cancel, on_stage)? {
+            on_stage(Stage::Refining);
+            match segment_view(model, ct, Some(&region), Some(&organ), cancel, &mut |_| {})? {
                 Some(refined) => labels = refined,
                 None => return Ok(None),
             }
