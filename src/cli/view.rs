@@ -16,6 +16,8 @@ pub struct ViewArgs {
     /// Ground-truth label map (default: the Decathlon `labelsTr` file beside the CT, if any).
     #[arg(long)]
     pub label: Option<PathBuf>,
+    /// Task whose models run: liver or pancreas (default: the task of the data set the CT
+    /// belongs to, for a Decathlon `imagesTr/` file; else the last one chosen in the viewer).
     #[arg(long)]
     pub task: Option<Task>,
     /// Folder of trained models or a training run (default: the shipped `weights/`).
@@ -125,7 +127,11 @@ pub fn run_view(args: &ViewArgs) -> Result<()> {
         Some(png) => StartupPlan::screenshot(case, png.clone()),
         None => StartupPlan::open(case),
     };
-    plan.task = args.task;
+    plan.task = args.task.or_else(|| {
+        args.ct
+            .as_deref()
+            .and_then(oncoscope::volume::decathlon::task_of_image)
+    });
     if let Some(data) = &args.train {
         if !data.is_dir() {
             return Err(anyhow!("{}: no such folder", data.display()));

@@ -387,6 +387,21 @@ pub fn read_dataset(root: &Path) -> Result<DecathlonDataset, VolumeError> {
     read_dataset_with(root, MissingFiles::Refuse)
 }
 
+/// The task of the data set that holds `ct` as one of its images (`ROOT/imagesTr/…` or
+/// `ROOT/imagesTs/…`, with `ROOT/dataset.json` or its label maps), as
+/// [`DecathlonDataset::task`] tells it; `None` for a CT anywhere else or a data set that does
+/// not say.
+pub fn task_of_image(ct: &Path) -> Option<Task> {
+    let folder = ct.parent()?;
+    let in_images = folder
+        .file_name()
+        .is_some_and(|name| name == "imagesTr" || name == "imagesTs");
+    if !in_images {
+        return None;
+    }
+    list_dataset(folder.parent()?).ok()?.task()
+}
+
 /// Lists a Decathlon dataset folder as [`read_dataset`] does, but keeps the training cases
 /// whose files `dataset.json` lists and the folder lacks (for a check that reports them).
 pub fn list_dataset(root: &Path) -> Result<DecathlonDataset, VolumeError> {
@@ -552,6 +567,30 @@ mod tests {
         assert_eq!("Liver".parse::<Task>(), Ok(Task::Liver));
         assert_eq!("task07_pancreas".parse::<Task>(), Ok(Task::Pancreas));
         assert!("kidney".parse::<Task>().is_err());
+    }
+
+    #[test]
+    fn an_image_of_a_data_set_takes_its_task_from_the_data_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("Task07_Pancreas_small");
+        std::fs::create_dir_all(root.join("imagesTr")).unwrap();
+        let ct = root.join("imagesTr/pancreas_001.nii.gz");
+        // Without dataset.json or label maps nothing says which organ.
+        assert_eq!(task_of_image(&ct), None);
+        std::fs::write(
+            root.join("dataset.json"),
+            r#"{"name": "Task07_Pancreas_small", "labels": {"0": "background",
+                "1": "pancreas", "2": "cancer"}, "training": []}"#,
+        )
+        .unwrap();
+        assert_eq!(task_of_image(&ct), Some(Task::Pancreas));
+        assert_eq!(
+            task_of_image(&root.join("imagesTs/pancreas_002.nii.gz")),
+            Some(Task::Pancreas)
+        );
+        // A CT outside imagesTr/imagesTs is not a data set's image.
+        assert_eq!(task_of_image(&root.join("pancreas_001.nii.gz")), None);
+        assert_eq!(task_of_image(Path::new("ct.nii.gz")), None);
     }
 
     #[test]
