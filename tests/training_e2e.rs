@@ -450,4 +450,16 @@ fn a_run_can_start_from_another_models_weights() {
         text.contains("first") && text.contains("architecture"),
         "{text}"
     );
+    // … but another grid is not: the networks are convolutional throughout.
+    let finer = dir.path().join("finer");
+    let mut cfg = tiny_config(&data, &finer, ModelKind::Unet, 1);
+    cfg.preprocessing = Preprocessing::cube(24);
+    cfg.learning_rate = 1e-12;
+    cfg.init_from = Some(first.join("last"));
+    train_from_scratch(&cfg).unwrap();
+    let kept = weights(&finer);
+    for (name, tensor) in &started_from {
+        let diff = max_diff(tensor, &kept[name]);
+        assert!(diff < 1e-6, "{name} changed by {diff} on the finer grid");
+    }
 }

@@ -58,8 +58,8 @@ pub struct TrainConfig {
     /// cards, so the folder runs on its own.
     pub locator: Option<PathBuf>,
     /// Start a new run from these weights (a model stem of the same architecture and
-    /// preprocessing, e.g. a shipped model to fine-tune on one's own data) instead of random
-    /// ones. Ignored on resume.
+    /// preprocessing, the grid aside, e.g. a shipped model to fine-tune on one's own data or
+    /// at a finer grid) instead of random ones. Ignored on resume.
     pub init_from: Option<PathBuf>,
 }
 
@@ -276,7 +276,13 @@ pub fn train(
             .with_context(|| format!("creating {}", config.out.display()))?;
         if let Some(stem) = &config.init_from {
             let card = read_card(stem)?;
-            if card.architecture != config.architecture || card.preprocessing != pre {
+            // The networks are convolutional throughout (the classifier pools before its
+            // head), so weights learnt on one grid start a run on another.
+            let same_but_grid = Preprocessing {
+                grid: pre.grid,
+                ..card.preprocessing
+            };
+            if card.architecture != config.architecture || same_but_grid != pre {
                 bail!(
                     "{}: its architecture or preprocessing differs from this run's \
                      (it has {:?} channels {:?}, grid {:?}, region {:?})",
