@@ -388,9 +388,8 @@ pub fn read_dataset(root: &Path) -> Result<DecathlonDataset, VolumeError> {
 }
 
 /// The task of the data set that holds `ct` as one of its images (`ROOT/imagesTr/…` or
-/// `ROOT/imagesTs/…`, with `ROOT/dataset.json` or its label maps), as
-/// [`DecathlonDataset::task`] tells it; `None` for a CT anywhere else or a data set that does
-/// not say.
+/// `ROOT/imagesTs/…`), as `ROOT/dataset.json` names it ([`DecathlonDataset::task`]); `None`
+/// for a CT anywhere else or a data set without a `dataset.json` that says.
 pub fn task_of_image(ct: &Path) -> Option<Task> {
     let folder = ct.parent()?;
     let in_images = folder
