@@ -12,6 +12,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use oncoscope::app::state::{Command, ComparedStructure, LabelDisplay};
 use oncoscope::app::{OncoscopeApp, StartupPlan};
 use oncoscope::mesh::Structure;
+use oncoscope::volume::decathlon::Task;
 use viewer_common::{copy_shipped_liver_unet, sample, viewer_weights};
 
 fn harness(plan: StartupPlan) -> Harness<'static, OncoscopeApp> {
@@ -173,11 +174,55 @@ fn an_unreadable_file_shows_an_error_and_the_app_stays_usable() {
     h.get_by_label("Open by path").click();
     h.run_steps(2);
     h.state_mut().command(Command::OpenCase {
-        ct,
+        ct: ct.clone(),
         ground_truth: None,
+        task: None,
     });
     run_until(&mut h, "the sample to load", |app| app.case().is_some());
     h.get_by_label("ct.nii.gz");
+    assert_eq!(h.state().task(), Task::Liver);
+
+    // A CT of a pancreas data set (its dataset.json says so) switches the models to pancreas.
+    let root = dir.path().join("Task07_Pancreas_small");
+    std::fs::create_dir_all(root.join("imagesTr")).unwrap();
+    let pancreas_ct = root.join("imagesTr/pancreas_001.nii.gz");
+    std::fs::copy(&ct, &pancreas_ct).unwrap();
+    std::fs::write(
+        root.join("dataset.json"),
+        r#"{"name": "Task07_Pancreas_small", "labels": {"0": "background",
+            "1": "pancreas", "2": "cancer"}, "training": []}"#,
+    )
+    .unwrap();
+    h.state_mut().command(Command::OpenCase {
+        ct: pancreas_ct,
+        ground_truth: None,
+        task: None,
+    });
+    run_until(&mut h, "the pancreas case to load", |app| {
+        !app.busy()
+            && app
+                .case()
+                .is_some_and(|c| c.ct_path.ends_with("pancreas_001.nii.gz"))
+    });
+    assert_eq!(h.state().task(), Task::Pancreas);
+    assert!(
+        h.state()
+            .notices()
+            .iter()
+            .any(|n| !n.error && n.text.contains("pancreas models will run")),
+        "{:?}",
+        h.state().notices()
+    );
+    // An explicit task wins over the data set's.
+    h.state_mut().command(Command::OpenCase {
+        ct,
+        ground_truth: None,
+        task: Some(Task::Liver),
+    });
+    run_until(&mut h, "the sample to load again", |app| {
+        !app.busy() && app.case().is_some_and(|c| c.ct_path.ends_with("ct.nii.gz"))
+    });
+    assert_eq!(h.state().task(), Task::Liver);
 }
 
 /// A file dropped onto the window, as the native integration reports it.

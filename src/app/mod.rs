@@ -16,9 +16,10 @@ use crate::model::ModelKind;
 use crate::model::weights::{model_stem, shipped_weights_dir};
 use crate::slice::Plane;
 use crate::ui::{FileDialogs, FramePacing, SceneView, SliceViewState};
+use crate::volume::decathlon::{Task, task_of_image};
 
 pub use startup::{DisplayOverrides, StartupPlan, TrainingStart, decathlon_label_for};
-use state::{Case, Command, Comparison, LabelLayer, Preferences};
+use state::{Case, Command, Comparison, LabelLayer, Preferences, SegmentationRun};
 use training::TrainingPanel;
 
 /// Storage key of the preferences.
@@ -116,7 +117,12 @@ impl OncoscopeApp {
         }
         app.startup.display.apply(&mut app.prefs);
         if let Some((ct, ground_truth)) = app.startup.case.clone() {
-            app.command(Command::OpenCase { ct, ground_truth });
+            let task = app.startup.task;
+            app.command(Command::OpenCase {
+                ct,
+                ground_truth,
+                task,
+            });
         }
         if let Some(start) = app.startup.training.clone() {
             app.start_training_at_startup(&start);
@@ -143,6 +149,11 @@ impl OncoscopeApp {
     /// The open case, if any.
     pub fn case(&self) -> Option<&Case> {
         self.case.as_ref()
+    }
+
+    /// The task (organ) the models run for.
+    pub fn task(&self) -> Task {
+        self.prefs.task
     }
 
     /// Messages shown in the window.
@@ -207,7 +218,14 @@ impl OncoscopeApp {
             return;
         }
         match command {
-            Command::OpenCase { ct, ground_truth } => {
+            Command::OpenCase {
+                ct,
+                ground_truth,
+                task,
+            } => {
+                if let Some(task) = task.or_else(|| task_of_image(&ct)) {
+                    self.switch_task(task, &ct);
+                }
                 let ground_truth = ground_truth.or_else(|| decathlon_label_for(&ct));
                 let cancel = CancelToken::new();
                 self.start_job(JobKind::Load, cancel.clone(), "Loading");
@@ -243,6 +261,19 @@ impl OncoscopeApp {
                 self.prefs.weights_dir = Some(dir);
             }
             _ => unreachable!("training commands are applied by apply_training"),
+        }
+    }
+
+    /// Makes `task` the one the models run for, saying so when it changes on opening `ct`.
+    fn switch_task(&mut self, task: Task, ct: &Path) {
+        if task != self.prefs.task {
+            self.prefs.task = task;
+            self.notify_info(format!(
+                "{}: a {} case (its data set's dataset.json): the {} models will run",
+                ct.display(),
+                task.organ(),
+                task.organ()
+            ));
         }
     }
 
@@ -409,12 +440,16 @@ impl OncoscopeApp {
                     labels,
                     model,
                     seconds,
+                    recentrings,
                 } => {
                     self.finish_job(JobKind::Segment);
                     let layer = self.new_layer(model, labels);
                     if let Some(case) = &mut self.case {
                         case.prediction = Some(layer);
-                        case.segmentation_seconds = Some(seconds);
+                        case.segmentation_run = Some(SegmentationRun {
+                            seconds,
+                            recentrings,
+                        });
                     }
                     self.request_surfaces(LabelSource::Prediction);
                 }
@@ -645,6 +680,7 @@ impl OncoscopeApp {
                 self.commands.push(Command::OpenCase {
                     ct: path,
                     ground_truth: None,
+                    task: None,
                 });
             }
         }

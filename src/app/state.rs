@@ -27,6 +27,15 @@ pub struct LabelLayer {
     pub lesions: Option<LesionTable>,
 }
 
+/// How a segmentation ran, shown beside its results.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentationRun {
+    /// Wall time on the ML worker, in seconds.
+    pub seconds: f64,
+    /// Passes the segmenter ran again on a cube re-centred on its own outline.
+    pub recentrings: usize,
+}
+
 /// The open CT and everything about it.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -37,8 +46,8 @@ pub struct Case {
     pub ground_truth: Option<LabelLayer>,
     pub prediction: Option<LabelLayer>,
     pub classification: Option<(Classification, PathBuf)>,
-    /// Seconds the last segmentation took on the ML worker.
-    pub segmentation_seconds: Option<f64>,
+    /// How the last segmentation ran on the ML worker (`None` for a training preview).
+    pub segmentation_run: Option<SegmentationRun>,
     /// Ground truth vs prediction, computed on a worker; may belong to older layers.
     pub comparison: Option<Comparison>,
     /// The linked crosshair: the voxel all three views go through.
@@ -56,7 +65,7 @@ impl Case {
             ground_truth: None,
             prediction: None,
             classification: None,
-            segmentation_seconds: None,
+            segmentation_run: None,
             comparison: None,
             cursor_voxel: dims.map(|d| d / 2),
         }
@@ -243,9 +252,13 @@ pub enum ViewSlot {
 /// What the UI asks the app to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
+    /// Open a CT (and its ground truth; `None`: the Decathlon label map beside it, if any).
     OpenCase {
         ct: PathBuf,
         ground_truth: Option<PathBuf>,
+        /// The task it is opened for; `None`: the task of the Decathlon data set it lies in
+        /// (its `dataset.json`), else the current one.
+        task: Option<Task>,
     },
     OpenGroundTruth(PathBuf),
     Run {

@@ -255,6 +255,7 @@ impl OncoscopeApp {
                     self.command(Command::OpenCase {
                         ct,
                         ground_truth: Some(ground_truth),
+                        task: None,
                     });
                 }
             }
@@ -440,7 +441,7 @@ impl OncoscopeApp {
                 let layer = self.new_layer(pending.model, labels);
                 if let Some(case) = &mut self.case {
                     case.prediction = Some(layer);
-                    case.segmentation_seconds = None;
+                    case.segmentation_run = None;
                 }
                 self.request_surfaces(LabelSource::Prediction);
             }

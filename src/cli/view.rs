@@ -127,11 +127,8 @@ pub fn run_view(args: &ViewArgs) -> Result<()> {
         Some(png) => StartupPlan::screenshot(case, png.clone()),
         None => StartupPlan::open(case),
     };
-    plan.task = args.task.or_else(|| {
-        args.ct
-            .as_deref()
-            .and_then(oncoscope::volume::decathlon::task_of_image)
-    });
+    // Without --task, opening a data set's CT takes that data set's task.
+    plan.task = args.task;
     if let Some(data) = &args.train {
         if !data.is_dir() {
             return Err(anyhow!("{}: no such folder", data.display()));

@@ -176,6 +176,8 @@ pub enum Event {
         labels: Arc<LabelVolume>,
         model: PathBuf,
         seconds: f64,
+        /// Passes run again on a cube re-centred on the model's own outline.
+        recentrings: usize,
     },
     SurfacesReady {
         source: LabelSource,

@@ -525,7 +525,12 @@ fn run_segmenter(
     reporter: &Reporter,
 ) -> anyhow::Result<Option<Arc<LabelVolume>>> {
     let started = Instant::now();
-    let mut on_stage = stage_reporter(reporter, JobKind::Segment);
+    let mut report_stage = stage_reporter(reporter, JobKind::Segment);
+    let mut recentrings = 0;
+    let mut on_stage = |stage| {
+        recentrings += usize::from(stage == Stage::Refining);
+        report_stage(stage);
+    };
     match segment(model, ct, cancel, &mut on_stage)? {
         Some(labels) => {
             let labels = Arc::new(labels);
@@ -533,6 +538,7 @@ fn run_segmenter(
                 labels: labels.clone(),
                 model: model.path.clone(),
                 seconds: started.elapsed().as_secs_f64(),
+                recentrings,
             });
             Ok(Some(labels))
         }

@@ -42,7 +42,8 @@ pub struct ModelCard {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locator: Option<String>,
     /// For a segmenter of the organ's region, at inference: how many times it re-centres its
-    /// cube on the organ it has just outlined and runs again (0: the locator's cube only).
+    /// cube on the organ it has just outlined and runs again (0: the locator's cube only); it
+    /// stops early when the re-centred cube is the one it has just used.
     /// Worth it where the locator's outline is coarse (the pancreas, a few voxels thick at
     /// the whole-box locator's 5 mm); training always uses the ground truth's cube.
     #[serde(default, skip_serializing_if = "is_zero")]

@@ -31,7 +31,8 @@ pub enum Stage {
     Postprocessing,
     /// A segmenter re-centres its cube on its own outline and runs again
     /// ([`ModelCard::cube_refinements`](super::checkpoint::ModelCard::cube_refinements)):
-    /// reported once per pass, after the first pass's stages.
+    /// reported once per pass, after the first pass's stages; none for a pass that would see
+    /// the same cube as the one before (it would give the same labels).
     Refining,
 }
 
@@ -233,7 +234,10 @@ pub fn segment(
     else {
         return Ok(None);
     };
-    if let Region::OrganCube { margin_mm } = model.card.preprocessing.region {
+    let pre = &model.card.preprocessing;
+    if let (Region::OrganCube { margin_mm }, Some(mut seen_region), Some(mut seen_organ)) =
+        (pre.region, region, organ)
+    {
         for _ in 0..model.card.cube_refinements {
             // The cube around what the model itself outlined; where it outlined nothing, the
             // locator's (or the last) answer stands.
@@ -241,11 +245,17 @@ pub fn segment(
             let Some(region) = organ_cube(&organ, margin_mm) else {
                 break;
             };
+            // The input of the pass just run would give its labels again: they stand.
+            let same_organ = !pre.reads_organ_labels() || organ.voxels == seen_organ.voxels;
+            if region == seen_region && same_organ {
+                break;
+            }
             on_stage(Stage::Refining);
             match segment_view(model, ct, Some(&region), Some(&organ), cancel, &mut |_| {})? {
                 Some(refined) => labels = refined,
                 None => return Ok(None),
             }
+            (seen_region, seen_organ) = (region, organ);
         }
     }
     Ok(Some(labels))

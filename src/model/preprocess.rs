@@ -116,16 +116,22 @@ impl Preprocessing {
     /// it; without an organ voxel the CT is used as it is); then, with
     /// [`Self::locator_tumour_channel`], the fraction of each model voxel that `organ_labels`
     /// labels tumour (2). `organ_labels` is needed only for those two.
+    /// Whether the network input depends on the organ's labels (filling outside the organ, or
+    /// the locator's tumour as a second channel) and not only on the CT and its region.
+    pub fn reads_organ_labels(&self) -> bool {
+        self.outside_organ.fill_margin_mm().is_some() || self.locator_tumour_channel
+    }
+
     pub fn network_input(
         &self,
         ct: &CtVolume,
         region: Option<&RegionBox>,
         organ_labels: Option<&LabelVolume>,
     ) -> std::result::Result<Vec<f32>, String> {
-        let fill_margin_mm = self.outside_organ.fill_margin_mm();
-        if fill_margin_mm.is_none() && !self.locator_tumour_channel {
+        if !self.reads_organ_labels() {
             return Ok(self.input_voxels(ct, region));
         }
+        let fill_margin_mm = self.outside_organ.fill_margin_mm();
         let labels = organ_labels.ok_or(
             "this model sees the organ as its locator finds it and needs the organ's labels",
         )?;

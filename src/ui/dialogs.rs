@@ -27,6 +27,7 @@ impl DialogPurpose {
             DialogPurpose::OpenCt => Command::OpenCase {
                 ct: path,
                 ground_truth: None,
+                task: None,
             },
             DialogPurpose::OpenGroundTruth => Command::OpenGroundTruth(path),
             DialogPurpose::SaveSegmentation => Command::SaveSegmentation(path),

@@ -199,6 +199,7 @@ fn case_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                 app.command(Command::OpenCase {
                     ct: ct.into(),
                     ground_truth: (!label.is_empty()).then(|| label.into()),
+                    task: None,
                 });
             }
         }
@@ -418,8 +419,22 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         );
     }
     if let Some(prediction) = &case.prediction {
-        if let Some(seconds) = case.segmentation_seconds {
-            ui.label(format!("Segmentation took {seconds:.1} s"));
+        if let Some(run) = case.segmentation_run {
+            ui.label(format!("Segmentation took {:.1} s", run.seconds));
+            if run.recentrings > 0 {
+                let times = match run.recentrings {
+                    1 => "once".to_string(),
+                    2 => "twice".to_string(),
+                    n => format!("{n} times"),
+                };
+                ui.label(
+                    RichText::new(format!(
+                        "It re-centred its cube on its own outline {times} and ran again"
+                    ))
+                    .small()
+                    .weak(),
+                );
+            }
         }
         if let Some(table) = &prediction.lesions {
             ui.label(RichText::new("Prediction").strong());
