@@ -118,23 +118,25 @@ fn synth_train_infer_eval_round_trip() {
     // check-data: all four cases usable, tumour cases counted as the eval table has them.
     let o = oncoscope(&["check-data", &d("data"), "--task", "liver"]);
     assert!(o.status.success(), "{}", text(&o));
-    let with_tumour = csv
-        .lines()
-        .skip(1)
-        .filter(|l| l.split(',').nth(5) == Some("1"))
-        .count();
-    // eval's tumour mean counts the cases with a tumour only (all when there are none).
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("eval/eval.json")).unwrap()).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
     let rows: Vec<Vec<&str>> = csv
         .lines()
         .skip(1)
         .map(|l| l.split(',').collect())
         .collect();
+    let number = |row: &[&str], name: &str| -> f64 { row[column(name)].parse().unwrap() };
+    let with_tumour = rows
+        .iter()
+        .filter(|r| r[column("true_cancer")] == "1")
+        .count();
+    // eval's tumour mean counts the cases with a tumour only (all when there are none).
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("eval/eval.json")).unwrap()).unwrap();
     let counted: Vec<f64> = rows
         .iter()
-        .filter(|r| with_tumour == 0 || r[5] == "1")
-        .map(|r| r[3].parse().unwrap())
+        .filter(|r| with_tumour == 0 || r[column("true_cancer")] == "1")
+        .map(|r| number(r, "tumour_dice"))
         .collect();
     let expected = counted.iter().sum::<f64>() / counted.len() as f64;
     let reported = summary["summary"]["mean"]["tumour_dice"].as_f64().unwrap();
@@ -143,6 +145,32 @@ fn synth_train_infer_eval_round_trip() {
         "{reported} vs {expected}\n{csv}"
     );
     assert_eq!(summary["summary"]["tumour_cases"], with_tumour);
+    // Volumes and lesions agree with the truth: a case has tumour volume and lesions exactly
+    // when it has cancer; found and spurious lesions are parts of the true and predicted ones.
+    let mut found = 0.0;
+    for r in &rows {
+        let cancer = r[column("true_cancer")] == "1";
+        assert_eq!(number(r, "tumour_ml_true") > 0.0, cancer, "{csv}");
+        assert_eq!(number(r, "lesions_true") > 0.0, cancer, "{csv}");
+        assert!(
+            number(r, "organ_ml_true") > number(r, "tumour_ml_true"),
+            "{csv}"
+        );
+        assert!(
+            number(r, "organ_ml_true") > 100.0,
+            "a liver of over 100 mL: {csv}"
+        );
+        assert!(
+            number(r, "lesions_found") <= number(r, "lesions_true"),
+            "{csv}"
+        );
+        assert!(
+            number(r, "lesions_spurious") <= number(r, "lesions_predicted"),
+            "{csv}"
+        );
+        found += number(r, "lesions_found");
+    }
+    assert_eq!(summary["summary"]["lesions"]["found"].as_f64(), Some(found));
     let out = text(&o);
     assert!(
         out.contains(&format!(

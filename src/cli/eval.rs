@@ -1,6 +1,7 @@
 //! `oncoscope eval --data DIR`: runs the models on every case of a Decathlon-layout data set and
-//! reports per-case Dice/IoU (organ, tumour) and classification, with a summary (mean
-//! Dice/IoU, accuracy, ROC AUC) — as a table, and as CSV and JSON files.
+//! reports per case Dice/IoU (organ, tumour), volumes, lesions found and spurious, and
+//! classification, with a summary (mean Dice/IoU, lesion sensitivity, accuracy, ROC AUC) — as a
+//! table, and as CSV and JSON files.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -8,9 +9,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use oncoscope::jobs::VIEWER_MIN_LESION_ML;
+use oncoscope::mesh::match_lesions;
 use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
 use oncoscope::model::inference::{classify_reusing, segment};
-use oncoscope::model::metrics::{ClassifierScores, SegmentationScores};
+use oncoscope::model::metrics::{ClassifierScores, SegmentationScores, StructureVolumes};
 use oncoscope::model::progress::CancelToken;
 use oncoscope::volume::decathlon::{Task, read_dataset};
 use oncoscope::volume::nifti::{read_ct, read_labels_for};
@@ -35,15 +38,59 @@ pub struct EvalArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Tumour pieces smaller than this (mL) are not counted as lesions, in the truth or the
+    /// prediction (the viewer's lesion table uses the same default).
+    #[arg(long, default_value_t = VIEWER_MIN_LESION_ML)]
+    pub min_lesion_ml: f64,
 }
 
 #[derive(Debug, Serialize)]
 struct CaseResult {
     id: String,
     scores: Option<SegmentationScores>,
+    volumes: Option<StructureVolumes>,
+    lesions: Option<LesionCounts>,
     true_cancer: bool,
     probability: Option<f64>,
     logit: Option<f64>,
+}
+
+/// Lesions (connected tumour pieces) of one case: the ground truth's, how many of them the
+/// prediction overlaps, the prediction's, and how many of those overlap no true lesion.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+struct LesionCounts {
+    true_lesions: usize,
+    found: usize,
+    predicted: usize,
+    spurious: usize,
+}
+
+/// Lesion detection over the segmented cases.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct LesionDetection {
+    true_lesions: usize,
+    found: usize,
+    /// `found / true_lesions`; `None` without true lesions.
+    sensitivity: Option<f64>,
+    spurious: usize,
+    spurious_per_case: f64,
+    min_lesion_ml: f64,
+}
+
+impl LesionDetection {
+    fn over(cases: &[LesionCounts], min_lesion_ml: f64) -> Self {
+        let true_lesions = cases.iter().map(|c| c.true_lesions).sum();
+        let found = cases.iter().map(|c| c.found).sum::<usize>();
+        let spurious = cases.iter().map(|c| c.spurious).sum::<usize>();
+        Self {
+            true_lesions,
+            found,
+            sensitivity: (true_lesions > 0).then(|| found as f64 / true_lesions as f64),
+            spurious,
+            spurious_per_case: spurious as f64 / cases.len().max(1) as f64,
+            min_lesion_ml,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +100,7 @@ struct Summary {
     /// ground truth has a tumour (over every case when none has).
     mean: Option<SegmentationScores>,
     tumour_cases: usize,
+    lesions: Option<LesionDetection>,
     classifier: Option<ClassifierScores>,
 }
 
@@ -91,6 +139,18 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         let scores = segmentation
             .as_ref()
             .map(|s| SegmentationScores::compare(&truth.voxels, &s.voxels));
+        let volumes = segmentation.as_ref().map(|s| {
+            StructureVolumes::measure(&truth.voxels, &s.voxels, ct.grid.voxel_volume_ml())
+        });
+        let lesions = segmentation
+            .as_ref()
+            .and_then(|s| match_lesions(&truth, s, args.min_lesion_ml))
+            .map(|m| LesionCounts {
+                true_lesions: m.truth_found.len(),
+                found: m.found(),
+                predicted: m.prediction_confirmed.len(),
+                spurious: m.spurious(),
+            });
         // A classifier behind the segmenter (its locator) reuses its labels.
         let classification = match &cnn {
             Some(cnn) => {
@@ -102,6 +162,8 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         results.push(CaseResult {
             id: case.id.clone(),
             scores,
+            volumes,
+            lesions,
             true_cancer: truth.voxels.contains(&2),
             probability: classification.map(|c| c.probability),
             logit: classification.map(|c| c.logit),
@@ -120,6 +182,10 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         cases: results.len(),
         mean: (!seg.is_empty()).then(|| SegmentationScores::mean_by_truth(&seg)),
         tumour_cases: seg.iter().filter(|(_, has_tumour)| *has_tumour).count(),
+        lesions: {
+            let counts: Vec<LesionCounts> = results.iter().filter_map(|r| r.lesions).collect();
+            (!counts.is_empty()).then(|| LesionDetection::over(&counts, args.min_lesion_ml))
+        },
         classifier: (!probs.is_empty()).then(|| ClassifierScores::compute(&probs, &truths)),
     };
     print!("{}", table(&results, &summary));
@@ -152,18 +218,35 @@ fn opt(v: Option<f64>) -> String {
 
 fn table(results: &[CaseResult], summary: &Summary) -> String {
     let mut s = format!(
-        "{:<24} {:>10} {:>9} {:>11} {:>10} {:>7} {:>10}\n",
-        "case", "organ Dice", "organ IoU", "tumour Dice", "tumour IoU", "cancer", "p(cancer)"
+        "{:<24} {:>10} {:>9} {:>11} {:>10} {:>13} {:>8} {:>7} {:>10}\n",
+        "case",
+        "organ Dice",
+        "organ IoU",
+        "tumour Dice",
+        "tumour IoU",
+        "lesions found",
+        "spurious",
+        "cancer",
+        "p(cancer)"
     );
     for r in results {
+        let (found, spurious) = match r.lesions {
+            Some(l) => (
+                format!("{}/{}", l.found, l.true_lesions),
+                l.spurious.to_string(),
+            ),
+            None => ("-".into(), "-".into()),
+        };
         let _ = writeln!(
             s,
-            "{:<24} {:>10} {:>9} {:>11} {:>10} {:>7} {:>10}",
+            "{:<24} {:>10} {:>9} {:>11} {:>10} {:>13} {:>8} {:>7} {:>10}",
             r.id,
             opt(r.scores.map(|x| x.organ_dice)),
             opt(r.scores.map(|x| x.organ_iou)),
             opt(r.scores.map(|x| x.tumour_dice)),
             opt(r.scores.map(|x| x.tumour_iou)),
+            found,
+            spurious,
             if r.true_cancer { "yes" } else { "no" },
             opt(r.probability)
         );
@@ -185,6 +268,18 @@ fn table(results: &[CaseResult], summary: &Summary) -> String {
             }
         );
     }
+    if let Some(l) = summary.lesions {
+        let _ = writeln!(
+            s,
+            "lesions (≥ {} mL): {} of {} found (sensitivity {}), {} spurious ({:.2} per case)",
+            l.min_lesion_ml,
+            l.found,
+            l.true_lesions,
+            opt(l.sensitivity),
+            l.spurious,
+            l.spurious_per_case
+        );
+    }
     if let Some(c) = summary.classifier {
         let _ = writeln!(
             s,
@@ -199,18 +294,30 @@ fn table(results: &[CaseResult], summary: &Summary) -> String {
 }
 
 fn csv(results: &[CaseResult]) -> String {
-    let mut s = "case,organ_dice,organ_iou,tumour_dice,tumour_iou,true_cancer,probability,logit\n"
+    let mut s = "case,organ_dice,organ_iou,tumour_dice,tumour_iou,\
+                 organ_ml_true,organ_ml_predicted,tumour_ml_true,tumour_ml_predicted,\
+                 lesions_true,lesions_found,lesions_predicted,lesions_spurious,\
+                 true_cancer,probability,logit\n"
         .to_string();
     let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+    let count = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
     for r in results {
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.id,
             cell(r.scores.map(|x| x.organ_dice)),
             cell(r.scores.map(|x| x.organ_iou)),
             cell(r.scores.map(|x| x.tumour_dice)),
             cell(r.scores.map(|x| x.tumour_iou)),
+            cell(r.volumes.map(|v| v.organ_ml_true)),
+            cell(r.volumes.map(|v| v.organ_ml_predicted)),
+            cell(r.volumes.map(|v| v.tumour_ml_true)),
+            cell(r.volumes.map(|v| v.tumour_ml_predicted)),
+            count(r.lesions.map(|l| l.true_lesions)),
+            count(r.lesions.map(|l| l.found)),
+            count(r.lesions.map(|l| l.predicted)),
+            count(r.lesions.map(|l| l.spurious)),
             u8::from(r.true_cancer),
             cell(r.probability),
             cell(r.logit)

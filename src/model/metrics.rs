@@ -1,5 +1,5 @@
-//! Evaluation metrics: overlap of label maps (Dice, IoU per label) and classifier figures
-//! (accuracy, ROC AUC, sensitivity, specificity).
+//! Evaluation metrics: overlap of label maps (Dice, IoU per label), their volumes, and
+//! classifier figures (accuracy, ROC AUC, sensitivity, specificity).
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,31 @@ impl Overlap {
             1.0
         } else {
             self.true_positive as f64 / denominator as f64
+        }
+    }
+}
+
+/// Organ (labels ≥ 1: organ and tumour together) and tumour (label 2) volumes of a ground
+/// truth and a prediction on the same grid, in mL.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StructureVolumes {
+    pub organ_ml_true: f64,
+    pub organ_ml_predicted: f64,
+    pub tumour_ml_true: f64,
+    pub tumour_ml_predicted: f64,
+}
+
+impl StructureVolumes {
+    /// Volumes of `truth` and `prediction` (label voxels, same grid), `voxel_ml` mL per voxel.
+    pub fn measure(truth: &[u8], prediction: &[u8], voxel_ml: f64) -> Self {
+        let organ = Overlap::count(truth, prediction, |l| l >= 1);
+        let tumour = Overlap::count(truth, prediction, |l| l == 2);
+        let ml = |voxels: usize| voxels as f64 * voxel_ml;
+        Self {
+            organ_ml_true: ml(organ.true_positive + organ.false_negative),
+            organ_ml_predicted: ml(organ.true_positive + organ.false_positive),
+            tumour_ml_true: ml(tumour.true_positive + tumour.false_negative),
+            tumour_ml_predicted: ml(tumour.true_positive + tumour.false_positive),
         }
     }
 }
@@ -194,6 +219,17 @@ mod tests {
             tumour_dice,
             tumour_iou: tumour_dice,
         }
+    }
+
+    #[test]
+    fn volumes_count_the_organ_with_its_tumour_and_the_tumour_alone() {
+        let truth = [0, 1, 1, 2, 2, 2, 0, 1];
+        let prediction = [1, 1, 2, 2, 0, 0, 0, 0];
+        let v = StructureVolumes::measure(&truth, &prediction, 0.5);
+        assert_eq!(v.organ_ml_true, 3.0, "6 voxels ≥ 1");
+        assert_eq!(v.organ_ml_predicted, 2.0, "4 voxels ≥ 1");
+        assert_eq!(v.tumour_ml_true, 1.5);
+        assert_eq!(v.tumour_ml_predicted, 1.0);
     }
 
     #[test]
