@@ -171,6 +171,15 @@ fn synth_train_infer_eval_round_trip() {
         found += number(r, "lesions_found");
     }
     assert_eq!(summary["summary"]["lesions"]["found"].as_f64(), Some(found));
+    // Every true lesion falls in one size class.
+    let by_size: f64 = summary["summary"]["lesions"]["by_size"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["true_lesions"].as_f64().unwrap())
+        .sum();
+    let true_lesions: f64 = rows.iter().map(|r| number(r, "lesions_true")).sum();
+    assert_eq!(by_size, true_lesions, "{csv}");
     let out = text(&o);
     assert!(
         out.contains(&format!(

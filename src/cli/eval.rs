@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use oncoscope::jobs::VIEWER_MIN_LESION_ML;
-use oncoscope::mesh::match_lesions;
+use oncoscope::mesh::{LesionDetection, LesionMatching, match_lesions};
 use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
 use oncoscope::model::inference::{classify_reusing, segment};
 use oncoscope::model::metrics::{ClassifierScores, SegmentationScores, StructureVolumes};
@@ -65,30 +65,13 @@ struct LesionCounts {
     spurious: usize,
 }
 
-/// Lesion detection over the segmented cases.
-#[derive(Debug, Clone, Copy, Serialize)]
-struct LesionDetection {
-    true_lesions: usize,
-    found: usize,
-    /// `found / true_lesions`; `None` without true lesions.
-    sensitivity: Option<f64>,
-    spurious: usize,
-    spurious_per_case: f64,
-    min_lesion_ml: f64,
-}
-
-impl LesionDetection {
-    fn over(cases: &[LesionCounts], min_lesion_ml: f64) -> Self {
-        let true_lesions = cases.iter().map(|c| c.true_lesions).sum();
-        let found = cases.iter().map(|c| c.found).sum::<usize>();
-        let spurious = cases.iter().map(|c| c.spurious).sum::<usize>();
+impl LesionCounts {
+    fn of(matching: &LesionMatching) -> Self {
         Self {
-            true_lesions,
-            found,
-            sensitivity: (true_lesions > 0).then(|| found as f64 / true_lesions as f64),
-            spurious,
-            spurious_per_case: spurious as f64 / cases.len().max(1) as f64,
-            min_lesion_ml,
+            true_lesions: matching.truth_found.len(),
+            found: matching.found(),
+            predicted: matching.prediction_confirmed.len(),
+            spurious: matching.spurious(),
         }
     }
 }
@@ -100,7 +83,9 @@ struct Summary {
     /// ground truth has a tumour (over every case when none has).
     mean: Option<SegmentationScores>,
     tumour_cases: usize,
+    /// Lesions of at least `min_lesion_ml` mL, over the segmented cases.
     lesions: Option<LesionDetection>,
+    min_lesion_ml: f64,
     classifier: Option<ClassifierScores>,
 }
 
@@ -123,6 +108,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
     }
     let cancel = CancelToken::new();
     let mut results = Vec::new();
+    let mut matchings = Vec::new();
     for (i, case) in dataset.training.iter().enumerate() {
         eprint!(
             "\r{}/{} {}          ",
@@ -142,15 +128,11 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         let volumes = segmentation.as_ref().map(|s| {
             StructureVolumes::measure(&truth.voxels, &s.voxels, ct.grid.voxel_volume_ml())
         });
-        let lesions = segmentation
+        let matching = segmentation
             .as_ref()
-            .and_then(|s| match_lesions(&truth, s, args.min_lesion_ml))
-            .map(|m| LesionCounts {
-                true_lesions: m.truth_found.len(),
-                found: m.found(),
-                predicted: m.prediction_confirmed.len(),
-                spurious: m.spurious(),
-            });
+            .and_then(|s| match_lesions(&truth, s, args.min_lesion_ml));
+        let lesions = matching.as_ref().map(LesionCounts::of);
+        matchings.extend(matching);
         // A classifier behind the segmenter (its locator) reuses its labels.
         let classification = match &cnn {
             Some(cnn) => {
@@ -182,10 +164,8 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         cases: results.len(),
         mean: (!seg.is_empty()).then(|| SegmentationScores::mean_by_truth(&seg)),
         tumour_cases: seg.iter().filter(|(_, has_tumour)| *has_tumour).count(),
-        lesions: {
-            let counts: Vec<LesionCounts> = results.iter().filter_map(|r| r.lesions).collect();
-            (!counts.is_empty()).then(|| LesionDetection::over(&counts, args.min_lesion_ml))
-        },
+        lesions: (!matchings.is_empty()).then(|| LesionDetection::over(&matchings)),
+        min_lesion_ml: args.min_lesion_ml,
         classifier: (!probs.is_empty()).then(|| ClassifierScores::compute(&probs, &truths)),
     };
     print!("{}", table(&results, &summary));
@@ -268,16 +248,26 @@ fn table(results: &[CaseResult], summary: &Summary) -> String {
             }
         );
     }
-    if let Some(l) = summary.lesions {
+    if let Some(l) = &summary.lesions {
         let _ = writeln!(
             s,
             "lesions (≥ {} mL): {} of {} found (sensitivity {}), {} spurious ({:.2} per case)",
-            l.min_lesion_ml,
+            summary.min_lesion_ml,
             l.found,
             l.true_lesions,
             opt(l.sensitivity),
             l.spurious,
             l.spurious_per_case
+        );
+        let classes: Vec<String> = l
+            .by_size
+            .iter()
+            .map(|c| format!("{} {}/{}", c.diameters, c.found, c.true_lesions))
+            .collect();
+        let _ = writeln!(
+            s,
+            "found by size (equivalent-sphere diameter): {}",
+            classes.join(", ")
         );
     }
     if let Some(c) = summary.classifier {

@@ -8,10 +8,12 @@ use crate::volume::LabelVolume;
 
 /// The outcome per lesion, in the order of each map's lesion table with the same
 /// `min_lesion_ml` (entry n − 1 is lesion `id` n).
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct LesionMatching {
     /// For each true lesion: overlapped by the prediction.
     pub truth_found: Vec<bool>,
+    /// For each true lesion: its volume, mL.
+    pub truth_volume_ml: Vec<f64>,
     /// For each predicted lesion: overlaps a true lesion.
     pub prediction_confirmed: Vec<bool>,
 }
@@ -41,10 +43,14 @@ pub fn match_lesions(
         return None;
     }
     let voxel_ml = truth.grid.voxel_volume_ml();
-    let overlaps = |components: Vec<Vec<[u32; 3]>>, other: &LabelVolume| -> Vec<bool> {
+    let lesions = |labels: &LabelVolume| -> Vec<Vec<[u32; 3]>> {
+        let mut components = ranked_tumour_components(labels);
+        components.retain(|c| c.len() as f64 * voxel_ml >= min_lesion_ml);
+        components
+    };
+    let overlaps = |components: &[Vec<[u32; 3]>], other: &LabelVolume| -> Vec<bool> {
         components
             .iter()
-            .filter(|c| c.len() as f64 * voxel_ml >= min_lesion_ml)
             .map(|c| {
                 c.iter().any(|&[x, y, z]| {
                     let i = other.grid.index(x as usize, y as usize, z as usize);
@@ -53,9 +59,14 @@ pub fn match_lesions(
             })
             .collect()
     };
+    let (true_lesions, predicted_lesions) = (lesions(truth), lesions(prediction));
     Some(LesionMatching {
-        truth_found: overlaps(ranked_tumour_components(truth), prediction),
-        prediction_confirmed: overlaps(ranked_tumour_components(prediction), truth),
+        truth_found: overlaps(&true_lesions, prediction),
+        truth_volume_ml: true_lesions
+            .iter()
+            .map(|c| c.len() as f64 * voxel_ml)
+            .collect(),
+        prediction_confirmed: overlaps(&predicted_lesions, truth),
     })
 }
 
@@ -88,6 +99,17 @@ mod tests {
         let prediction = labels_with(&[([3, 3, 3], 2), ([2, 14, 2], 4)]);
         let m = match_lesions(&truth, &prediction, 0.0).unwrap();
         assert_eq!(m.truth_found, vec![true, false]);
+        // 5³ and 3³ voxels of 1 mm³.
+        assert!(
+            (m.truth_volume_ml[0] - 0.125).abs() < 1e-12,
+            "{:?}",
+            m.truth_volume_ml
+        );
+        assert!(
+            (m.truth_volume_ml[1] - 0.027).abs() < 1e-12,
+            "{:?}",
+            m.truth_volume_ml
+        );
         // Predicted table order: the 4³ lesion (spurious) before the 2³ (confirmed).
         assert_eq!(m.prediction_confirmed, vec![false, true]);
         assert_eq!((m.found(), m.missed(), m.spurious()), (1, 1, 1));

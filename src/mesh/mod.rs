@@ -3,7 +3,8 @@
 //! Responsible for: iso-surfaces of label structures in world (RAS+) millimetres
 //! ([`marching_cubes()`] over a cropped, padded [`PaddedField`]), Taubin smoothing, area-weighted
 //! normals, mesh checks ([`edge_report`]), the lesion table (26-connected tumour components with
-//! volumes from voxels) and STL/PLY/OBJ export.
+//! volumes from voxels), lesion matching against a ground truth and detection figures over many
+//! cases, and STL/PLY/OBJ export.
 //!
 //! Headless: never imports egui or wgpu, so the CLI, the jobs and the tests use it alike.
 //! Volumes always come from voxel counts, never from (smoothed) meshes.
@@ -11,6 +12,7 @@
 mod agreement;
 pub mod bench;
 mod components;
+mod detection;
 mod diameter;
 mod error;
 pub mod export;
@@ -28,6 +30,7 @@ mod tri_mesh;
 
 pub use agreement::{Agreement, AgreementSurface, agreement_surfaces};
 pub use components::connected_components_26;
+pub use detection::{LesionDetection, SizeClass, equivalent_diameter_mm};
 pub use diameter::longest_diameter_mm;
 pub use error::MeshError;
 pub use export::{ExportFormat, write_surface};
