@@ -180,6 +180,11 @@ fn synth_train_infer_eval_round_trip() {
         .sum();
     let true_lesions: f64 = rows.iter().map(|r| number(r, "lesions_true")).sum();
     assert_eq!(by_size, true_lesions, "{csv}");
+    for bad in ["-1", "inf", "a lot"] {
+        let o = oncoscope(&["eval", "--data", &d("data"), "--min-lesion-ml", bad]);
+        assert!(!o.status.success());
+        assert!(text(&o).contains("not a volume in mL"), "{}", text(&o));
+    }
     let out = text(&o);
     assert!(
         out.contains(&format!(

@@ -194,7 +194,7 @@ fn an_unreadable_file_shows_an_error_and_the_app_stays_usable() {
     )
     .unwrap();
     h.state_mut().command(Command::OpenCase {
-        ct: pancreas_ct,
+        ct: pancreas_ct.clone(),
         ground_truth: None,
         task: None,
     });
@@ -209,7 +209,7 @@ fn an_unreadable_file_shows_an_error_and_the_app_stays_usable() {
         h.state()
             .notices()
             .iter()
-            .any(|n| !n.error && n.text.contains("pancreas models will run")),
+            .any(|n| !n.error && n.text.contains("the pancreas models will run")),
         "{:?}",
         h.state().notices()
     );
@@ -217,10 +217,26 @@ fn an_unreadable_file_shows_an_error_and_the_app_stays_usable() {
     h.state_mut().command(Command::OpenCase {
         ct,
         ground_truth: None,
-        task: Some(Task::Liver),
+        task: None,
     });
     run_until(&mut h, "the sample to load again", |app| {
         !app.busy() && app.case().is_some_and(|c| c.ct_path.ends_with("ct.nii.gz"))
+    });
+    assert_eq!(
+        h.state().task(),
+        Task::Pancreas,
+        "no data set: the task stays"
+    );
+    h.state_mut().command(Command::OpenCase {
+        ct: pancreas_ct,
+        ground_truth: None,
+        task: Some(Task::Liver),
+    });
+    run_until(&mut h, "the pancreas case to load as liver", |app| {
+        !app.busy()
+            && app
+                .case()
+                .is_some_and(|c| c.ct_path.ends_with("pancreas_001.nii.gz"))
     });
     assert_eq!(h.state().task(), Task::Liver);
 }

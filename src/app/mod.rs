@@ -16,7 +16,7 @@ use crate::model::ModelKind;
 use crate::model::weights::{model_stem, shipped_weights_dir};
 use crate::slice::Plane;
 use crate::ui::{FileDialogs, FramePacing, SceneView, SliceViewState};
-use crate::volume::decathlon::{Task, task_of_image};
+use crate::volume::decathlon::Task;
 
 pub use startup::{DisplayOverrides, StartupPlan, TrainingStart, decathlon_label_for};
 use state::{Case, Command, Comparison, LabelLayer, Preferences, SegmentationRun};
@@ -223,15 +223,13 @@ impl OncoscopeApp {
                 ground_truth,
                 task,
             } => {
-                if let Some(task) = task.or_else(|| task_of_image(&ct)) {
-                    self.switch_task(task, &ct);
-                }
                 let ground_truth = ground_truth.or_else(|| decathlon_label_for(&ct));
                 let cancel = CancelToken::new();
                 self.start_job(JobKind::Load, cancel.clone(), "Loading");
                 self.workers.submit(Request::LoadCase {
                     ct_path: ct,
                     ground_truth_path: ground_truth,
+                    task,
                     cancel,
                 });
             }
@@ -269,7 +267,7 @@ impl OncoscopeApp {
         if task != self.prefs.task {
             self.prefs.task = task;
             self.notify_info(format!(
-                "{}: a {} case (its data set's dataset.json): the {} models will run",
+                "{}: opened as a {} case: the {} models will run",
                 ct.display(),
                 task.organ(),
                 task.organ()
@@ -402,8 +400,12 @@ impl OncoscopeApp {
                     ct_path,
                     ct,
                     ground_truth,
+                    task,
                 } => {
                     self.finish_job(JobKind::Load);
+                    if let Some(task) = task {
+                        self.switch_task(task, &ct_path);
+                    }
                     self.ct_path_input = ct_path.display().to_string();
                     let mut case = Case::new(ct_path, ct);
                     for view in &mut self.slice_views {

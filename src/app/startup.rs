@@ -57,8 +57,8 @@ pub struct TrainingStart {
 pub struct StartupPlan {
     /// CT and optional ground truth to open.
     pub case: Option<(PathBuf, Option<PathBuf>)>,
-    /// The task the models run for (`None`: the saved one, or the task of the data set the
-    /// CT lies in).
+    /// The task the models run for (`None`: the task of the data set the CT lies in, else the
+    /// saved one).
     pub task: Option<Task>,
     pub weights_dir: Option<PathBuf>,
     /// Display choices for this run, over the saved preferences (a scripted run starts from

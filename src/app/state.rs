@@ -257,7 +257,7 @@ pub enum Command {
         ct: PathBuf,
         ground_truth: Option<PathBuf>,
         /// The task it is opened for; `None`: the task of the Decathlon data set it lies in
-        /// (its `dataset.json`), else the current one.
+        /// (its `dataset.json`), else the current one. Applied once the CT has loaded.
         task: Option<Task>,
     },
     OpenGroundTruth(PathBuf),

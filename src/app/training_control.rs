@@ -252,10 +252,11 @@ impl OncoscopeApp {
                 }
                 let open = self.case.as_ref().is_some_and(|c| c.ct_path == ct);
                 if !open {
+                    let task = Some(self.prefs.training.task);
                     self.command(Command::OpenCase {
                         ct,
                         ground_truth: Some(ground_truth),
-                        task: None,
+                        task,
                     });
                 }
             }

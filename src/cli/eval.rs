@@ -40,8 +40,23 @@ pub struct EvalArgs {
     pub device: String,
     /// Tumour pieces smaller than this (mL) are not counted as lesions, in the truth or the
     /// prediction (the viewer's lesion table uses the same default).
-    #[arg(long, default_value_t = VIEWER_MIN_LESION_ML)]
+    #[arg(
+        long,
+        default_value_t = VIEWER_MIN_LESION_ML,
+        value_parser = non_negative_ml,
+        allow_negative_numbers = true
+    )]
     pub min_lesion_ml: f64,
+}
+
+/// A volume in mL: a finite number, 0 or more.
+fn non_negative_ml(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ml) if ml.is_finite() && ml >= 0.0 => Ok(ml),
+        _ => Err(format!(
+            "{text:?} is not a volume in mL (a number, 0 or more)"
+        )),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -262,11 +277,20 @@ fn table(results: &[CaseResult], summary: &Summary) -> String {
         let classes: Vec<String> = l
             .by_size
             .iter()
-            .map(|c| format!("{} {}/{}", c.diameters, c.found, c.true_lesions))
+            .map(|c| {
+                let sensitivity = c
+                    .sensitivity
+                    .map_or(String::new(), |v| format!(" ({v:.2})"));
+                format!(
+                    "{} {}/{}{sensitivity}",
+                    c.diameters, c.found, c.true_lesions
+                )
+            })
             .collect();
         let _ = writeln!(
             s,
-            "found by size (equivalent-sphere diameter): {}",
+            "found by size (diameter of a sphere of the lesion's volume; the viewer's table \
+             shows the longest): {}",
             classes.join(", ")
         );
     }

@@ -98,6 +98,9 @@ pub enum Request {
     LoadCase {
         ct_path: PathBuf,
         ground_truth_path: Option<PathBuf>,
+        /// The task it is opened for; `None`: the task of the Decathlon data set it lies in,
+        /// if any.
+        task: Option<Task>,
         cancel: CancelToken,
     },
     /// Read a ground-truth label map for an already loaded CT.
@@ -163,6 +166,8 @@ pub enum Event {
         ct_path: PathBuf,
         ct: Arc<CtVolume>,
         ground_truth: Option<(PathBuf, Arc<LabelVolume>)>,
+        /// The task asked for, else its data set's (`dataset.json`); `None`: unknown.
+        task: Option<Task>,
     },
     GroundTruthLoaded {
         path: PathBuf,

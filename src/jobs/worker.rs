@@ -23,6 +23,7 @@ use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::model::weights::model_stem;
 use crate::volume::dataset_check::check_dataset;
+use crate::volume::decathlon::task_of_image;
 use crate::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
 use crate::volume::phantom::PhantomOptions;
 use crate::volume::phantom_dataset::write_phantom_dataset;
@@ -233,6 +234,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
         Request::LoadCase {
             ct_path,
             ground_truth_path,
+            task,
             cancel,
         } => {
             reporter.progress(
@@ -257,10 +259,12 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 }
                 None => None,
             };
+            let task = task.or_else(|| task_of_image(&ct_path));
             reporter.send(Event::CaseLoaded {
                 ct_path,
                 ct,
                 ground_truth,
+                task,
             });
         }
         Request::LoadGroundTruth { path, ct } => {

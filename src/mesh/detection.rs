@@ -19,7 +19,9 @@ pub fn equivalent_diameter_mm(volume_ml: f64) -> f64 {
 pub struct SizeClass {
     /// E.g. "10–20 mm" (equivalent-sphere diameter).
     pub diameters: String,
+    /// True lesions in the class.
     pub true_lesions: usize,
+    /// Those the prediction overlaps.
     pub found: usize,
     /// `found / true_lesions`; `None` without true lesions in the class.
     pub sensitivity: Option<f64>,
@@ -28,13 +30,17 @@ pub struct SizeClass {
 /// Lesion detection summed over cases.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LesionDetection {
+    /// Cases summed (the segmented ones).
     pub cases: usize,
+    /// True lesions over all cases.
     pub true_lesions: usize,
+    /// Those the prediction overlaps.
     pub found: usize,
     /// `found / true_lesions`; `None` without true lesions.
     pub sensitivity: Option<f64>,
     /// Predicted lesions overlapping no true lesion.
     pub spurious: usize,
+    /// `spurious / cases`.
     pub spurious_per_case: f64,
     /// The same counts by lesion size, smallest class first.
     pub by_size: Vec<SizeClass>,
@@ -89,8 +95,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sphere_of_half_a_millilitre_is_about_ten_millimetres_across() {
-        let volume_ml = std::f64::consts::PI / 6.0 * 1000.0 / 1000.0;
+    fn a_sphere_of_ten_millimetres_holds_about_half_a_millilitre() {
+        // π/6 · (10 mm)³ = 523.6 mm³ = π/6 mL.
+        let volume_ml = std::f64::consts::PI / 6.0;
         assert!((equivalent_diameter_mm(volume_ml) - 10.0).abs() < 1e-9);
         assert!((equivalent_diameter_mm(0.5) - 9.847).abs() < 1e-3);
     }

@@ -43,7 +43,8 @@ pub struct ModelCard {
     pub locator: Option<String>,
     /// For a segmenter of the organ's region, at inference: how many times it re-centres its
     /// cube on the organ it has just outlined and runs again (0: the locator's cube only); it
-    /// stops early when the re-centred cube is the one it has just used.
+    /// stops early once a pass would see what the last one saw (the same cube and, for a model
+    /// that reads the organ's outline, the same outline), which would give the same labels.
     /// Worth it where the locator's outline is coarse (the pancreas, a few voxels thick at
     /// the whole-box locator's 5 mm); training always uses the ground truth's cube.
     #[serde(default, skip_serializing_if = "is_zero")]

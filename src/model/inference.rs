@@ -31,8 +31,8 @@ pub enum Stage {
     Postprocessing,
     /// A segmenter re-centres its cube on its own outline and runs again
     /// ([`ModelCard::cube_refinements`](super::checkpoint::ModelCard::cube_refinements)):
-    /// reported once per pass, after the first pass's stages; none for a pass that would see
-    /// the same cube as the one before (it would give the same labels).
+    /// reported once per pass, after the first pass's stages; the passes stop once one would
+    /// see what the last one saw (it would give the same labels).
     Refining,
 }
 

@@ -108,6 +108,12 @@ impl Preprocessing {
             .collect()
     }
 
+    /// Whether the network input depends on the organ's labels (filling outside the organ, or
+    /// the locator's tumour as a second channel) and not only on the CT and its region.
+    pub fn reads_organ_labels(&self) -> bool {
+        self.outside_organ.fill_margin_mm().is_some() || self.locator_tumour_channel
+    }
+
     /// Network input for `region` of `ct`, channel after channel (each x-fastest on the model
     /// grid): the CT's [`Self::input_voxels`], after, when this preprocessing fills outside the
     /// organ, every CT voxel outside the organ of `organ_labels` (on the CT's grid; labels
@@ -116,12 +122,6 @@ impl Preprocessing {
     /// it; without an organ voxel the CT is used as it is); then, with
     /// [`Self::locator_tumour_channel`], the fraction of each model voxel that `organ_labels`
     /// labels tumour (2). `organ_labels` is needed only for those two.
-    /// Whether the network input depends on the organ's labels (filling outside the organ, or
-    /// the locator's tumour as a second channel) and not only on the CT and its region.
-    pub fn reads_organ_labels(&self) -> bool {
-        self.outside_organ.fill_margin_mm().is_some() || self.locator_tumour_channel
-    }
-
     pub fn network_input(
         &self,
         ct: &CtVolume,
