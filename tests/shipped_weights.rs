@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
+use oncoscope::mesh::connected_components_26;
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::LoadedModel;
 use oncoscope::model::inference::{
@@ -147,6 +148,62 @@ fn every_shipped_segmenter_finds_the_organ_on_new_phantoms() {
             stem.display(),
             mean(&tumour)
         );
+    }
+}
+
+#[test]
+fn a_segmenter_with_a_minimum_lesion_volume_turns_only_smaller_tumour_pieces_into_organ() {
+    for (task, _, stem) in shipped_models()
+        .into_iter()
+        .filter(|(_, k, _)| *k == ModelKind::Unet)
+    {
+        // The card's setting, or 0.4 mL (what `liver_unet` was tuned to) where it has none.
+        let mut model = load(&stem);
+        if model.card.min_lesion_ml == 0.0 {
+            model.card.min_lesion_ml = 0.4;
+        }
+        let min_ml = model.card.min_lesion_ml;
+        let mut keeps_all = load(&stem);
+        keeps_all.card.min_lesion_ml = 0.0;
+        let (mut dropped, mut kept) = (0, 0);
+        for case in test_phantoms(task, 6) {
+            let run = |m: &LoadedModel| {
+                segment(m, &case.ct, &CancelToken::new(), &mut |_| {})
+                    .expect("segmentation runs")
+                    .expect("not cancelled")
+            };
+            let (cleaned, raw) = (run(&model), run(&keeps_all));
+            let voxel_ml = raw.grid.voxel_volume_ml();
+            let mut tumour = [0u8; 256];
+            tumour[2] = 1;
+            for piece in connected_components_26(&raw, &tumour) {
+                let small = (piece.len() as f64 * voxel_ml) < min_ml;
+                for [x, y, z] in piece {
+                    let label = cleaned.voxels[raw.grid.index(x as usize, y as usize, z as usize)];
+                    assert_eq!(label, if small { 1 } else { 2 }, "{}", stem.display());
+                }
+                if small {
+                    dropped += 1;
+                } else {
+                    kept += 1;
+                }
+            }
+            let changed = raw
+                .voxels
+                .iter()
+                .zip(&cleaned.voxels)
+                .filter(|(r, c)| r != c);
+            assert!(
+                changed.clone().all(|(&r, &c)| r == 2 && c == 1),
+                "{}",
+                stem.display()
+            );
+        }
+        eprintln!(
+            "{}: {dropped} tumour pieces below {min_ml} mL became organ, {kept} kept",
+            stem.display()
+        );
+        assert!(dropped > 0, "{}: no speck on 6 cases", stem.display());
     }
 }
 

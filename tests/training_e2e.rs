@@ -375,15 +375,17 @@ fn a_run_can_start_from_another_models_weights() {
     )
     .unwrap();
 
-    // The model started from re-centres its cube at inference (a card setting, not learnt).
-    let set_refinements = |stem: &Path, n: usize| {
+    // The model started from re-centres its cube and drops tumour specks at inference (card
+    // settings, not learnt).
+    let set_inference = |stem: &Path, refinements: usize, min_lesion_ml: f64| {
         let path = stem.with_extension("json");
         let mut card: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        card["cube_refinements"] = n.into();
+        card["cube_refinements"] = refinements.into();
+        card["min_lesion_ml"] = min_lesion_ml.into();
         std::fs::write(&path, card.to_string()).unwrap();
     };
-    set_refinements(&first.join("last"), 1);
+    set_inference(&first.join("last"), 1, 0.25);
 
     // With a vanishing learning rate the new run keeps the weights it started from.
     let second = dir.path().join("second");
@@ -432,13 +434,24 @@ fn a_run_can_start_from_another_models_weights() {
     );
     // It keeps the setting of the model it started from, a resumed run its own; a fresh run
     // has none.
-    assert_eq!(card.cube_refinements, 1);
-    assert_eq!(read_card(&fresh.join("last")).unwrap().cube_refinements, 0);
-    set_refinements(&second.join("last"), 2);
+    assert_eq!((card.cube_refinements, card.min_lesion_ml), (1, 0.25));
+    let fresh_card = read_card(&fresh.join("last")).unwrap();
+    assert_eq!(
+        (fresh_card.cube_refinements, fresh_card.min_lesion_ml),
+        (0, 0.0)
+    );
+    set_inference(&second.join("last"), 2, 0.5);
     cfg.epochs = 2;
     train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
     let resumed = read_card(&second.join("last")).unwrap();
-    assert_eq!((resumed.epoch, resumed.cube_refinements), (2, 2));
+    assert_eq!(
+        (
+            resumed.epoch,
+            resumed.cube_refinements,
+            resumed.min_lesion_ml
+        ),
+        (2, 2, 0.5)
+    );
 
     // Weights of another architecture are refused, naming the file.
     let mut cfg = tiny_config(&data, &dir.path().join("third"), ModelKind::Unet, 1);

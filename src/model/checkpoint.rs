@@ -49,10 +49,19 @@ pub struct ModelCard {
     /// the whole-box locator's 5 mm); training always uses the ground truth's cube.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cube_refinements: usize,
+    /// For a segmenter, at inference: predicted tumour pieces smaller than this (mL) are
+    /// relabelled organ (0: every piece kept). Set where the model draws specks no true lesion
+    /// is made of; training always scores every voxel.
+    #[serde(default, skip_serializing_if = "is_zero_ml")]
+    pub min_lesion_ml: f64,
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_zero_ml(ml: &f64) -> bool {
+    *ml == 0.0
 }
 
 impl ModelCard {

@@ -5,6 +5,7 @@
 
 use super::checkpoint::{LoadedModel, weights_path};
 use super::config::{ModelKind, Network};
+use super::postprocess::drop_small_lesions;
 use super::preprocess::{model_volume, tensor_from_voxels, voxels_from_tensor};
 use super::progress::CancelToken;
 use super::region::{Region, RegionBox, main_organ_pieces, organ_cube};
@@ -207,7 +208,8 @@ fn classify_with(
 }
 
 /// Segments `ct` with a U-Net model: labels 0/1/2 on the CT's grid, linked to the CT's file so
-/// that it saves in its original grid. `Ok(None)` when cancelled.
+/// that it saves in its original grid; a region model re-centres its cube as its card says,
+/// and tumour pieces below the card's `min_lesion_ml` become organ. `Ok(None)` when cancelled.
 pub fn segment(
     model: &LoadedModel,
     ct: &CtVolume,
@@ -257,6 +259,9 @@ pub fn segment(
             }
             (seen_region, seen_organ) = (region, organ);
         }
+    }
+    if model.card.min_lesion_ml > 0.0 {
+        drop_small_lesions(&mut labels, model.card.min_lesion_ml);
     }
     Ok(Some(labels))
 }

@@ -11,6 +11,7 @@ pub mod layers3d;
 pub mod losses;
 pub mod metrics;
 pub mod organ_fill;
+pub mod postprocess;
 pub mod preprocess;
 pub mod progress;
 pub mod region;

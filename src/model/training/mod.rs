@@ -255,12 +255,12 @@ pub fn train(
     )?;
     let mut history = Vec::new();
     let mut first_epoch = 1;
-    // An inference setting, not learnt: kept from the run resumed or the model started from.
-    let mut cube_refinements = 0;
+    // Inference settings, not learnt: kept from the run resumed or the model started from.
+    let (mut cube_refinements, mut min_lesion_ml) = (0, 0.0);
     let last = config.out.join("last");
     if resume {
         let card = read_card(&last).context("nothing to resume")?;
-        cube_refinements = card.cube_refinements;
+        (cube_refinements, min_lesion_ml) = (card.cube_refinements, card.min_lesion_ml);
         if card.architecture != config.architecture || card.preprocessing != pre {
             bail!(
                 "{}: the run was trained with another architecture or grid",
@@ -294,7 +294,7 @@ pub fn train(
                 );
             }
             load_into(&mut varmap, stem)?;
-            cube_refinements = card.cube_refinements;
+            (cube_refinements, min_lesion_ml) = (card.cube_refinements, card.min_lesion_ml);
         }
     }
     let mut best = history
@@ -361,6 +361,7 @@ pub fn train(
             .collect(),
         locator: locator_name.clone(),
         cube_refinements,
+        min_lesion_ml,
     };
     for epoch in first_epoch..=config.epochs {
         let epoch_start = Instant::now();
