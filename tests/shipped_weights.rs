@@ -13,7 +13,7 @@ use oncoscope::mesh::connected_components_26;
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::LoadedModel;
 use oncoscope::model::inference::{
-    Stage, classify, classify_reusing, find_organ, locator_is, segment,
+    Stage, classify, classify_reusing, find_organ, locator_is, segment, segment_reporting,
 };
 use oncoscope::model::metrics::{SegmentationScores, roc_auc};
 use oncoscope::model::progress::CancelToken;
@@ -172,7 +172,12 @@ fn a_segmenter_with_a_minimum_lesion_volume_turns_only_smaller_tumour_pieces_int
                     .expect("segmentation runs")
                     .expect("not cancelled")
             };
-            let (cleaned, raw) = (run(&model), run(&keeps_all));
+            let (cleaned, report) =
+                segment_reporting(&model, &case.ct, &CancelToken::new(), &mut |_| {})
+                    .expect("segmentation runs")
+                    .expect("not cancelled");
+            let raw = run(&keeps_all);
+            let dropped_before = dropped;
             let voxel_ml = raw.grid.voxel_volume_ml();
             let mut tumour = [0u8; 256];
             tumour[2] = 1;
@@ -188,6 +193,9 @@ fn a_segmenter_with_a_minimum_lesion_volume_turns_only_smaller_tumour_pieces_int
                     kept += 1;
                 }
             }
+            // The report counts what was dropped, for the viewer and `infer` to say.
+            assert_eq!(report.lesions_dropped, dropped - dropped_before);
+            assert_eq!(report.min_lesion_ml, min_ml);
             let changed = raw
                 .voxels
                 .iter()

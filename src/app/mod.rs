@@ -442,16 +442,13 @@ impl OncoscopeApp {
                     labels,
                     model,
                     seconds,
-                    recentrings,
+                    report,
                 } => {
                     self.finish_job(JobKind::Segment);
                     let layer = self.new_layer(model, labels);
                     if let Some(case) = &mut self.case {
                         case.prediction = Some(layer);
-                        case.segmentation_run = Some(SegmentationRun {
-                            seconds,
-                            recentrings,
-                        });
+                        case.segmentation_run = Some(SegmentationRun { seconds, report });
                     }
                     self.request_surfaces(LabelSource::Prediction);
                 }

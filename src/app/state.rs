@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::training::TrainingSettings;
 use crate::jobs::LabelSource;
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Structure, Surface};
-use crate::model::inference::Classification;
+use crate::model::inference::{Classification, SegmentationReport};
 use crate::model::metrics::SegmentationScores;
 use crate::slice::{Convention, OverlayMode, Plane};
 use crate::volume::decathlon::Task;
@@ -32,8 +32,8 @@ pub struct LabelLayer {
 pub struct SegmentationRun {
     /// Wall time on the ML worker, in seconds.
     pub seconds: f64,
-    /// Passes the segmenter ran again on a cube re-centred on its own outline.
-    pub recentrings: usize,
+    /// What the segmenter did beyond one pass of its network.
+    pub report: SegmentationReport,
 }
 
 /// The open CT and everything about it.

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
-use oncoscope::model::inference::{Classification, classify_reusing, segment};
+use oncoscope::model::inference::{Classification, classify_reusing, segment_reporting};
 use oncoscope::model::metrics::SegmentationScores;
 use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{model_stem, shipped_weights_dir};
@@ -70,9 +70,9 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
     let unet = unet
         .map(|stem| LoadedModel::load(&stem, &device))
         .transpose()?;
-    let segmentation = match &unet {
-        Some(model) => segment(model, &ct, &cancel, &mut stage)?,
-        None => None,
+    let (segmentation, report) = match &unet {
+        Some(model) => segment_reporting(model, &ct, &cancel, &mut stage)?.unzip(),
+        None => (None, None),
     };
     // A classifier behind the segmenter (its locator) reuses its labels.
     let classification = match &cnn {
@@ -104,6 +104,8 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
             "organ_volume_ml": count(1).zip(count(2)).map(|(a, b)| (a + b) as f64 * voxel_ml),
             "tumour_volume_ml": count(2).map(|n| n as f64 * voxel_ml),
             "scores": scores,
+            "recentrings": report.map(|r| r.recentrings),
+            "lesions_dropped": report.map(|r| r.lesions_dropped),
             "segmentation": args.out.as_ref().filter(|_| segmentation.is_some()).map(|p| p.display().to_string()),
         });
         println!("{out}");
@@ -123,6 +125,20 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
             "Tumour volume: {:.1} mL",
             count(2).unwrap_or(0) as f64 * voxel_ml
         );
+        if let Some(r) = report.filter(|r| r.recentrings > 0) {
+            println!(
+                "Re-centred its cube on its own outline {} time(s)",
+                r.recentrings
+            );
+        }
+        if let Some(r) = report.filter(|r| r.lesions_dropped > 0) {
+            println!(
+                "{} tumour piece(s) under {} mL shown as {} (the model's min_lesion_ml)",
+                r.lesions_dropped,
+                r.min_lesion_ml,
+                args.task.organ()
+            );
+        }
         if let Some(s) = scores {
             println!(
                 "Against the ground truth: organ Dice {:.4} IoU {:.4}, tumour Dice {:.4} IoU {:.4}",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Surface};
 use crate::model::ModelKind;
-use crate::model::inference::Classification;
+use crate::model::inference::{Classification, SegmentationReport};
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::{CancelToken, RunControl};
 use crate::model::training::{TrainConfig, TrainingEvent, TrainingOutcome};
@@ -181,8 +181,8 @@ pub enum Event {
         labels: Arc<LabelVolume>,
         model: PathBuf,
         seconds: f64,
-        /// Passes run again on a cube re-centred on the model's own outline.
-        recentrings: usize,
+        /// What the segmenter did beyond one pass of its network.
+        report: SegmentationReport,
     },
     SurfacesReady {
         source: LabelSource,

@@ -18,7 +18,7 @@ use crate::mesh::{
 };
 use crate::model::ModelKind;
 use crate::model::checkpoint::{LoadedModel, device_by_name};
-use crate::model::inference::{Stage, classify_reusing, locator_is, segment};
+use crate::model::inference::{Stage, classify_reusing, locator_is, segment_reporting};
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::model::weights::model_stem;
@@ -529,20 +529,15 @@ fn run_segmenter(
     reporter: &Reporter,
 ) -> anyhow::Result<Option<Arc<LabelVolume>>> {
     let started = Instant::now();
-    let mut report_stage = stage_reporter(reporter, JobKind::Segment);
-    let mut recentrings = 0;
-    let mut on_stage = |stage| {
-        recentrings += usize::from(stage == Stage::Refining);
-        report_stage(stage);
-    };
-    match segment(model, ct, cancel, &mut on_stage)? {
-        Some(labels) => {
+    let mut on_stage = stage_reporter(reporter, JobKind::Segment);
+    match segment_reporting(model, ct, cancel, &mut on_stage)? {
+        Some((labels, report)) => {
             let labels = Arc::new(labels);
             reporter.send(Event::Segmented {
                 labels: labels.clone(),
                 model: model.path.clone(),
                 seconds: started.elapsed().as_secs_f64(),
-                recentrings,
+                report,
             });
             Ok(Some(labels))
         }

@@ -216,6 +216,31 @@ pub fn segment(
     cancel: &CancelToken,
     on_stage: &mut dyn FnMut(Stage),
 ) -> Result<Option<LabelVolume>> {
+    Ok(segment_reporting(model, ct, cancel, on_stage)?.map(|(labels, _)| labels))
+}
+
+/// What [`segment`] did beyond one pass of the network, for a user to see.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SegmentationReport {
+    /// Passes run again on a cube re-centred on the model's own outline.
+    pub recentrings: usize,
+    /// Predicted tumour pieces turned into organ for being smaller than `min_lesion_ml`.
+    pub lesions_dropped: usize,
+    /// The model card's `min_lesion_ml` (mL; 0: every piece kept).
+    pub min_lesion_ml: f64,
+}
+
+/// [`segment`], also saying what it did beyond one pass of the network.
+pub fn segment_reporting(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    cancel: &CancelToken,
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<Option<(LabelVolume, SegmentationReport)>> {
+    let mut report = SegmentationReport {
+        min_lesion_ml: model.card.min_lesion_ml,
+        ..SegmentationReport::default()
+    };
     let Network::Unet(_) = &model.network else {
         bail!("{}: not a segmentation (U-Net) model", model.path.display());
     };
@@ -227,7 +252,7 @@ pub fn segment(
             // No organ, so no tumour: an empty label map.
             let mut labels = ct.with_voxels(vec![0u8; ct.voxels.len()])?;
             labels.source = ct.source.clone();
-            return Ok(Some(labels));
+            return Ok(Some((labels, report)));
         }
         View::Cancelled => return Ok(None),
     };
@@ -257,13 +282,14 @@ pub fn segment(
                 Some(refined) => labels = refined,
                 None => return Ok(None),
             }
+            report.recentrings += 1;
             (seen_region, seen_organ) = (region, organ);
         }
     }
     if model.card.min_lesion_ml > 0.0 {
-        drop_small_lesions(&mut labels, model.card.min_lesion_ml);
+        report.lesions_dropped = drop_small_lesions(&mut labels, model.card.min_lesion_ml);
     }
-    Ok(Some(labels))
+    Ok(Some((labels, report)))
 }
 
 /// Runs the U-Net `model` on `region` of `ct` (the whole box when `None`; `organ`: the

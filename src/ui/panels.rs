@@ -421,8 +421,9 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
     if let Some(prediction) = &case.prediction {
         if let Some(run) = case.segmentation_run {
             ui.label(format!("Segmentation took {:.1} s", run.seconds));
-            if run.recentrings > 0 {
-                let times = match run.recentrings {
+            let report = run.report;
+            if report.recentrings > 0 {
+                let times = match report.recentrings {
                     1 => "once".to_string(),
                     2 => "twice".to_string(),
                     n => format!("{n} times"),
@@ -430,6 +431,21 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                 ui.label(
                     RichText::new(format!(
                         "It re-centred its cube on its own outline {times} and ran again"
+                    ))
+                    .small()
+                    .weak(),
+                );
+            }
+            if report.lesions_dropped > 0 {
+                let pieces = match report.lesions_dropped {
+                    1 => "1 tumour piece".to_string(),
+                    n => format!("{n} tumour pieces"),
+                };
+                ui.label(
+                    RichText::new(format!(
+                        "{pieces} under {} mL shown as {} (the model's min_lesion_ml)",
+                        report.min_lesion_ml,
+                        app.prefs.task.organ()
                     ))
                     .small()
                     .weak(),
