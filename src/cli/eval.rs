@@ -13,7 +13,9 @@ use oncoscope::jobs::VIEWER_MIN_LESION_ML;
 use oncoscope::mesh::{LesionDetection, LesionMatching, match_lesions};
 use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
 use oncoscope::model::inference::{classify_reusing, segment};
-use oncoscope::model::metrics::{ClassifierScores, SegmentationScores, StructureVolumes};
+use oncoscope::model::metrics::{
+    ClassifierScores, SegmentationScores, StructureOverlaps, StructureVolumes,
+};
 use oncoscope::model::progress::CancelToken;
 use oncoscope::volume::decathlon::{Task, read_dataset};
 use oncoscope::volume::nifti::{read_ct, read_labels_for};
@@ -137,12 +139,11 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             Some(model) => segment(model, &ct, &cancel, &mut |_| {})?,
             None => None,
         };
-        let scores = segmentation
+        let overlaps = segmentation
             .as_ref()
-            .map(|s| SegmentationScores::compare(&truth.voxels, &s.voxels));
-        let volumes = segmentation.as_ref().map(|s| {
-            StructureVolumes::measure(&truth.voxels, &s.voxels, ct.grid.voxel_volume_ml())
-        });
+            .map(|s| StructureOverlaps::count(&truth.voxels, &s.voxels));
+        let scores = overlaps.map(|o| o.scores());
+        let volumes = overlaps.map(|o| o.volumes(ct.grid.voxel_volume_ml()));
         let matching = segmentation
             .as_ref()
             .and_then(|s| match_lesions(&truth, s, args.min_lesion_ml));

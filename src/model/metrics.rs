@@ -64,10 +64,41 @@ pub struct StructureVolumes {
 impl StructureVolumes {
     /// Volumes of `truth` and `prediction` (label voxels, same grid), `voxel_ml` mL per voxel.
     pub fn measure(truth: &[u8], prediction: &[u8], voxel_ml: f64) -> Self {
-        let organ = Overlap::count(truth, prediction, |l| l >= 1);
-        let tumour = Overlap::count(truth, prediction, |l| l == 2);
-        let ml = |voxels: usize| voxels as f64 * voxel_ml;
+        StructureOverlaps::count(truth, prediction).volumes(voxel_ml)
+    }
+}
+
+/// The organ's (labels ≥ 1) and the tumour's (label 2) overlap of a ground truth and a
+/// prediction, counted once for both the scores and the volumes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StructureOverlaps {
+    pub organ: Overlap,
+    pub tumour: Overlap,
+}
+
+impl StructureOverlaps {
+    /// Counts both overlaps of `truth` and `prediction` (label voxels, same grid).
+    pub fn count(truth: &[u8], prediction: &[u8]) -> Self {
         Self {
+            organ: Overlap::count(truth, prediction, |l| l >= 1),
+            tumour: Overlap::count(truth, prediction, |l| l == 2),
+        }
+    }
+
+    pub fn scores(&self) -> SegmentationScores {
+        SegmentationScores {
+            organ_dice: self.organ.dice(),
+            organ_iou: self.organ.iou(),
+            tumour_dice: self.tumour.dice(),
+            tumour_iou: self.tumour.iou(),
+        }
+    }
+
+    /// Both structures' volumes, `voxel_ml` mL per voxel.
+    pub fn volumes(&self, voxel_ml: f64) -> StructureVolumes {
+        let ml = |voxels: usize| voxels as f64 * voxel_ml;
+        let (organ, tumour) = (&self.organ, &self.tumour);
+        StructureVolumes {
             organ_ml_true: ml(organ.true_positive + organ.false_negative),
             organ_ml_predicted: ml(organ.true_positive + organ.false_positive),
             tumour_ml_true: ml(tumour.true_positive + tumour.false_negative),
@@ -87,14 +118,7 @@ pub struct SegmentationScores {
 
 impl SegmentationScores {
     pub fn compare(truth: &[u8], prediction: &[u8]) -> Self {
-        let organ = Overlap::count(truth, prediction, |l| l >= 1);
-        let tumour = Overlap::count(truth, prediction, |l| l == 2);
-        Self {
-            organ_dice: organ.dice(),
-            organ_iou: organ.iou(),
-            tumour_dice: tumour.dice(),
-            tumour_iou: tumour.iou(),
-        }
+        StructureOverlaps::count(truth, prediction).scores()
     }
 
     /// Mean scores in which the tumour counts only where it exists: organ figures over every
