@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
         Some(cli::Command::Train(args)) => cli::train::run_train(args),
         Some(cli::Command::Infer(args)) => cli::infer::run_infer(args),
         Some(cli::Command::Eval(args)) => cli::eval::run_eval(args),
+        Some(cli::Command::Model(args)) => cli::model_cmd::run_model(args),
         Some(cli::Command::Bench(cli::BenchCommand::Nifti(args))) => {
             cli::bench_nifti::run_bench_nifti(args)
         }

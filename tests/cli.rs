@@ -53,9 +53,18 @@ fn synth_train_infer_eval_round_trip() {
             "2,4,4,4",
             "--out",
             &d(&format!("run_{kind}")),
+            // An inference setting for the cards (0: the classifier has none).
+            "--min-lesion-ml",
+            if kind == "unet" { "0.5" } else { "0" },
         ]);
         assert!(o.status.success(), "{}", text(&o));
         assert!(text(&o).contains("best epoch 1"), "{}", text(&o));
+        let card: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(format!("run_{kind}/best.json"))).unwrap(),
+        )
+        .unwrap();
+        let expected_ml = if kind == "unet" { 0.5 } else { 0.0 };
+        assert_eq!(card["min_lesion_ml"].as_f64().unwrap_or(0.0), expected_ml);
         let weights = dir.path().join("weights");
         std::fs::create_dir_all(&weights).unwrap();
         for ext in ["json", "safetensors"] {
@@ -65,6 +74,27 @@ fn synth_train_infer_eval_round_trip() {
             )
             .unwrap();
         }
+    }
+    // Inference settings a model cannot use are refused before any training.
+    for (kind, setting, value, why) in [
+        ("cnn", "--min-lesion-ml", "0.5", "not a classifier"),
+        ("unet", "--cube-refinements", "1", "organ's region"),
+    ] {
+        let o = oncoscope(&[
+            "train",
+            "--data",
+            &d("data"),
+            "--task",
+            "liver",
+            "--model",
+            kind,
+            "--out",
+            &d("run_refused"),
+            setting,
+            value,
+        ]);
+        assert!(!o.status.success());
+        assert!(text(&o).contains(why), "{}", text(&o));
     }
     let ct = d("data/imagesTr/liver_000.nii.gz");
     let label = d("data/labelsTr/liver_000.nii.gz");
@@ -279,4 +309,104 @@ fn bench_models_reports_its_device_and_refuses_one_the_build_lacks() {
         assert!(!o.status.success());
         assert!(text(&o).contains("no CUDA support"), "{}", text(&o));
     }
+}
+
+#[test]
+fn model_shows_a_card_and_sets_its_inference_settings() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights");
+    let dir = tempfile::tempdir().unwrap();
+    for stem in ["liver_unet", "liver_locator"] {
+        for ext in ["json", "safetensors"] {
+            let name = format!("{stem}.{ext}");
+            std::fs::copy(shipped.join(&name), dir.path().join(&name)).unwrap();
+        }
+    }
+    let unet = dir.path().join("liver_unet").display().to_string();
+    let locator = dir.path().join("liver_locator").display().to_string();
+    let card_of = |stem: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{stem}.json")).unwrap()).unwrap()
+    };
+    let weights_before = std::fs::read(format!("{unet}.safetensors")).unwrap();
+
+    let o = oncoscope(&["model", &unet]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("U-Net (segmenter) for the liver"), "{out}");
+    assert!(out.contains("organ found by: liver_locator"), "{out}");
+    let shipped_ml = card_of(&unet)["min_lesion_ml"].as_f64().unwrap_or(0.0);
+    assert!(
+        out.contains(&format!("tumour pieces under {shipped_ml} mL become liver")),
+        "{out}"
+    );
+
+    // Set both settings: the card changes, the weights do not, and the model still loads.
+    let o = oncoscope(&[
+        "model",
+        &unet,
+        "--set-min-lesion-ml",
+        "1.5",
+        "--set-cube-refinements",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(report["card"]["min_lesion_ml"].as_f64(), Some(1.5));
+    assert_eq!(report["card"]["cube_refinements"].as_u64(), Some(2));
+    assert!(report["parameters"].as_u64().unwrap() > 100_000);
+    let card = card_of(&unet);
+    assert_eq!(card["min_lesion_ml"].as_f64(), Some(1.5));
+    assert_eq!(card["cube_refinements"].as_u64(), Some(2));
+    assert_eq!(
+        std::fs::read(format!("{unet}.safetensors")).unwrap(),
+        weights_before
+    );
+    let o = oncoscope(&["model", &unet]);
+    assert!(
+        text(&o).contains("re-centres its cube up to 2 times"),
+        "{}",
+        text(&o)
+    );
+
+    // Settings that cannot run are refused, naming the card, which stays as it was.
+    for (args, why) in [
+        (vec!["--set-min-lesion-ml", "-1"], "not a volume in mL"),
+        (vec!["--set-cube-refinements", "99"], "more than 8 passes"),
+    ] {
+        let o = oncoscope(&[&["model", unet.as_str()][..], &args[..]].concat());
+        assert!(!o.status.success());
+        assert!(text(&o).contains(why), "{args:?}: {}", text(&o));
+    }
+    let o = oncoscope(&["model", &locator, "--set-cube-refinements", "1"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("liver_locator.json") && text(&o).contains("organ's region"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(card_of(&unet)["cube_refinements"].as_u64(), Some(2));
+
+    // A card edited by hand into a setting that cannot run: every loader names it, and
+    // `model --set-…` mends it.
+    let mut card = card_of(&unet);
+    card["cube_refinements"] = serde_json::json!(1000);
+    std::fs::write(format!("{unet}.json"), card.to_string()).unwrap();
+    let o = oncoscope(&["model", &unet]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("liver_unet.json") && text(&o).contains("1000"),
+        "{}",
+        text(&o)
+    );
+    let o = oncoscope(&["model", &unet, "--set-cube-refinements", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(card_of(&unet)["cube_refinements"].as_u64().unwrap_or(0), 0);
+
+    // A change to a model whose weights do not load is not written.
+    std::fs::write(format!("{locator}.safetensors"), b"broken").unwrap();
+    let o = oncoscope(&["model", &unet, "--set-min-lesion-ml", "3"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("liver_locator"), "{}", text(&o));
+    assert_eq!(card_of(&unet)["min_lesion_ml"].as_f64(), Some(1.5));
 }

@@ -253,6 +253,8 @@ impl TrainingSettings {
             max_cases: None,
             locator,
             init_from: None,
+            cube_refinements: None,
+            min_lesion_ml: None,
         })
     }
 }

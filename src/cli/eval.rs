@@ -45,20 +45,10 @@ pub struct EvalArgs {
     #[arg(
         long,
         default_value_t = VIEWER_MIN_LESION_ML,
-        value_parser = non_negative_ml,
+        value_parser = super::non_negative_ml,
         allow_negative_numbers = true
     )]
     pub min_lesion_ml: f64,
-}
-
-/// A volume in mL: a finite number, 0 or more.
-fn non_negative_ml(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(ml) if ml.is_finite() && ml >= 0.0 => Ok(ml),
-        _ => Err(format!(
-            "{text:?} is not a volume in mL (a number, 0 or more)"
-        )),
-    }
 }
 
 #[derive(Debug, Serialize)]

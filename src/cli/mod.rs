@@ -8,6 +8,7 @@ pub mod eval;
 pub mod infer;
 pub mod info;
 pub mod mesh_cmd;
+pub mod model_cmd;
 mod reference;
 pub mod sample;
 pub mod synth;
@@ -46,6 +47,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Classify and segment a CT with trained models.
     Infer(infer::InferArgs),
+    /// Show a trained model's card (checked by loading it) and set its inference settings.
+    Model(model_cmd::ModelArgs),
     /// Evaluate the models on a Decathlon-layout data set (Dice, IoU, accuracy, ROC AUC).
     Eval(eval::EvalArgs),
     /// Speed benchmarks (one JSON line each).
@@ -61,4 +64,14 @@ pub enum BenchCommand {
     Mesh(bench_mesh::BenchMeshArgs),
     /// Forward and training-step time and peak memory of UNet3D and CNN3D at 96³.
     Models(bench_models::BenchModelsArgs),
+}
+
+/// A volume in mL: a finite number, 0 or more.
+pub(crate) fn non_negative_ml(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ml) if ml.is_finite() && ml >= 0.0 => Ok(ml),
+        _ => Err(format!(
+            "{text:?} is not a volume in mL (a number, 0 or more)"
+        )),
+    }
 }

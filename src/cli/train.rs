@@ -84,6 +84,16 @@ pub struct TrainArgs {
     /// grid and region, e.g. weights/liver_unet to fine-tune it on your data).
     #[arg(long)]
     pub init_from: Option<PathBuf>,
+    /// For a U-Net of the organ's region, at inference: re-centre the cube on the organ it
+    /// outlined and run again, up to N times (written to the model cards; default: that of the
+    /// run resumed or the model started from, else 0).
+    #[arg(long, value_name = "N")]
+    pub cube_refinements: Option<usize>,
+    /// For a U-Net, at inference: predicted tumour pieces under this many mL become organ
+    /// (written to the model cards; default: that of the run resumed or the model started
+    /// from, else 0, every piece kept). `oncoscope model --set-min-lesion-ml` changes it later.
+    #[arg(long, value_name = "ML", value_parser = super::non_negative_ml, allow_negative_numbers = true)]
+    pub min_lesion_ml: Option<f64>,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -161,6 +171,8 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         max_cases: args.max_cases,
         locator: args.locator.clone(),
         init_from: args.init_from.clone(),
+        cube_refinements: args.cube_refinements,
+        min_lesion_ml: args.min_lesion_ml,
     };
     let control = RunControl::new();
     let mut on_event = |event: &TrainingEvent| print_event(event);

@@ -64,8 +64,55 @@ fn is_zero_ml(ml: &f64) -> bool {
     *ml == 0.0
 }
 
+/// The most re-centring passes a model card may ask for ([`ModelCard::cube_refinements`]); the
+/// shipped pancreas segmenter reaches its fixed point after two or three.
+pub const MAX_CUBE_REFINEMENTS: usize = 8;
+
 impl ModelCard {
     pub const FORMAT: u32 = 1;
+
+    /// Why the card's inference settings (`cube_refinements`, `min_lesion_ml`, which a user may
+    /// set by hand) cannot run this model, if they cannot.
+    pub fn check_inference_settings(&self) -> Result<(), String> {
+        check_inference_settings(
+            self.architecture.kind,
+            self.preprocessing.region,
+            self.cube_refinements,
+            self.min_lesion_ml,
+        )
+    }
+}
+
+/// Why `cube_refinements` re-centrings and dropping tumour pieces under `min_lesion_ml` mL
+/// cannot apply to a model of `kind` that sees `region`, if they cannot: re-centring is for a
+/// U-Net of the organ's region, at most [`MAX_CUBE_REFINEMENTS`] times; dropping pieces for a
+/// U-Net, with a finite volume ≥ 0.
+pub fn check_inference_settings(
+    kind: ModelKind,
+    region: Region,
+    cube_refinements: usize,
+    min_lesion_ml: f64,
+) -> Result<(), String> {
+    if !(min_lesion_ml.is_finite() && min_lesion_ml >= 0.0) {
+        return Err(format!(
+            "min_lesion_ml {min_lesion_ml} is not a volume in mL (give 0 or more)"
+        ));
+    }
+    if min_lesion_ml > 0.0 && kind != ModelKind::Unet {
+        return Err("min_lesion_ml is for a U-Net (a segmenter), not a classifier".into());
+    }
+    if cube_refinements > MAX_CUBE_REFINEMENTS {
+        return Err(format!(
+            "cube_refinements {cube_refinements} is more than {MAX_CUBE_REFINEMENTS} passes"
+        ));
+    }
+    if cube_refinements > 0 && (kind != ModelKind::Unet || region == Region::WholeBox) {
+        return Err(
+            "cube_refinements is for a U-Net of the organ's region (it re-centres that cube)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The `.json` path of a model given either of its files or their common stem.
@@ -124,6 +171,16 @@ pub fn save(stem: &Path, varmap: &VarMap, card: &ModelCard) -> Result<()> {
 
 /// Reads a model card, with a clear message when it is missing or malformed.
 pub fn read_card(path: &Path) -> Result<ModelCard> {
+    let card = read_card_to_edit(path)?;
+    if let Err(why) = card.check_inference_settings() {
+        bail!("{}: {why}", card_path(path).display());
+    }
+    Ok(card)
+}
+
+/// [`read_card`] without checking the inference settings, for a command that sets them (and so
+/// can mend a card whose settings were edited into something that cannot run).
+pub fn read_card_to_edit(path: &Path) -> Result<ModelCard> {
     let file = card_path(path);
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("{}: cannot read the model card", file.display()))?;
@@ -141,6 +198,17 @@ pub fn read_card(path: &Path) -> Result<ModelCard> {
         bail!("{}: {why}", file.display());
     }
     Ok(card)
+}
+
+/// Writes `<stem>.json` alone (to a temporary name, then renamed), e.g. after changing its
+/// inference settings; the weights beside it are left as they are.
+pub fn write_card(stem: &Path, card: &ModelCard) -> Result<()> {
+    let card_file = card_path(stem);
+    let tmp_card = card_file.with_extension("json.partial");
+    std::fs::write(&tmp_card, serde_json::to_string_pretty(card)?)
+        .with_context(|| format!("writing {}", tmp_card.display()))?;
+    std::fs::rename(&tmp_card, &card_file)
+        .with_context(|| format!("renaming to {}", card_file.display()))
 }
 
 /// Loads parameters into `varmap` (whose variables the network already created), checking

@@ -60,6 +60,8 @@ pub fn tiny_config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> T
         max_cases: None,
         locator: None,
         init_from: None,
+        cube_refinements: None,
+        min_lesion_ml: None,
     }
 }
 

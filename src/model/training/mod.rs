@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use self::data::{Augmentation, PreparedCase, open_dataset, prepare_cases, shuffle, split};
 use super::CNN3D;
-use super::checkpoint::{LoadedModel, ModelCard, load_into, read_card, save};
+use super::checkpoint::{
+    LoadedModel, ModelCard, check_inference_settings, load_into, read_card, save,
+};
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
 use super::losses::{bce_with_logits, dice_ce_loss};
 use super::metrics::{ClassifierScores, SegmentationScores};
@@ -61,6 +63,11 @@ pub struct TrainConfig {
     /// preprocessing, the grid aside, e.g. a shipped model to fine-tune on one's own data or
     /// at a finer grid) instead of random ones. Ignored on resume.
     pub init_from: Option<PathBuf>,
+    /// Inference settings for the cards this run writes
+    /// ([`ModelCard::cube_refinements`], [`ModelCard::min_lesion_ml`]); `None` keeps those of
+    /// the run resumed or the model started from (none: 0).
+    pub cube_refinements: Option<usize>,
+    pub min_lesion_ml: Option<f64>,
 }
 
 /// Figures of one epoch.
@@ -139,7 +146,14 @@ pub fn train(
     if config.epochs == 0 || config.batch_size == 0 {
         bail!("epochs and batch size must be at least 1");
     }
-    if let Err(why) = config.preprocessing.check() {
+    if let Err(why) = config.preprocessing.check().and_then(|()| {
+        check_inference_settings(
+            config.architecture.kind,
+            config.preprocessing.region,
+            config.cube_refinements.unwrap_or(0),
+            config.min_lesion_ml.unwrap_or(0.0),
+        )
+    }) {
         bail!("{why}");
     }
     let dataset = open_dataset(&config.data)?;
@@ -297,6 +311,8 @@ pub fn train(
             (cube_refinements, min_lesion_ml) = (card.cube_refinements, card.min_lesion_ml);
         }
     }
+    let cube_refinements = config.cube_refinements.unwrap_or(cube_refinements);
+    let min_lesion_ml = config.min_lesion_ml.unwrap_or(min_lesion_ml);
     let mut best = history
         .iter()
         .filter(|e| e.is_best)

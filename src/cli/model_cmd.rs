@@ -1,0 +1,172 @@
+//! `oncoscope model STEM...`: what a trained model is (its card, checked by loading it with its
+//! locators), and setting the card's inference settings (`min_lesion_ml`, `cube_refinements`)
+//! without training again.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use candle_core::Device;
+use serde::Serialize;
+
+use oncoscope::model::ModelKind;
+use oncoscope::model::checkpoint::{
+    LoadedModel, ModelCard, card_path, read_card_to_edit, weights_path, write_card,
+};
+use oncoscope::model::region::Region;
+
+#[derive(clap::Args, Debug)]
+pub struct ModelArgs {
+    /// Model stems (`weights/liver_unet`) or either of their files (`.json`, `.safetensors`).
+    #[arg(required = true)]
+    pub models: Vec<PathBuf>,
+    /// Set the card's `min_lesion_ml`: predicted tumour pieces under this many mL become organ
+    /// at inference (0: every piece kept). U-Nets only.
+    #[arg(long, value_name = "ML", value_parser = super::non_negative_ml, allow_negative_numbers = true)]
+    pub set_min_lesion_ml: Option<f64>,
+    /// Set the card's `cube_refinements`: how many times a U-Net of the organ's region
+    /// re-centres its cube on what it outlined and runs again (0: the locator's cube only).
+    #[arg(long, value_name = "N")]
+    pub set_cube_refinements: Option<usize>,
+    /// Print one JSON object per model instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `model` reports for one model.
+#[derive(Debug, Serialize)]
+struct ModelReport {
+    path: String,
+    /// Learnt parameters in the weights file.
+    parameters: usize,
+    /// The settings changed by this run (names), empty when none were.
+    changed: Vec<&'static str>,
+    card: ModelCard,
+}
+
+/// Runs `oncoscope model`.
+pub fn run_model(args: &ModelArgs) -> Result<()> {
+    for stem in &args.models {
+        let report = inspect(stem, args)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print_report(&report);
+        }
+    }
+    Ok(())
+}
+
+/// Applies the settings asked for to the model at `stem`, checks that it loads (weights against
+/// card, locators found) and reports it. A model that does not load keeps its card as it was.
+fn inspect(stem: &Path, args: &ModelArgs) -> Result<ModelReport> {
+    let mut card = read_card_to_edit(stem)?;
+    let mut changed = Vec::new();
+    if let Some(ml) = args.set_min_lesion_ml {
+        card.min_lesion_ml = ml;
+        changed.push("min_lesion_ml");
+    }
+    if let Some(n) = args.set_cube_refinements {
+        card.cube_refinements = n;
+        changed.push("cube_refinements");
+    }
+    if let Err(why) = card.check_inference_settings() {
+        bail!("{}: {why}", card_path(stem).display());
+    }
+    let parameters = if changed.is_empty() {
+        check_loads(stem)?
+    } else {
+        let file = card_path(stem);
+        let before = std::fs::read(&file)
+            .with_context(|| format!("{}: cannot read the model card", file.display()))?;
+        write_card(stem, &card)?;
+        check_loads(stem).inspect_err(|_| {
+            // Put the card back as it was: the change is not applied to a broken model.
+            let _ = std::fs::write(&file, &before);
+        })?
+    };
+    Ok(ModelReport {
+        path: card_path(stem).with_extension("").display().to_string(),
+        parameters,
+        changed,
+        card,
+    })
+}
+
+/// Loads the model at `stem` with its locators; returns its parameter count.
+fn check_loads(stem: &Path) -> Result<usize> {
+    LoadedModel::load(stem, &Device::Cpu)?;
+    parameter_count(&weights_path(stem))
+}
+
+/// The number of values in every tensor of a `.safetensors` file.
+fn parameter_count(file: &Path) -> Result<usize> {
+    let tensors = candle_core::safetensors::load(file, &Device::Cpu)
+        .with_context(|| format!("{}: not a readable safetensors file", file.display()))?;
+    Ok(tensors.values().map(|t| t.elem_count()).sum())
+}
+
+fn print_report(report: &ModelReport) {
+    let card = &report.card;
+    let [c1, c2, c3, c4] = card.architecture.channels;
+    let kind = match card.architecture.kind {
+        ModelKind::Unet => "U-Net (segmenter)",
+        ModelKind::Cnn => "CNN (classifier)",
+    };
+    let [gx, gy, gz] = card.preprocessing.grid;
+    let region = match card.preprocessing.region {
+        Region::WholeBox => "the CT's whole box".to_string(),
+        Region::OrganCube { margin_mm } => {
+            format!("a cube around the {} + {margin_mm} mm", card.task)
+        }
+    };
+    println!("{}: {kind} for the {}", report.path, card.task);
+    println!(
+        "  {c1}/{c2}/{c3}/{c4} channels, {} parameters, {} input channel(s), grid {gx}×{gy}×{gz} over {region}",
+        report.parameters,
+        card.preprocessing.input_channels()
+    );
+    if let Some(locator) = &card.locator {
+        println!("  organ found by: {locator} (same folder)");
+    }
+    if let Some(margin_mm) = card.preprocessing.outside_organ.fill_margin_mm() {
+        println!(
+            "  sees the {} and {margin_mm} mm around it (farther out: the organ's median HU)",
+            card.task
+        );
+    }
+    if card.preprocessing.locator_tumour_channel {
+        println!("  second input channel: where its locator labels tumour");
+    }
+    println!(
+        "  trained: epoch {} on {} (seed {})",
+        card.epoch, card.dataset, card.seed
+    );
+    if !card.metrics.is_empty() {
+        let metrics: Vec<String> = card
+            .metrics
+            .iter()
+            .map(|(name, value)| format!("{name} {value:.4}"))
+            .collect();
+        println!("  figures of that epoch: {}", metrics.join(", "));
+    }
+    if card.architecture.kind == ModelKind::Unet {
+        let pieces = if card.min_lesion_ml > 0.0 {
+            format!(
+                "tumour pieces under {} mL become {}",
+                card.min_lesion_ml, card.task
+            )
+        } else {
+            "every tumour piece kept".to_string()
+        };
+        let recentring = match (card.preprocessing.region, card.cube_refinements) {
+            (Region::WholeBox, _) => String::new(),
+            (_, 0) => "; the locator's cube only".to_string(),
+            (_, 1) => "; re-centres its cube once".to_string(),
+            (_, n) => format!("; re-centres its cube up to {n} times"),
+        };
+        println!("  at inference: {pieces}{recentring}");
+    }
+    for name in &report.changed {
+        println!("  set {name} (written to {}.json)", report.path);
+    }
+}
