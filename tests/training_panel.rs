@@ -5,7 +5,7 @@
 
 mod viewer_common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
@@ -127,6 +127,8 @@ fn a_short_run_grows_curves_stops_resumes_and_is_adopted() {
         s.epochs = 200;
         s.validation_fraction = 0.4;
         s.preview = true;
+        s.drop_small_lesions = true;
+        s.min_lesion_ml = 0.3;
     }
     h.run_steps(1);
     h.get_by_label("Start").click();
@@ -229,6 +231,19 @@ fn a_short_run_grows_curves_stops_resumes_and_is_adopted() {
         LoadedModel::load(&folder.join("best"), &Device::Cpu).unwrap();
     }
 
+    // The U-Net's cards carry the inference setting chosen in the panel, the classifier's not.
+    let card = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    assert_eq!(
+        card(unet_dir.join("best.json"))["min_lesion_ml"].as_f64(),
+        Some(0.3)
+    );
+    assert_eq!(
+        card(run_root.join("cnn/best.json"))["min_lesion_ml"].as_f64(),
+        None
+    );
+
     // "Use this model": the viewer runs the run's best models on the open case.
     h.get_by_label("Use this model").click();
     h.run_steps(1);
@@ -276,6 +291,20 @@ fn the_tumour_channel_box_turns_into_the_run_configuration() {
     // No locator chosen: the shipped region U-Net, whose tumour the classifier is to see.
     let locator = config.locator.expect("a locator");
     assert!(locator.ends_with("liver_unet"), "{}", locator.display());
+    // The U-Net's inference settings: off until asked for, then what the panel shows.
+    assert_eq!(config.min_lesion_ml, Some(0.0));
+    assert_eq!(config.cube_refinements, Some(0));
+    h.get_by_label("U-Net: show tumour pieces under (mL) as organ")
+        .click();
+    h.run_steps(2);
+    let settings = &mut h.state_mut().preferences_mut().training;
+    settings.cube_refinements = 2;
+    let config = settings.config().expect("a runnable configuration");
+    assert_eq!(config.min_lesion_ml, Some(0.4));
+    assert_eq!(config.cube_refinements, Some(2));
+    settings.cube_refinements = 99;
+    assert!(settings.config().unwrap_err().contains("at most 8 times"));
+    settings.cube_refinements = 1;
     let image = h.render().expect("wgpu render of the panel");
     if let Some(path) = std::env::var_os("ONCOSCOPE_PANEL_PNG") {
         image.save(path).expect("write the panel's picture");

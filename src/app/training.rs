@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::{TrainingPreview, run_dir_of};
-use crate::model::checkpoint::read_card;
+use crate::model::checkpoint::{MAX_CUBE_REFINEMENTS, read_card};
 use crate::model::organ_fill::OutsideOrgan;
 use crate::model::preprocess::Preprocessing;
 use crate::model::progress::RunControl;
@@ -99,6 +99,13 @@ pub struct TrainingSettings {
     /// The U-Net that finds the organ at inference (model stem); empty: the shipped one for
     /// the task (the whole-box one, or with `tumour_channel` the region one).
     pub locator: String,
+    /// For the U-Net, at inference: how many times a model of the organ's region re-centres
+    /// its cube on the organ it outlined and runs again (written to its cards).
+    pub cube_refinements: usize,
+    /// For the U-Net, at inference: turn predicted tumour pieces under `min_lesion_ml` mL into
+    /// organ (written to its cards; off: every piece kept).
+    pub drop_small_lesions: bool,
+    pub min_lesion_ml: f64,
     /// Synthetic data set: number of cases, seed and folder.
     pub synth_cases: usize,
     pub synth_seed: u64,
@@ -132,6 +139,9 @@ impl Default for TrainingSettings {
             fill_margin_mm: 3.0,
             tumour_channel: false,
             locator: String::new(),
+            cube_refinements: 0,
+            drop_small_lesions: false,
+            min_lesion_ml: 0.4,
             synth_cases: 24,
             synth_seed: 1,
             synth_dir: "data/synthetic".into(),
@@ -196,6 +206,15 @@ impl TrainingSettings {
         if !self.fill_margin_mm.is_finite() {
             return Err("The margin kept around the organ must be a number of millimetres".into());
         }
+        if self.drop_small_lesions && !(self.min_lesion_ml.is_finite() && self.min_lesion_ml >= 0.0)
+        {
+            return Err("The smallest tumour piece kept must be zero or more mL".into());
+        }
+        if self.cube_refinements > MAX_CUBE_REFINEMENTS {
+            return Err(format!(
+                "Re-centre the cube at most {MAX_CUBE_REFINEMENTS} times"
+            ));
+        }
         let (region, locator) = if self.organ_region {
             let locator = match self.locator.trim() {
                 "" if self.tumour_channel => shipped_finder(self.task).ok_or_else(|| {
@@ -253,8 +272,18 @@ impl TrainingSettings {
             max_cases: None,
             locator,
             init_from: None,
-            cube_refinements: None,
-            min_lesion_ml: None,
+            // The U-Net's inference settings, as the panel shows them (the job leaves them out
+            // for the classifier).
+            cube_refinements: Some(if self.organ_region {
+                self.cube_refinements
+            } else {
+                0
+            }),
+            min_lesion_ml: Some(if self.drop_small_lesions {
+                self.min_lesion_ml
+            } else {
+                0.0
+            }),
         })
     }
 }

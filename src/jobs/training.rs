@@ -42,6 +42,10 @@ pub(super) fn training_job(request: TrainingRequest, reporter: &Reporter) -> Res
             // segmenter must see the organ's edges to draw them, and find lesions itself.
             config.preprocessing.outside_organ = OutsideOrgan::Keep;
             config.preprocessing.locator_tumour_channel = false;
+        } else {
+            // Re-centring and dropping tumour pieces are the segmenter's.
+            config.cube_refinements = None;
+            config.min_lesion_ml = None;
         }
         config.out = run_dir_of(&request.config.out, &request.kinds, kind);
         let mut on_event = |event: &TrainingEvent| {

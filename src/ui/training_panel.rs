@@ -8,6 +8,7 @@ use super::dialogs::DialogPurpose;
 use crate::app::OncoscopeApp;
 use crate::app::state::Command;
 use crate::app::training::{DataCheck, ModelChoice, ModelCurves, RunStatus, TrainingRun};
+use crate::model::checkpoint::MAX_CUBE_REFINEMENTS;
 use crate::model::progress::format_duration;
 use crate::model::{GlobalPool, ModelKind};
 use crate::volume::decathlon::Task;
@@ -295,7 +296,31 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         .on_hover_text(
             "A second input channel: the tumour the locator labels. With no locator chosen, the shipped U-Net of the organ's region is the locator",
         );
+        ui.horizontal(|ui| {
+            ui.label("U-Net: re-centre its cube up to");
+            ui.add(egui::DragValue::new(&mut s.cube_refinements).range(0..=MAX_CUBE_REFINEMENTS));
+            ui.label("times");
+        })
+        .response
+        .on_hover_text(
+            "At inference the U-Net re-centres the cube on the organ it outlined and runs again (stops early once the cube stays the same); helps where the locator finds only part of the organ",
+        );
     }
+    ui.horizontal(|ui| {
+        ui.checkbox(
+            &mut s.drop_small_lesions,
+            "U-Net: show tumour pieces under (mL) as organ",
+        )
+        .on_hover_text(
+            "At inference, predicted tumour pieces smaller than this become organ: fewer false lesions, a few small true ones missed. Written to the model card; `oncoscope model --set-min-lesion-ml` changes it later",
+        );
+        ui.add_enabled(
+            s.drop_small_lesions,
+            egui::DragValue::new(&mut s.min_lesion_ml)
+                .range(0.0..=100.0)
+                .speed(0.05),
+        );
+    });
     ui.checkbox(
         &mut s.preview,
         "Preview on a validation case after each epoch",
