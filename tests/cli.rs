@@ -36,11 +36,13 @@ fn synth_train_infer_eval_round_trip() {
         &d("data"),
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    let data = d("data");
     for kind in ["unet", "cnn"] {
-        let o = oncoscope(&[
+        let run = d(&format!("run_{kind}"));
+        let args: Vec<&str> = [
             "train",
             "--data",
-            &d("data"),
+            &data,
             "--task",
             "liver",
             "--model",
@@ -52,19 +54,25 @@ fn synth_train_infer_eval_round_trip() {
             "--channels",
             "2,4,4,4",
             "--out",
-            &d(&format!("run_{kind}")),
-            // An inference setting for the cards (0: the classifier has none).
-            "--min-lesion-ml",
-            if kind == "unet" { "0.5" } else { "0" },
-        ]);
+            &run,
+        ]
+        .into_iter()
+        // An inference setting for the segmenter's cards.
+        .chain(if kind == "unet" {
+            vec!["--min-lesion-ml", "0.5"]
+        } else {
+            vec![]
+        })
+        .collect();
+        let o = oncoscope(&args);
         assert!(o.status.success(), "{}", text(&o));
         assert!(text(&o).contains("best epoch 1"), "{}", text(&o));
         let card: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join(format!("run_{kind}/best.json"))).unwrap(),
         )
         .unwrap();
-        let expected_ml = if kind == "unet" { 0.5 } else { 0.0 };
-        assert_eq!(card["min_lesion_ml"].as_f64().unwrap_or(0.0), expected_ml);
+        let expected_ml = if kind == "unet" { Some(0.5) } else { None };
+        assert_eq!(card["min_lesion_ml"].as_f64(), expected_ml);
         let weights = dir.path().join("weights");
         std::fs::create_dir_all(&weights).unwrap();
         for ext in ["json", "safetensors"] {
@@ -370,14 +378,16 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
     );
 
     // Settings that cannot run are refused, naming the card, which stays as it was.
-    for (args, why) in [
-        (vec!["--set-min-lesion-ml", "-1"], "not a volume in mL"),
-        (vec!["--set-cube-refinements", "99"], "more than 8 passes"),
-    ] {
-        let o = oncoscope(&[&["model", unet.as_str()][..], &args[..]].concat());
-        assert!(!o.status.success());
-        assert!(text(&o).contains(why), "{args:?}: {}", text(&o));
-    }
+    let o = oncoscope(&["model", &unet, "--set-min-lesion-ml", "-1"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not a volume in mL"), "{}", text(&o));
+    let o = oncoscope(&["model", &unet, "--set-cube-refinements", "99"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("liver_unet.json") && text(&o).contains("more than 8 passes"),
+        "{}",
+        text(&o)
+    );
     let o = oncoscope(&["model", &locator, "--set-cube-refinements", "1"]);
     assert!(!o.status.success());
     assert!(
@@ -385,6 +395,10 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
         "{}",
         text(&o)
     );
+    assert_eq!(card_of(&unet)["cube_refinements"].as_u64(), Some(2));
+    // Several models: one refused, none changed.
+    let o = oncoscope(&["model", &unet, &locator, "--set-cube-refinements", "1"]);
+    assert!(!o.status.success());
     assert_eq!(card_of(&unet)["cube_refinements"].as_u64(), Some(2));
 
     // A card edited by hand into a setting that cannot run: every loader names it, and
@@ -402,6 +416,17 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
     let o = oncoscope(&["model", &unet, "--set-cube-refinements", "0"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(card_of(&unet)["cube_refinements"].as_u64().unwrap_or(0), 0);
+    let mut card = card_of(&unet);
+    card["min_lesion_ml"] = serde_json::json!(-2.0);
+    std::fs::write(format!("{unet}.json"), card.to_string()).unwrap();
+    let o = oncoscope(&["model", &unet]);
+    assert!(
+        !o.status.success() && text(&o).contains("liver_unet.json") && text(&o).contains("-2"),
+        "{}",
+        text(&o)
+    );
+    let o = oncoscope(&["model", &unet, "--set-min-lesion-ml", "1.5"]);
+    assert!(o.status.success(), "{}", text(&o));
 
     // A change to a model whose weights do not load is not written.
     std::fs::write(format!("{locator}.safetensors"), b"broken").unwrap();

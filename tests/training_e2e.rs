@@ -365,9 +365,17 @@ fn a_run_can_start_from_another_models_weights() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     small_dataset(&data, 4, 31);
+    // Models of the liver's region (so that they may re-centre their cube), behind the shipped
+    // whole-box locator (copied, not run: a U-Net trains on the ground truth's cube).
+    let region_config = |out: &Path, epochs: usize| {
+        let mut cfg = tiny_config(&data, out, ModelKind::Unet, epochs);
+        cfg.preprocessing.region = oncoscope::model::region::Region::OrganCube { margin_mm: 10.0 };
+        cfg.locator = Some(oncoscope::model::weights::shipped_weights_dir().join("liver_locator"));
+        cfg
+    };
     let first = dir.path().join("first");
     train(
-        &tiny_config(&data, &first, ModelKind::Unet, 2),
+        &region_config(&first, 2),
         &Device::Cpu,
         false,
         &RunControl::new(),
@@ -389,7 +397,7 @@ fn a_run_can_start_from_another_models_weights() {
 
     // With a vanishing learning rate the new run keeps the weights it started from.
     let second = dir.path().join("second");
-    let mut cfg = tiny_config(&data, &second, ModelKind::Unet, 1);
+    let mut cfg = region_config(&second, 1);
     cfg.learning_rate = 1e-12;
     cfg.init_from = Some(first.join("last"));
     train_from_scratch(&cfg).unwrap();
@@ -414,7 +422,7 @@ fn a_run_can_start_from_another_models_weights() {
     }
     // … whereas a run from random weights differs.
     let fresh = dir.path().join("fresh");
-    let mut cfg_fresh = tiny_config(&data, &fresh, ModelKind::Unet, 1);
+    let mut cfg_fresh = region_config(&fresh, 1);
     cfg_fresh.learning_rate = 1e-12;
     train_from_scratch(&cfg_fresh).unwrap();
     let diff = max_diff(
@@ -440,7 +448,8 @@ fn a_run_can_start_from_another_models_weights() {
         (fresh_card.cube_refinements, fresh_card.min_lesion_ml),
         (0, 0.0)
     );
-    set_inference(&second.join("last"), 2, 0.5);
+    // A resumed run keeps those of its best model (which `oncoscope model` sets).
+    set_inference(&second.join("best"), 2, 0.5);
     cfg.epochs = 2;
     train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
     let resumed = read_card(&second.join("last")).unwrap();
@@ -452,9 +461,35 @@ fn a_run_can_start_from_another_models_weights() {
         ),
         (2, 2, 0.5)
     );
+    // Set for a resumed run, a setting reaches its best model even when no epoch beats it.
+    cfg.epochs = 3;
+    cfg.min_lesion_ml = Some(0.75);
+    train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
+    for stem in ["last", "best"] {
+        let card = read_card(&second.join(stem)).unwrap();
+        assert_eq!(
+            (card.cube_refinements, card.min_lesion_ml),
+            (2, 0.75),
+            "{stem}"
+        );
+    }
+    // A card edited into a setting that cannot run is named on resume, and mended by setting it.
+    set_inference(&second.join("best"), 1000, 0.75);
+    cfg.epochs = 4;
+    cfg.min_lesion_ml = None;
+    let err = train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("best.json") && text.contains("1000"),
+        "{text}"
+    );
+    cfg.cube_refinements = Some(1);
+    train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
+    let card = read_card(&second.join("best")).unwrap();
+    assert_eq!((card.cube_refinements, card.min_lesion_ml), (1, 0.75));
 
     // Weights of another architecture are refused, naming the file.
-    let mut cfg = tiny_config(&data, &dir.path().join("third"), ModelKind::Unet, 1);
+    let mut cfg = region_config(&dir.path().join("third"), 1);
     cfg.architecture.channels = [8, 8, 8, 8];
     cfg.init_from = Some(first.join("last"));
     let err = train_from_scratch(&cfg).unwrap_err();
@@ -465,8 +500,8 @@ fn a_run_can_start_from_another_models_weights() {
     );
     // … but another grid is not: the networks are convolutional throughout.
     let finer = dir.path().join("finer");
-    let mut cfg = tiny_config(&data, &finer, ModelKind::Unet, 1);
-    cfg.preprocessing = Preprocessing::cube(24);
+    let mut cfg = region_config(&finer, 1);
+    cfg.preprocessing.grid = Preprocessing::cube(24).grid;
     cfg.learning_rate = 1e-12;
     cfg.init_from = Some(first.join("last"));
     train_from_scratch(&cfg).unwrap();

@@ -291,9 +291,10 @@ fn the_tumour_channel_box_turns_into_the_run_configuration() {
     // No locator chosen: the shipped region U-Net, whose tumour the classifier is to see.
     let locator = config.locator.expect("a locator");
     assert!(locator.ends_with("liver_unet"), "{}", locator.display());
-    // The U-Net's inference settings: off until asked for, then what the panel shows.
-    assert_eq!(config.min_lesion_ml, Some(0.0));
-    assert_eq!(config.cube_refinements, Some(0));
+    // The U-Net's inference settings: left to the run (a resumed one keeps its own) until
+    // asked for, then what the panel shows.
+    assert_eq!(config.min_lesion_ml, None);
+    assert_eq!(config.cube_refinements, None);
     h.get_by_label("U-Net: show tumour pieces under (mL) as organ")
         .click();
     h.run_steps(2);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::{TrainingPreview, run_dir_of};
-use crate::model::checkpoint::{MAX_CUBE_REFINEMENTS, read_card};
+use crate::model::checkpoint::{MAX_CUBE_REFINEMENTS, read_card_to_edit};
 use crate::model::organ_fill::OutsideOrgan;
 use crate::model::preprocess::Preprocessing;
 use crate::model::progress::RunControl;
@@ -210,7 +210,7 @@ impl TrainingSettings {
         {
             return Err("The smallest tumour piece kept must be zero or more mL".into());
         }
-        if self.cube_refinements > MAX_CUBE_REFINEMENTS {
+        if self.organ_region && self.cube_refinements > MAX_CUBE_REFINEMENTS {
             return Err(format!(
                 "Re-centre the cube at most {MAX_CUBE_REFINEMENTS} times"
             ));
@@ -272,18 +272,11 @@ impl TrainingSettings {
             max_cases: None,
             locator,
             init_from: None,
-            // The U-Net's inference settings, as the panel shows them (the job leaves them out
-            // for the classifier).
-            cube_refinements: Some(if self.organ_region {
-                self.cube_refinements
-            } else {
-                0
-            }),
-            min_lesion_ml: Some(if self.drop_small_lesions {
-                self.min_lesion_ml
-            } else {
-                0.0
-            }),
+            // The U-Net's inference settings where the panel asks for them (the job leaves them
+            // out for the classifier); else a resumed run keeps its own, a new one has none.
+            cube_refinements: (self.organ_region && self.cube_refinements > 0)
+                .then_some(self.cube_refinements),
+            min_lesion_ml: self.drop_small_lesions.then_some(self.min_lesion_ml),
         })
     }
 }
@@ -294,14 +287,16 @@ fn shipped_locator(task: Task) -> Option<PathBuf> {
     ["locator", "unet"]
         .map(|kind| dir.join(format!("{}_{kind}", task.organ())))
         .into_iter()
-        .find(|stem| read_card(stem).is_ok_and(|c| c.preprocessing.region == Region::WholeBox))
+        .find(|stem| {
+            read_card_to_edit(stem).is_ok_and(|c| c.preprocessing.region == Region::WholeBox)
+        })
 }
 
 /// The shipped U-Net of `task`'s region (`<organ>_unet` behind its locator), which labels
 /// tumour finely enough for a classifier's tumour channel.
 fn shipped_finder(task: Task) -> Option<PathBuf> {
     let stem = shipped_weights_dir().join(format!("{}_unet", task.organ()));
-    read_card(&stem)
+    read_card_to_edit(&stem)
         .is_ok_and(|c| c.preprocessing.region != Region::WholeBox)
         .then_some(stem)
 }
@@ -476,6 +471,7 @@ pub fn models_with_checkpoint(root: &Path, kinds: &[ModelKind], stem: &str) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::checkpoint::read_card;
 
     #[test]
     fn settings_turn_into_a_config_or_say_what_is_wrong() {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use oncoscope::mesh::{
     EdgeReport, ExportFormat, LesionTable, Structure, TaubinParams, edge_report, extract_surfaces,
     lesion_table, write_surface,
@@ -51,7 +51,7 @@ pub struct MeshArgs {
     pub json: bool,
     /// Leave lesions smaller than this many millilitres out of the table (they are counted; the
     /// lesion surface still shows them).
-    #[arg(long)]
+    #[arg(long, value_parser = super::non_negative_ml, allow_negative_numbers = true)]
     pub min_lesion_ml: Option<f64>,
 }
 
@@ -87,9 +87,6 @@ struct MeshReport<'a> {
 pub fn run_mesh(args: &MeshArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let min_lesion_ml = args.min_lesion_ml.unwrap_or(0.0);
-    if !(min_lesion_ml.is_finite() && min_lesion_ml >= 0.0) {
-        bail!("--min-lesion-ml must be a volume ≥ 0, got {min_lesion_ml}");
-    }
     let labels = read_labels(&args.labels)
         .with_context(|| format!("reading label map {}", args.labels.display()))?;
     let smoothing = TaubinParams::with_iterations(args.smooth);

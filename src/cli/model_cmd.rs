@@ -23,8 +23,9 @@ pub struct ModelArgs {
     /// at inference (0: every piece kept). U-Nets only.
     #[arg(long, value_name = "ML", value_parser = super::non_negative_ml, allow_negative_numbers = true)]
     pub set_min_lesion_ml: Option<f64>,
-    /// Set the card's `cube_refinements`: how many times a U-Net of the organ's region
-    /// re-centres its cube on what it outlined and runs again (0: the locator's cube only).
+    /// Set the card's `cube_refinements`: how many times (at most 8) a U-Net of the organ's
+    /// region re-centres its cube on what it outlined and runs again (0: the locator's cube
+    /// only).
     #[arg(long, value_name = "N")]
     pub set_cube_refinements: Option<usize>,
     /// Print one JSON object per model instead of text.
@@ -38,15 +39,34 @@ struct ModelReport {
     path: String,
     /// Learnt parameters in the weights file.
     parameters: usize,
-    /// The settings changed by this run (names), empty when none were.
+    /// The settings this command changed (names), empty when none did.
     changed: Vec<&'static str>,
     card: ModelCard,
 }
 
-/// Runs `oncoscope model`.
+/// Runs `oncoscope model`: every model's new settings are checked before any card is written,
+/// so that a refused one leaves them all as they were.
 pub fn run_model(args: &ModelArgs) -> Result<()> {
-    for stem in &args.models {
-        let report = inspect(stem, args)?;
+    let planned: Vec<(&PathBuf, ModelCard, Vec<&'static str>)> = args
+        .models
+        .iter()
+        .map(|stem| {
+            let (card, changed) = with_settings(stem, args)?;
+            Ok((stem, card, changed))
+        })
+        .collect::<Result<_>>()?;
+    for (stem, card, changed) in planned {
+        let parameters = if changed.is_empty() {
+            check_loads(stem)?
+        } else {
+            apply(stem, &card)?
+        };
+        let report = ModelReport {
+            path: card_path(stem).with_extension("").display().to_string(),
+            parameters,
+            changed,
+            card,
+        };
         if args.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {
@@ -56,39 +76,39 @@ pub fn run_model(args: &ModelArgs) -> Result<()> {
     Ok(())
 }
 
-/// Applies the settings asked for to the model at `stem`, checks that it loads (weights against
-/// card, locators found) and reports it. A model that does not load keeps its card as it was.
-fn inspect(stem: &Path, args: &ModelArgs) -> Result<ModelReport> {
+/// The card of the model at `stem` with the settings asked for, and the names of those that
+/// change; refused, naming the card, when the model cannot use them.
+fn with_settings(stem: &Path, args: &ModelArgs) -> Result<(ModelCard, Vec<&'static str>)> {
     let mut card = read_card_to_edit(stem)?;
     let mut changed = Vec::new();
-    if let Some(ml) = args.set_min_lesion_ml {
+    if let Some(ml) = args.set_min_lesion_ml
+        && ml != card.min_lesion_ml
+    {
         card.min_lesion_ml = ml;
         changed.push("min_lesion_ml");
     }
-    if let Some(n) = args.set_cube_refinements {
+    if let Some(n) = args.set_cube_refinements
+        && n != card.cube_refinements
+    {
         card.cube_refinements = n;
         changed.push("cube_refinements");
     }
     if let Err(why) = card.check_inference_settings() {
         bail!("{}: {why}", card_path(stem).display());
     }
-    let parameters = if changed.is_empty() {
-        check_loads(stem)?
-    } else {
-        let file = card_path(stem);
-        let before = std::fs::read(&file)
-            .with_context(|| format!("{}: cannot read the model card", file.display()))?;
-        write_card(stem, &card)?;
-        check_loads(stem).inspect_err(|_| {
-            // Put the card back as it was: the change is not applied to a broken model.
-            let _ = std::fs::write(&file, &before);
-        })?
-    };
-    Ok(ModelReport {
-        path: card_path(stem).with_extension("").display().to_string(),
-        parameters,
-        changed,
-        card,
+    Ok((card, changed))
+}
+
+/// Writes `card` for the model at `stem` and checks that the model loads with it (weights
+/// against card, locators found); a model that does not load keeps its card as it was.
+fn apply(stem: &Path, card: &ModelCard) -> Result<usize> {
+    let file = card_path(stem);
+    let before = std::fs::read(&file)
+        .with_context(|| format!("{}: cannot read the model card", file.display()))?;
+    write_card(stem, card)?;
+    check_loads(stem).inspect_err(|_| {
+        // Put the card back as it was: the change is not applied to a broken model.
+        let _ = std::fs::write(&file, &before);
     })
 }
 

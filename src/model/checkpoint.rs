@@ -324,3 +324,34 @@ pub fn device_by_name(name: &str) -> Result<Device> {
         other => bail!("unknown device {other:?}: choose cpu, cuda or metal"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inference_settings_apply_only_where_they_can_run() {
+        let cube = Region::OrganCube { margin_mm: 10.0 };
+        let check = check_inference_settings;
+        assert!(check(ModelKind::Unet, cube, MAX_CUBE_REFINEMENTS, 0.4).is_ok());
+        assert!(check(ModelKind::Unet, Region::WholeBox, 0, 0.4).is_ok());
+        assert!(check(ModelKind::Cnn, cube, 0, 0.0).is_ok());
+        for (kind, region, n, ml, why) in [
+            (
+                ModelKind::Unet,
+                cube,
+                MAX_CUBE_REFINEMENTS + 1,
+                0.0,
+                "more than",
+            ),
+            (ModelKind::Unet, Region::WholeBox, 1, 0.0, "organ's region"),
+            (ModelKind::Cnn, cube, 1, 0.0, "organ's region"),
+            (ModelKind::Cnn, cube, 0, 0.1, "not a classifier"),
+            (ModelKind::Unet, cube, 0, -0.1, "not a volume"),
+            (ModelKind::Unet, cube, 0, f64::NAN, "not a volume"),
+        ] {
+            let err = check(kind, region, n, ml).unwrap_err();
+            assert!(err.contains(why), "{kind:?} {n} {ml}: {err}");
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::read_card;
+use super::checkpoint::read_card_to_edit;
 use super::config::ModelKind;
 use crate::volume::decathlon::Task;
 
@@ -36,5 +36,5 @@ pub fn model_stem(dir: &Path, task: Task, kind: ModelKind) -> Option<PathBuf> {
     }
     [dir.join("best"), dir.join(kind.name()).join("best")]
         .into_iter()
-        .find(|best| read_card(best).is_ok_and(|card| card.architecture.kind == kind))
+        .find(|best| read_card_to_edit(best).is_ok_and(|card| card.architecture.kind == kind))
 }

@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use self::data::{Augmentation, PreparedCase, open_dataset, prepare_cases, shuffle, split};
 use super::CNN3D;
 use super::checkpoint::{
-    LoadedModel, ModelCard, check_inference_settings, load_into, read_card, save,
+    LoadedModel, ModelCard, card_path, check_inference_settings, load_into, read_card,
+    read_card_to_edit, save, write_card,
 };
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
 use super::losses::{bce_with_logits, dice_ce_loss};
@@ -63,10 +64,11 @@ pub struct TrainConfig {
     /// preprocessing, the grid aside, e.g. a shipped model to fine-tune on one's own data or
     /// at a finer grid) instead of random ones. Ignored on resume.
     pub init_from: Option<PathBuf>,
-    /// Inference settings for the cards this run writes
-    /// ([`ModelCard::cube_refinements`], [`ModelCard::min_lesion_ml`]); `None` keeps those of
+    /// For the cards this run writes, [`ModelCard::cube_refinements`]: `None` keeps that of
     /// the run resumed or the model started from (none: 0).
     pub cube_refinements: Option<usize>,
+    /// For the cards this run writes, [`ModelCard::min_lesion_ml`] (mL): `None` keeps that of
+    /// the run resumed or the model started from (none: 0).
     pub min_lesion_ml: Option<f64>,
 }
 
@@ -269,18 +271,34 @@ pub fn train(
     )?;
     let mut history = Vec::new();
     let mut first_epoch = 1;
-    // Inference settings, not learnt: kept from the run resumed or the model started from.
+    // Inference settings, not learnt: kept from the run resumed (its `best`, which a user may
+    // have set with `oncoscope model`, else its `last`) or the model started from, unless the
+    // configuration sets them. Their cards are read unchecked, so that a setting edited into
+    // one that cannot run is mended by setting it here.
     let (mut cube_refinements, mut min_lesion_ml) = (0, 0.0);
+    let mut settings_from: Option<PathBuf> = None;
     let last = config.out.join("last");
+    let best_stem = best_checkpoint(&config.out);
     if resume {
-        let card = read_card(&last).context("nothing to resume")?;
-        (cube_refinements, min_lesion_ml) = (card.cube_refinements, card.min_lesion_ml);
+        let card = read_card_to_edit(&last).context("nothing to resume")?;
         if card.architecture != config.architecture || card.preprocessing != pre {
             bail!(
                 "{}: the run was trained with another architecture or grid",
                 last.display()
             );
         }
+        let settings_card = match read_card_to_edit(&best_stem) {
+            Ok(best_card) => {
+                settings_from = Some(card_path(&best_stem));
+                best_card
+            }
+            Err(_) => {
+                settings_from = Some(card_path(&last));
+                card.clone()
+            }
+        };
+        (cube_refinements, min_lesion_ml) =
+            (settings_card.cube_refinements, settings_card.min_lesion_ml);
         load_into(&mut varmap, &last)?;
         history = read_curves(&config.out.join("curves.csv"));
         history.retain(|e: &EpochSummary| e.epoch <= card.epoch);
@@ -289,7 +307,7 @@ pub fn train(
         std::fs::create_dir_all(&config.out)
             .with_context(|| format!("creating {}", config.out.display()))?;
         if let Some(stem) = &config.init_from {
-            let card = read_card(stem)?;
+            let card = read_card_to_edit(stem)?;
             // The networks are convolutional throughout (the classifier pools before its
             // head), so weights learnt on one grid start a run on another.
             let same_but_grid = Preprocessing {
@@ -309,10 +327,37 @@ pub fn train(
             }
             load_into(&mut varmap, stem)?;
             (cube_refinements, min_lesion_ml) = (card.cube_refinements, card.min_lesion_ml);
+            settings_from = Some(card_path(stem));
         }
     }
     let cube_refinements = config.cube_refinements.unwrap_or(cube_refinements);
     let min_lesion_ml = config.min_lesion_ml.unwrap_or(min_lesion_ml);
+    if let Err(why) = check_inference_settings(
+        config.architecture.kind,
+        pre.region,
+        cube_refinements,
+        min_lesion_ml,
+    ) {
+        match &settings_from {
+            Some(card) => bail!(
+                "{}: {why} (set it for this run with --cube-refinements / --min-lesion-ml)",
+                card.display()
+            ),
+            None => bail!("{why}"),
+        }
+    }
+    if resume {
+        // The run's best model, which `infer` and the viewer load, takes the settings now, even
+        // if no later epoch beats it.
+        if let Ok(mut best_card) = read_card_to_edit(&best_stem)
+            && (best_card.cube_refinements, best_card.min_lesion_ml)
+                != (cube_refinements, min_lesion_ml)
+        {
+            (best_card.cube_refinements, best_card.min_lesion_ml) =
+                (cube_refinements, min_lesion_ml);
+            write_card(&best_stem, &best_card)?;
+        }
+    }
     let mut best = history
         .iter()
         .filter(|e| e.is_best)
