@@ -277,6 +277,8 @@ pub fn train(
     // one that cannot run is mended by setting it here.
     let (mut cube_refinements, mut min_lesion_ml) = (0, 0.0);
     let mut settings_from: Option<PathBuf> = None;
+    // A resumed run's best model, whose settings it keeps.
+    let mut best_card: Option<ModelCard> = None;
     let last = config.out.join("last");
     let best_stem = best_checkpoint(&config.out);
     if resume {
@@ -287,14 +289,15 @@ pub fn train(
                 last.display()
             );
         }
-        let settings_card = match read_card_to_edit(&best_stem) {
-            Ok(best_card) => {
+        best_card = read_card_to_edit(&best_stem).ok();
+        let settings_card = match &best_card {
+            Some(best) => {
                 settings_from = Some(card_path(&best_stem));
-                best_card
+                best
             }
-            Err(_) => {
+            None => {
                 settings_from = Some(card_path(&last));
-                card.clone()
+                &card
             }
         };
         (cube_refinements, min_lesion_ml) =
@@ -346,17 +349,14 @@ pub fn train(
             None => bail!("{why}"),
         }
     }
-    if resume {
-        // The run's best model, which `infer` and the viewer load, takes the settings now, even
-        // if no later epoch beats it.
-        if let Ok(mut best_card) = read_card_to_edit(&best_stem)
-            && (best_card.cube_refinements, best_card.min_lesion_ml)
-                != (cube_refinements, min_lesion_ml)
-        {
-            (best_card.cube_refinements, best_card.min_lesion_ml) =
-                (cube_refinements, min_lesion_ml);
-            write_card(&best_stem, &best_card)?;
-        }
+    // A resumed run's best model, which `infer` and the viewer load, takes the settings now,
+    // even if no later epoch beats it.
+    if let Some(mut best_card) = best_card
+        && (best_card.cube_refinements, best_card.min_lesion_ml)
+            != (cube_refinements, min_lesion_ml)
+    {
+        (best_card.cube_refinements, best_card.min_lesion_ml) = (cube_refinements, min_lesion_ml);
+        write_card(&best_stem, &best_card)?;
     }
     let mut best = history
         .iter()
