@@ -340,6 +340,15 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("U-Net (segmenter) for the liver"), "{out}");
+    // A folder: every model in it.
+    let o = oncoscope(&["model", "--json", &dir.path().display().to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let paths: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].to_string())
+        .collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths[0].ends_with("liver_locator\"") && paths[1].ends_with("liver_unet\""));
     assert!(out.contains("organ found by: liver_locator"), "{out}");
     let shipped_ml = card_of(&unet)["min_lesion_ml"].as_f64().unwrap_or(0.0);
     assert!(

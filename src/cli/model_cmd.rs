@@ -16,7 +16,8 @@ use oncoscope::model::region::Region;
 
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
-    /// Model stems (`weights/liver_unet`) or either of their files (`.json`, `.safetensors`).
+    /// Model stems (`weights/liver_unet`), either of their files (`.json`, `.safetensors`), or
+    /// folders (every model in them, a `.json` with its `.safetensors`: `weights`, a run).
     #[arg(required = true)]
     pub models: Vec<PathBuf>,
     /// Set the card's `min_lesion_ml`: predicted tumour pieces under this many mL become organ
@@ -47,8 +48,8 @@ struct ModelReport {
 /// Runs `oncoscope model`: every model's new settings are checked before any card is written,
 /// so that a refused one leaves them all as they were.
 pub fn run_model(args: &ModelArgs) -> Result<()> {
-    let planned: Vec<(&PathBuf, ModelCard, Vec<&'static str>)> = args
-        .models
+    let stems = model_stems(&args.models)?;
+    let planned: Vec<(&PathBuf, ModelCard, Vec<&'static str>)> = stems
         .iter()
         .map(|stem| {
             let (card, changed) = with_settings(stem, args)?;
@@ -74,6 +75,36 @@ pub fn run_model(args: &ModelArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The models named: each path as given, a folder as the stems of the model cards (`.json`)
+/// in it, sorted.
+fn model_stems(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut stems = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            stems.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path)
+            .with_context(|| format!("{}: cannot list the folder", path.display()))?;
+        let mut cards: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|file| file.extension().is_some_and(|e| e == "json"))
+            .map(|file| file.with_extension(""))
+            // Other JSON files (a data set's, an evaluation's) have no weights beside them.
+            .filter(|stem| weights_path(stem).is_file())
+            .collect();
+        if cards.is_empty() {
+            bail!(
+                "{}: no models (.json with .safetensors beside it) in this folder",
+                path.display()
+            );
+        }
+        cards.sort();
+        stems.extend(cards);
+    }
+    Ok(stems)
 }
 
 /// The card of the model at `stem` with the settings asked for, and the names of those that
