@@ -193,12 +193,10 @@ fn print_report(report: &ModelReport) {
         card.epoch, card.dataset, card.seed
     );
     if !card.metrics.is_empty() {
-        let metrics: Vec<String> = card
-            .metrics
-            .iter()
-            .map(|(name, value)| format!("{name} {value:.4}"))
-            .collect();
-        println!("  figures of that epoch: {}", metrics.join(", "));
+        println!(
+            "  figures of that epoch: {}",
+            super::train::format_metrics(&card.metrics)
+        );
     }
     if card.architecture.kind == ModelKind::Unet {
         let pieces = if card.min_lesion_ml > 0.0 {

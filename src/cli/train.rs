@@ -195,7 +195,8 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn format_metrics(metrics: &std::collections::BTreeMap<String, f64>) -> String {
+/// Figures by name, `name 0.1234, …`.
+pub(crate) fn format_metrics(metrics: &std::collections::BTreeMap<String, f64>) -> String {
     metrics
         .iter()
         .map(|(k, v)| format!("{k} {v:.4}"))
