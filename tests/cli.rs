@@ -19,6 +19,18 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// The command failed and its output names every one of `needles`.
+fn assert_refused(o: &Output, needles: &[&str]) {
+    assert!(!o.status.success(), "{}", text(o));
+    for needle in needles {
+        assert!(
+            text(o).contains(needle),
+            "missing {needle:?} in {}",
+            text(o)
+        );
+    }
+}
+
 #[test]
 fn synth_train_infer_eval_round_trip() {
     let dir = tempfile::tempdir().unwrap();
@@ -387,22 +399,17 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
     );
 
     // Settings that cannot run are refused, naming the card, which stays as it was.
-    let o = oncoscope(&["model", &unet, "--set-min-lesion-ml", "-1"]);
-    assert!(!o.status.success());
-    assert!(text(&o).contains("not a volume in mL"), "{}", text(&o));
-    let o = oncoscope(&["model", &unet, "--set-cube-refinements", "99"]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("liver_unet.json") && text(&o).contains("more than 8 passes"),
-        "{}",
-        text(&o)
+    assert_refused(
+        &oncoscope(&["model", &unet, "--set-min-lesion-ml", "-1"]),
+        &["not a volume in mL"],
     );
-    let o = oncoscope(&["model", &locator, "--set-cube-refinements", "1"]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("liver_locator.json") && text(&o).contains("organ's region"),
-        "{}",
-        text(&o)
+    assert_refused(
+        &oncoscope(&["model", &unet, "--set-cube-refinements", "99"]),
+        &["liver_unet.json", "more than 8 passes"],
+    );
+    assert_refused(
+        &oncoscope(&["model", &locator, "--set-cube-refinements", "1"]),
+        &["liver_locator.json", "organ's region"],
     );
     assert_eq!(card_of(&unet)["cube_refinements"].as_u64(), Some(2));
     // Several models: one refused, none changed.
@@ -410,30 +417,19 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
     assert!(!o.status.success());
     assert_eq!(card_of(&unet)["cube_refinements"].as_u64(), Some(2));
 
-    // A card edited by hand into a setting that cannot run: every loader names it, and
+    // A card edited by hand into a setting that cannot run: `model` names it, and
     // `model --set-…` mends it.
     let mut card = card_of(&unet);
     card["cube_refinements"] = serde_json::json!(1000);
     std::fs::write(format!("{unet}.json"), card.to_string()).unwrap();
-    let o = oncoscope(&["model", &unet]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("liver_unet.json") && text(&o).contains("1000"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&oncoscope(&["model", &unet]), &["liver_unet.json", "1000"]);
     let o = oncoscope(&["model", &unet, "--set-cube-refinements", "0"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(card_of(&unet)["cube_refinements"].as_u64().unwrap_or(0), 0);
     let mut card = card_of(&unet);
     card["min_lesion_ml"] = serde_json::json!(-2.0);
     std::fs::write(format!("{unet}.json"), card.to_string()).unwrap();
-    let o = oncoscope(&["model", &unet]);
-    assert!(
-        !o.status.success() && text(&o).contains("liver_unet.json") && text(&o).contains("-2"),
-        "{}",
-        text(&o)
-    );
+    assert_refused(&oncoscope(&["model", &unet]), &["liver_unet.json", "-2"]);
     let o = oncoscope(&["model", &unet, "--set-min-lesion-ml", "1.5"]);
     assert!(o.status.success(), "{}", text(&o));
 
