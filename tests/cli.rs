@@ -149,6 +149,47 @@ fn synth_train_infer_eval_round_trip() {
         .collect();
     assert_eq!(infos[0]["dims"], infos[1]["dims"]);
     assert_eq!(infos[0]["orientation"], infos[1]["orientation"]);
+    // With one of the two models only: the missing one is said, not passed over in silence.
+    for kind in ["unet", "cnn"] {
+        let only = dir.path().join(format!("only_{kind}"));
+        std::fs::create_dir_all(&only).unwrap();
+        for ext in ["json", "safetensors"] {
+            std::fs::copy(
+                dir.path().join(format!("weights/liver_{kind}.{ext}")),
+                only.join(format!("liver_{kind}.{ext}")),
+            )
+            .unwrap();
+        }
+    }
+    let o = oncoscope(&["infer", &ct, "--weights", &d("only_unet")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("No liver classifier (liver_cnn) in")
+            && text(&o).contains("Tumour volume:"),
+        "{}",
+        text(&o)
+    );
+    let o = oncoscope(&["infer", &ct, "--weights", &d("only_unet"), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert!(json["classifier"].is_null() && json["classification"].is_null());
+    let segmenter = json["segmenter"].as_str().unwrap();
+    assert!(segmenter.contains("only_unet/liver_unet"), "{segmenter}");
+    // Asked to write a segmentation it cannot make: refused before any model runs.
+    let o = oncoscope(&[
+        "infer",
+        &ct,
+        "--weights",
+        &d("only_cnn"),
+        "--out",
+        &d("never.nii.gz"),
+    ]);
+    assert_refused(&o, &["never.nii.gz", "no liver segmenter (liver_unet)"]);
+    assert!(!dir.path().join("never.nii.gz").exists());
+    let o = oncoscope(&["infer", &ct, "--weights", &d("only_cnn")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Predicted Label:"), "{}", text(&o));
 
     let o = oncoscope(&[
         "eval",

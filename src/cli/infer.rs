@@ -58,6 +58,15 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
             args.task.organ()
         );
     }
+    if let (Some(out), None) = (&args.out, &unet) {
+        bail!(
+            "--out {}: {} has no {} segmenter ({}_unet), so there is no segmentation to write",
+            out.display(),
+            weights.display(),
+            args.task,
+            args.task.organ()
+        );
+    }
     let cancel = CancelToken::new();
     let mut stage = |s| {
         if !args.json {
@@ -99,6 +108,8 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
     if args.json {
         let out = serde_json::json!({
             "ct": args.ct.display().to_string(),
+            "classifier": cnn.as_ref().map(|m| m.path.display().to_string()),
+            "segmenter": unet.as_ref().map(|m| m.path.display().to_string()),
             "classification": classification,
             "true_cancer": true_cancer,
             "organ_volume_ml": count(1).zip(count(2)).map(|(a, b)| (a + b) as f64 * voxel_ml),
@@ -111,8 +122,15 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         println!("{out}");
         return Ok(());
     }
-    if let Some(c) = classification {
-        print_classification(&c, true_cancer);
+    match classification {
+        Some(c) => print_classification(&c, true_cancer),
+        None if cnn.is_none() => println!(
+            "No {} classifier ({}_cnn) in {}: cancer or normal is not called",
+            args.task,
+            args.task.organ(),
+            weights.display()
+        ),
+        None => {}
     }
     if segmentation.is_some() {
         let organ = count(1).unwrap_or(0) + count(2).unwrap_or(0);
