@@ -9,6 +9,7 @@
 //! the previous epoch's number, so resuming repeats that epoch from where training got to.
 
 pub mod data;
+mod start;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,11 +21,9 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use self::data::{Augmentation, PreparedCase, open_dataset, prepare_cases, shuffle, split};
+use self::start::{StartingPoint, starting_point};
 use super::CNN3D;
-use super::checkpoint::{
-    LoadedModel, ModelCard, card_path, check_inference_settings, load_into, read_card,
-    read_card_to_edit, save, write_card,
-};
+use super::checkpoint::{LoadedModel, ModelCard, check_inference_settings, read_card, save};
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
 use super::losses::{bce_with_logits, dice_ce_loss};
 use super::metrics::{ClassifierScores, SegmentationScores};
@@ -269,95 +268,13 @@ pub fn train(
         pre.input_channels(),
         VarBuilder::from_varmap(&varmap, DType::F32, device),
     )?;
-    let mut history = Vec::new();
-    let mut first_epoch = 1;
-    // Inference settings, not learnt: kept from the run resumed (its `best`, which a user may
-    // have set with `oncoscope model`, else its `last`) or the model started from, unless the
-    // configuration sets them. Their cards are read unchecked, so that a setting edited into
-    // one that cannot run is mended by setting it here.
-    let (mut cube_refinements, mut min_lesion_ml) = (0, 0.0);
-    let mut settings_from: Option<PathBuf> = None;
-    // A resumed run's best model, whose settings it keeps.
-    let mut best_card: Option<ModelCard> = None;
-    let last = config.out.join("last");
-    let best_stem = best_checkpoint(&config.out);
-    if resume {
-        let card = read_card_to_edit(&last).context("nothing to resume")?;
-        if card.architecture != config.architecture || card.preprocessing != pre {
-            bail!(
-                "{}: the run was trained with another architecture or grid",
-                last.display()
-            );
-        }
-        best_card = read_card_to_edit(&best_stem).ok();
-        let settings_card = match &best_card {
-            Some(best) => {
-                settings_from = Some(card_path(&best_stem));
-                best
-            }
-            None => {
-                settings_from = Some(card_path(&last));
-                &card
-            }
-        };
-        (cube_refinements, min_lesion_ml) =
-            (settings_card.cube_refinements, settings_card.min_lesion_ml);
-        load_into(&mut varmap, &last)?;
-        history = read_curves(&config.out.join("curves.csv"));
-        history.retain(|e: &EpochSummary| e.epoch <= card.epoch);
-        first_epoch = card.epoch + 1;
-    } else {
-        std::fs::create_dir_all(&config.out)
-            .with_context(|| format!("creating {}", config.out.display()))?;
-        if let Some(stem) = &config.init_from {
-            let card = read_card_to_edit(stem)?;
-            // The networks are convolutional throughout (the classifier pools before its
-            // head), so weights learnt on one grid start a run on another.
-            let same_but_grid = Preprocessing {
-                grid: pre.grid,
-                ..card.preprocessing
-            };
-            if card.architecture != config.architecture || same_but_grid != pre {
-                bail!(
-                    "{}: its architecture or preprocessing differs from this run's \
-                     (it has {:?} channels {:?}, grid {:?}, region {:?})",
-                    stem.display(),
-                    card.architecture.kind,
-                    card.architecture.channels,
-                    card.preprocessing.grid,
-                    card.preprocessing.region
-                );
-            }
-            load_into(&mut varmap, stem)?;
-            (cube_refinements, min_lesion_ml) = (card.cube_refinements, card.min_lesion_ml);
-            settings_from = Some(card_path(stem));
-        }
-    }
-    let cube_refinements = config.cube_refinements.unwrap_or(cube_refinements);
-    let min_lesion_ml = config.min_lesion_ml.unwrap_or(min_lesion_ml);
-    if let Err(why) = check_inference_settings(
-        config.architecture.kind,
-        pre.region,
+    let StartingPoint {
+        mut history,
+        first_epoch,
         cube_refinements,
         min_lesion_ml,
-    ) {
-        match &settings_from {
-            Some(card) => bail!(
-                "{}: {why} (set it for this run with --cube-refinements / --min-lesion-ml)",
-                card.display()
-            ),
-            None => bail!("{why}"),
-        }
-    }
-    // A resumed run's best model, which `infer` and the viewer load, takes the settings now,
-    // even if no later epoch beats it.
-    if let Some(mut best_card) = best_card
-        && (best_card.cube_refinements, best_card.min_lesion_ml)
-            != (cube_refinements, min_lesion_ml)
-    {
-        (best_card.cube_refinements, best_card.min_lesion_ml) = (cube_refinements, min_lesion_ml);
-        write_card(&best_stem, &best_card)?;
-    }
+    } = starting_point(config, resume, &mut varmap)?;
+    let last = config.out.join("last");
     let mut best = history
         .iter()
         .filter(|e| e.is_best)
