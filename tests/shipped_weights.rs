@@ -23,8 +23,8 @@ use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::phantom::{PhantomCase, PhantomOptions, case_seed, generate_case};
 use oncoscope::volume::{Grid, LabelVolume, Volume};
 
-/// Data-set seed of the test phantoms; the shipped models were trained on others (1, 2, 11–16,
-/// 21, 22: weights/README.md).
+/// Data-set seed of the test phantoms; the shipped models were trained on others (1, 2 and
+/// 11–28: weights/README.md).
 const TEST_DATASET_SEED: u64 = 4_242;
 
 /// Mean organ Dice a shipped U-Net must reach on the test phantoms: the models' figures less a
@@ -46,11 +46,16 @@ fn min_tumour_dice(task: Task) -> f64 {
     }
 }
 
-/// ROC AUC every shipped CNN must reach between test phantoms with three lesions and
-/// tumour-free ones (the shipped liver classifier: 0.88 on these 10 + 10, 0.965 on 12 + 12
-/// such cases of other seeds; a constant or untrained model gives 0.5, a random ranking
-/// 0.5 ± 0.13 on 10 + 10).
-const MIN_CLASSIFIER_AUC: f64 = 0.8;
+/// ROC AUC a shipped CNN must reach between test phantoms with three lesions and tumour-free
+/// ones: its figure on these 10 + 10 less a margin (liver 0.88, and 0.79 on 40 + 40 such cases
+/// of seeds 96 and 97; pancreas 0.82, and 0.71 on those seeds); a constant or untrained model
+/// gives 0.5, a random ranking 0.5 ± 0.13 on 10 + 10.
+fn min_classifier_auc(task: Task) -> f64 {
+    match task {
+        Task::Liver => 0.8,
+        Task::Pancreas => 0.75,
+    }
+}
 
 fn shipped_models() -> Vec<(Task, ModelKind, PathBuf)> {
     let dir = shipped_weights_dir();
@@ -355,9 +360,10 @@ fn every_shipped_classifier_ranks_cancer_above_normal_on_new_phantoms() {
             stem.display()
         );
         assert!(
-            auc >= MIN_CLASSIFIER_AUC,
-            "{}: AUC {auc:.3} < {MIN_CLASSIFIER_AUC}",
-            stem.display()
+            auc >= min_classifier_auc(task),
+            "{}: AUC {auc:.3} < {}",
+            stem.display(),
+            min_classifier_auc(task)
         );
     }
 }
