@@ -189,7 +189,46 @@ fn synth_train_infer_eval_round_trip() {
     assert!(!dir.path().join("never.nii.gz").exists());
     let o = oncoscope(&["infer", &ct, "--weights", &d("only_cnn")]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("Predicted Label:"), "{}", text(&o));
+    assert!(
+        text(&o).contains("Predicted Label:")
+            && text(&o).contains("No liver segmenter (liver_unet) in"),
+        "{}",
+        text(&o)
+    );
+    // --out may not be one of the command's inputs, nor named as anything but NIfTI.
+    let ct_bytes = std::fs::read(&ct).unwrap();
+    let unet_card = d("weights/liver_unet.json");
+    for (out, needle) in [
+        (ct.as_str(), "an input of this command"),
+        (label.as_str(), "an input of this command"),
+        (unet_card.as_str(), "NIfTI"),
+        (&d("seg.hdr"), "NIfTI"),
+    ] {
+        let o = oncoscope(&[
+            "infer",
+            &ct,
+            "--label",
+            &label,
+            "--weights",
+            &d("weights"),
+            "--out",
+            out,
+        ]);
+        assert_refused(&o, &[out, needle]);
+    }
+    assert_eq!(std::fs::read(&ct).unwrap(), ct_bytes, "the CT is untouched");
+    // Models of another task are refused, naming the file, not run on the wrong organ.
+    let o = oncoscope(&[
+        "infer",
+        &ct,
+        "--task",
+        "pancreas",
+        "--weights",
+        &d("run_unet"),
+    ]);
+    assert_refused(&o, &["run_unet/best", "a liver model, not a pancreas one"]);
+    let o = oncoscope(&["eval", "--data", &d("data"), "--task", "pancreas"]);
+    assert_refused(&o, &["a liver data set, not pancreas"]);
 
     let o = oncoscope(&[
         "eval",

@@ -357,3 +357,25 @@ fn nifti2_files_are_read() {
     assert_eq!(ct.source.as_ref().unwrap().header.version, 2);
     assert_eq!(ct.grid.spacing_mm(), [0.5, 0.5, 2.0]);
 }
+
+#[test]
+fn a_failed_write_names_the_file_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Grid::new([2, 2, 2], Matrix4::identity()).unwrap();
+    let volume: Volume<u8> = Volume::new(grid, vec![1; 8]).unwrap();
+    // A folder where the file should go: the rename onto it fails after the data is written.
+    let path = dir.path().join("seg.nii.gz");
+    std::fs::create_dir(&path).unwrap();
+    let err = write_volume(&path, &volume, AxisMap::IDENTITY).unwrap_err();
+    assert!(err.to_string().contains("seg.nii.gz"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("seg.nii.gz")],
+        "{left:?}"
+    );
+    assert!(path.is_dir(), "the folder is left as it was");
+}

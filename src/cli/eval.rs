@@ -21,7 +21,7 @@ use oncoscope::volume::decathlon::{Task, read_dataset};
 use oncoscope::volume::nifti::{read_ct, read_labels_for};
 
 use oncoscope::model::ModelKind;
-use oncoscope::model::weights::{model_stem, shipped_weights_dir};
+use oncoscope::model::weights::{check_model_task, model_stem, shipped_weights_dir};
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
@@ -102,12 +102,35 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         .task
         .or_else(|| dataset.task())
         .context("cannot tell the task from the data set: give --task liver|pancreas")?;
+    if let (Some(asked), Some(found)) = (args.task, dataset.task())
+        && asked != found
+    {
+        bail!(
+            "{}: this is a {found} data set, not {asked}",
+            args.data.display()
+        );
+    }
+    if dataset.training.is_empty() {
+        bail!("{}: the data set lists no cases", args.data.display());
+    }
+    // The output folder is made first, so that a bad --out fails before the cases run.
+    let out = args.out.clone().unwrap_or_else(|| {
+        let name = args
+            .data
+            .file_name()
+            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
+        PathBuf::from("eval").join(name)
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let device = device_by_name(&args.device)?;
     let weights = args.weights.clone().unwrap_or_else(shipped_weights_dir);
     let load = |kind: ModelKind| -> Result<Option<LoadedModel>> {
-        model_stem(&weights, task, kind)
-            .map(|stem| LoadedModel::load(&stem, &device))
-            .transpose()
+        let Some(stem) = model_stem(&weights, task, kind) else {
+            return Ok(None);
+        };
+        let model = LoadedModel::load(&stem, &device)?;
+        check_model_task(&model, task)?;
+        Ok(Some(model))
     };
     let (cnn, unet) = (load(ModelKind::Cnn)?, load(ModelKind::Unet)?);
     if cnn.is_none() && unet.is_none() {
@@ -175,26 +198,17 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         classifier: (!probs.is_empty()).then(|| ClassifierScores::compute(&probs, &truths)),
     };
     print!("{}", table(&results, &summary));
-    let out = args.out.clone().unwrap_or_else(|| {
-        let name = args
-            .data
-            .file_name()
-            .map_or("dataset".into(), |n| n.to_string_lossy().into_owned());
-        PathBuf::from("eval").join(name)
-    });
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    std::fs::write(out.join("eval.csv"), csv(&results))?;
+    let (csv_path, json_path) = (out.join("eval.csv"), out.join("eval.json"));
+    std::fs::write(&csv_path, csv(&results))
+        .with_context(|| format!("writing {}", csv_path.display()))?;
     std::fs::write(
-        out.join("eval.json"),
+        &json_path,
         serde_json::to_string_pretty(
             &serde_json::json!({ "task": task.organ(), "cases": results, "summary": summary }),
         )?,
-    )?;
-    println!(
-        "written: {}, {}",
-        out.join("eval.csv").display(),
-        out.join("eval.json").display()
-    );
+    )
+    .with_context(|| format!("writing {}", json_path.display()))?;
+    println!("written: {}, {}", csv_path.display(), json_path.display());
     Ok(())
 }
 

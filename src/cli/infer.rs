@@ -1,16 +1,16 @@
 //! `oncoscope infer CT`: classification (as the seed project printed it) and segmentation
 //! (written in the CT's original grid) with a trained model pair.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use oncoscope::model::ModelKind;
-use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
+use oncoscope::model::checkpoint::{LoadedModel, card_path, device_by_name, weights_path};
 use oncoscope::model::inference::{Classification, classify_reusing, segment_reporting};
 use oncoscope::model::metrics::SegmentationScores;
 use oncoscope::model::progress::CancelToken;
-use oncoscope::model::weights::{model_stem, shipped_weights_dir};
+use oncoscope::model::weights::{check_model_task, model_stem, shipped_weights_dir};
 use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
 
@@ -73,12 +73,16 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
             eprintln!("  {s:?}…");
         }
     };
-    let cnn = cnn
-        .map(|stem| LoadedModel::load(&stem, &device))
-        .transpose()?;
-    let unet = unet
-        .map(|stem| LoadedModel::load(&stem, &device))
-        .transpose()?;
+    if let Some(out) = &args.out {
+        refuse_overwriting_inputs(out, args, [&cnn, &unet])?;
+    }
+    let load = |stem: PathBuf| -> Result<LoadedModel> {
+        let model = LoadedModel::load(&stem, &device)?;
+        check_model_task(&model, args.task)?;
+        Ok(model)
+    };
+    let cnn = cnn.map(load).transpose()?;
+    let unet = unet.map(load).transpose()?;
     let (segmentation, report) = match &unet {
         Some(model) => segment_reporting(model, &ct, &cancel, &mut stage)?.unzip(),
         None => (None, None),
@@ -132,6 +136,14 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         ),
         None => {}
     }
+    if unet.is_none() {
+        println!(
+            "No {} segmenter ({}_unet) in {}: no outline or tumour volume",
+            args.task,
+            args.task.organ(),
+            weights.display()
+        );
+    }
     if segmentation.is_some() {
         let organ = count(1).unwrap_or(0) + count(2).unwrap_or(0);
         println!(
@@ -166,6 +178,42 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         if let Some(out) = &args.out {
             println!("Segmentation written to {}", out.display());
         }
+    }
+    Ok(())
+}
+
+/// Refuses an `--out` not named as NIfTI, or that is one of the command's own inputs (the CT,
+/// the label map or a model file), which writing the segmentation would destroy.
+fn refuse_overwriting_inputs(
+    out: &Path,
+    args: &InferArgs,
+    models: [&Option<PathBuf>; 2],
+) -> Result<()> {
+    let name = out.to_string_lossy();
+    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        bail!(
+            "--out {}: the segmentation is written as NIfTI; name it .nii or .nii.gz",
+            out.display()
+        );
+    }
+    let Ok(out_file) = std::fs::canonicalize(out) else {
+        return Ok(()); // not there yet: nothing to overwrite
+    };
+    let mut inputs = vec![args.ct.clone()];
+    inputs.extend(args.label.clone());
+    for stem in models.into_iter().flatten() {
+        inputs.push(card_path(stem));
+        inputs.push(weights_path(stem));
+    }
+    if let Some(input) = inputs
+        .iter()
+        .find(|p| std::fs::canonicalize(p).is_ok_and(|p| p == out_file))
+    {
+        bail!(
+            "--out {}: that is an input of this command ({}); choose another file",
+            out.display(),
+            input.display()
+        );
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::model::checkpoint::{LoadedModel, device_by_name};
 use crate::model::inference::{Stage, classify_reusing, locator_is, segment_reporting};
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
-use crate::model::weights::model_stem;
+use crate::model::weights::{check_model_task, model_stem};
 use crate::volume::dataset_check::check_dataset;
 use crate::volume::decathlon::task_of_image;
 use crate::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
@@ -450,7 +450,14 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
     let classifier = match want_classification.then(|| find(ModelKind::Cnn)) {
         Some(Ok(stem)) => {
             reporter.progress(JobKind::Classify, Some(0.0), "Loading classifier");
-            Some(models.get(&stem, &device)?)
+            let model = models.get(&stem, &device)?;
+            match check_model_task(&model, task) {
+                Ok(()) => Some(model),
+                Err(e) => {
+                    reporter.failed(JobKind::Classify, format!("{e:#}"));
+                    None
+                }
+            }
         }
         Some(Err(e)) => {
             reporter.failed(JobKind::Classify, format!("{e:#}"));
@@ -461,7 +468,8 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
     let segmenter = want_segmentation.then(|| {
         find(ModelKind::Unet).and_then(|stem| {
             reporter.progress(JobKind::Segment, Some(0.0), "Loading segmenter");
-            models.get(&stem, &device)
+            let model = models.get(&stem, &device)?;
+            check_model_task(&model, task).map(|()| model)
         })
     });
     // A classifier behind the segmenter (its locator) waits for the segmenter's labels

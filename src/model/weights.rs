@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::read_card_to_edit;
+use anyhow::{Result, bail};
+
+use super::checkpoint::{LoadedModel, read_card_to_edit};
 use super::config::ModelKind;
 use crate::volume::decathlon::Task;
 
@@ -37,4 +39,19 @@ pub fn model_stem(dir: &Path, task: Task, kind: ModelKind) -> Option<PathBuf> {
     [dir.join("best"), dir.join(kind.name()).join("best")]
         .into_iter()
         .find(|best| read_card_to_edit(best).is_ok_and(|card| card.architecture.kind == kind))
+}
+
+/// Refuses a model trained for another task than `task` (a run folder or a renamed file of the
+/// other organ), naming its weights file.
+pub fn check_model_task(model: &LoadedModel, task: Task) -> Result<()> {
+    if model.card.task != task.organ() {
+        bail!(
+            "{}: a {} model, not a {} one: choose the {} task or other weights",
+            model.path.display(),
+            model.card.task,
+            task.organ(),
+            model.card.task
+        );
+    }
+    Ok(())
 }

@@ -80,20 +80,23 @@ fn write_file<T: NiftiScalar>(
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
-    {
-        let file = std::fs::File::create(&tmp).map_err(io)?;
+    let written = (|| {
+        let file = std::fs::File::create(&tmp)?;
         let mut out = std::io::BufWriter::new(file);
         if gz {
             let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(6));
-            encoder.write_all(&body).map_err(io)?;
-            out = encoder.finish().map_err(io)?;
+            encoder.write_all(&body)?;
+            out = encoder.finish()?;
         } else {
-            out.write_all(&body).map_err(io)?;
+            out.write_all(&body)?;
         }
-        out.into_inner()
-            .map_err(|e| io(e.into_error()))?
-            .sync_all()
-            .map_err(io)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    // A failed write (disk full, a folder in the way) leaves neither a partial file nor a
+    // broken one under the final name.
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    written.map_err(io)
 }
