@@ -513,10 +513,31 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
     let o = oncoscope(&["model", &unet, "--set-min-lesion-ml", "1.5"]);
     assert!(o.status.success(), "{}", text(&o));
 
-    // A change to a model whose weights do not load is not written.
+    // A change to a model whose weights do not load is not written, nor to any other model
+    // of the same command (here a sound copy, named first, whose card is put back).
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    for file in [
+        "liver_unet.json",
+        "liver_unet.safetensors",
+        "liver_locator.json",
+    ] {
+        std::fs::copy(dir.path().join(file), other.join(file)).unwrap();
+    }
+    std::fs::copy(
+        format!("{locator}.safetensors"),
+        other.join("liver_locator.safetensors"),
+    )
+    .unwrap();
+    let sound = other.join("liver_unet").display().to_string();
     std::fs::write(format!("{locator}.safetensors"), b"broken").unwrap();
     let o = oncoscope(&["model", &unet, "--set-min-lesion-ml", "3"]);
     assert!(!o.status.success());
     assert!(text(&o).contains("liver_locator"), "{}", text(&o));
+    assert_eq!(card_of(&unet)["min_lesion_ml"].as_f64(), Some(1.5));
+    let o = oncoscope(&["model", &sound, &unet, "--set-min-lesion-ml", "3"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("liver_locator"), "{}", text(&o));
+    assert_eq!(card_of(&sound)["min_lesion_ml"].as_f64(), Some(1.5));
     assert_eq!(card_of(&unet)["min_lesion_ml"].as_f64(), Some(1.5));
 }

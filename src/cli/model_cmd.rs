@@ -46,7 +46,8 @@ struct ModelReport {
 }
 
 /// Runs `oncoscope model`: every model's new settings are checked before any card is written,
-/// so that a refused one leaves them all as they were.
+/// and if one model then fails to load, every card written is put back, so that a refusal
+/// leaves them all as they were. Reports are printed once all are done.
 pub fn run_model(args: &ModelArgs) -> Result<()> {
     let stems = model_stems(&args.models)?;
     let planned: Vec<(&PathBuf, ModelCard, Vec<&'static str>)> = stems
@@ -56,22 +57,36 @@ pub fn run_model(args: &ModelArgs) -> Result<()> {
             Ok((stem, card, changed))
         })
         .collect::<Result<_>>()?;
+    // Cards as they were before this command wrote them: (file, bytes).
+    let mut written: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut reports = Vec::new();
     for (stem, card, changed) in planned {
         let parameters = if changed.is_empty() {
-            check_loads(stem)?
+            check_loads(stem)
         } else {
-            apply(stem, &card)?
+            apply(stem, &card, &mut written)
         };
-        let report = ModelReport {
+        let parameters = match parameters {
+            Ok(n) => n,
+            Err(e) => {
+                for (file, before) in written.iter().rev() {
+                    let _ = std::fs::write(file, before);
+                }
+                return Err(e);
+            }
+        };
+        reports.push(ModelReport {
             path: card_path(stem).with_extension("").display().to_string(),
             parameters,
             changed,
             card,
-        };
+        });
+    }
+    for report in &reports {
         if args.json {
-            println!("{}", serde_json::to_string(&report)?);
+            println!("{}", serde_json::to_string(report)?);
         } else {
-            print_report(&report);
+            print_report(report);
         }
     }
     Ok(())
@@ -130,17 +145,15 @@ fn with_settings(stem: &Path, args: &ModelArgs) -> Result<(ModelCard, Vec<&'stat
     Ok((card, changed))
 }
 
-/// Writes `card` for the model at `stem` and checks that the model loads with it (weights
-/// against card, locators found); a model that does not load keeps its card as it was.
-fn apply(stem: &Path, card: &ModelCard) -> Result<usize> {
+/// Writes `card` for the model at `stem` (its card as it was pushed to `written` first) and
+/// checks that the model loads with it (weights against card, locators found).
+fn apply(stem: &Path, card: &ModelCard, written: &mut Vec<(PathBuf, Vec<u8>)>) -> Result<usize> {
     let file = card_path(stem);
     let before = std::fs::read(&file)
         .with_context(|| format!("{}: cannot read the model card", file.display()))?;
+    written.push((file, before));
     write_card(stem, card)?;
-    check_loads(stem).inspect_err(|_| {
-        // Put the card back as it was: the change is not applied to a broken model.
-        let _ = std::fs::write(&file, &before);
-    })
+    check_loads(stem)
 }
 
 /// Loads the model at `stem` with its locators; returns its parameter count.

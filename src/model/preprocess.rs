@@ -17,6 +17,11 @@ use crate::volume::{
 };
 
 /// How a CT becomes network input. Stored with every model so it always runs as trained.
+/// Smallest model grid axis (voxels): the classifier halves it four times.
+pub const MIN_GRID: usize = 16;
+/// Largest model grid axis (voxels): a 256³ U-Net already needs several GB on the CPU.
+pub const MAX_GRID: usize = 256;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessing {
     /// Model grid (x, y, z voxels); the CT's [`Region`] is resampled onto it.
@@ -64,8 +69,41 @@ impl Preprocessing {
         1 + usize::from(self.locator_tumour_channel)
     }
 
-    /// Why this preprocessing cannot run, if it cannot.
+    /// Why this preprocessing cannot run, if it cannot: a grid axis outside
+    /// [`MIN_GRID`]..=[`MAX_GRID`] or not a multiple of 8 (the U-Net halves it three times,
+    /// the classifier four), HU clipping or scaling that is not a finite, increasing range and
+    /// a positive scale, a negative or non-finite margin around the organ, or filling or a
+    /// tumour channel without the organ's region.
     pub fn check(&self) -> std::result::Result<(), String> {
+        if let Some(&bad) = self
+            .grid
+            .iter()
+            .find(|&&n| !(MIN_GRID..=MAX_GRID).contains(&n) || n % 8 != 0)
+        {
+            return Err(format!(
+                "model grid {:?}: each axis must be a multiple of 8 from {MIN_GRID} to \
+                 {MAX_GRID} voxels (not {bad})",
+                self.grid
+            ));
+        }
+        let finite = [self.hu_min, self.hu_max, self.center_hu, self.scale_hu]
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite || self.hu_min >= self.hu_max || self.scale_hu <= 0.0 {
+            return Err(format!(
+                "HU clipping {}..{} and scaling (HU − {}) / {}: need finite numbers, the \
+                 lower HU bound below the upper and a positive scale",
+                self.hu_min, self.hu_max, self.center_hu, self.scale_hu
+            ));
+        }
+        if let Region::OrganCube { margin_mm } = self.region
+            && !(margin_mm.is_finite() && margin_mm >= 0.0)
+        {
+            return Err(format!(
+                "the margin of the organ's cube ({margin_mm} mm) must be a number of \
+                 millimetres, 0 or more"
+            ));
+        }
         if let Some(margin_mm) = self.outside_organ.fill_margin_mm() {
             if !margin_mm.is_finite() {
                 return Err(format!(
@@ -243,5 +281,53 @@ mod tests {
         let hi = (300.0 - 50.0) / 125.0;
         assert!(input.iter().all(|&v| (-2.0..=hi).contains(&v)));
         assert!(input.contains(&hi));
+    }
+
+    #[test]
+    fn preprocessing_that_cannot_run_is_refused_with_its_reason() {
+        let good = Preprocessing {
+            region: Region::OrganCube { margin_mm: 10.0 },
+            ..Preprocessing::cube(64)
+        };
+        assert_eq!(good.check(), Ok(()));
+        assert_eq!(Preprocessing::cube(16).check(), Ok(()));
+        let refused = |p: Preprocessing, needle: &str| {
+            let why = p.check().expect_err(needle);
+            assert!(why.contains(needle), "{why}");
+        };
+        for grid in [[0, 64, 64], [64, 8, 64], [64, 64, 60], [264, 64, 64]] {
+            refused(Preprocessing { grid, ..good }, "multiple of 8");
+        }
+        refused(
+            Preprocessing {
+                hu_min: 300.0,
+                hu_max: -200.0,
+                ..good
+            },
+            "HU clipping",
+        );
+        refused(
+            Preprocessing {
+                scale_hu: 0.0,
+                ..good
+            },
+            "positive scale",
+        );
+        refused(
+            Preprocessing {
+                center_hu: f32::NAN,
+                ..good
+            },
+            "finite",
+        );
+        for margin_mm in [-1.0, f64::INFINITY] {
+            refused(
+                Preprocessing {
+                    region: Region::OrganCube { margin_mm },
+                    ..good
+                },
+                "margin of the organ's cube",
+            );
+        }
     }
 }
