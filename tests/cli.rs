@@ -217,6 +217,13 @@ fn synth_train_infer_eval_round_trip() {
         assert_refused(&o, &[out, needle]);
     }
     assert_eq!(std::fs::read(&ct).unwrap(), ct_bytes, "the CT is untouched");
+    // A ground truth using other values (a multi-organ map) is refused, not scored.
+    let mut other_labels = oncoscope::volume::nifti::read_labels(Path::new(&label)).unwrap();
+    other_labels.voxels[0] = 3;
+    let multi = d("multi_organ.nii.gz");
+    oncoscope::volume::nifti::write_in_source_grid(Path::new(&multi), &other_labels).unwrap();
+    let o = oncoscope(&["infer", &ct, "--label", &multi, "--weights", &d("weights")]);
+    assert_refused(&o, &["multi_organ.nii.gz", "label values [3]"]);
     // Models of another task are refused, naming the file, not run on the wrong organ.
     let o = oncoscope(&[
         "infer",

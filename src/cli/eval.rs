@@ -17,7 +17,7 @@ use oncoscope::model::metrics::{
     ClassifierScores, SegmentationScores, StructureOverlaps, StructureVolumes,
 };
 use oncoscope::model::progress::CancelToken;
-use oncoscope::volume::decathlon::{Task, read_dataset};
+use oncoscope::volume::decathlon::{Task, check_task_labels, read_dataset};
 use oncoscope::volume::nifti::{read_ct, read_labels_for};
 
 use oncoscope::model::ModelKind;
@@ -148,6 +148,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         );
         let ct = read_ct(&case.image)?;
         let truth = read_labels_for(&case.label, &ct)?;
+        check_task_labels(&case.label, &truth)?;
         let segmentation = match &unet {
             Some(model) => segment(model, &ct, &cancel, &mut |_| {})?,
             None => None,

@@ -11,7 +11,8 @@ use oncoscope::model::inference::{Classification, classify_reusing, segment_repo
 use oncoscope::model::metrics::SegmentationScores;
 use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{check_model_task, model_stem, shipped_weights_dir};
-use oncoscope::volume::decathlon::Task;
+use oncoscope::volume::VolumeError;
+use oncoscope::volume::decathlon::{Task, check_task_labels};
 use oncoscope::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
 
 #[derive(clap::Args, Debug)]
@@ -44,7 +45,11 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
     let truth = args
         .label
         .as_ref()
-        .map(|p| read_labels_for(p, &ct))
+        .map(|p| {
+            let labels = read_labels_for(p, &ct)?;
+            check_task_labels(p, &labels)?;
+            Ok::<_, VolumeError>(labels)
+        })
         .transpose()?;
     let weights = args.weights.clone().unwrap_or_else(shipped_weights_dir);
     let cnn = model_stem(&weights, args.task, ModelKind::Cnn);

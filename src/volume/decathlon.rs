@@ -63,6 +63,29 @@ pub const ORGAN_LABEL: u8 = 1;
 /// Label value of tumour voxels in the Decathlon liver and pancreas tasks.
 pub const TUMOUR_LABEL: u8 = 2;
 
+/// Refuses a ground-truth label map that uses values beyond 0 (background), 1 (organ) and
+/// 2 (tumour), e.g. a multi-organ map, which would otherwise be scored as if its other
+/// structures were background. `path` names the file.
+pub fn check_task_labels(path: &Path, labels: &LabelVolume) -> Result<(), VolumeError> {
+    let mut seen = [false; 256];
+    for &v in &labels.voxels {
+        seen[v as usize] = true;
+    }
+    let beyond: Vec<usize> = (usize::from(TUMOUR_LABEL) + 1..256)
+        .filter(|&v| seen[v])
+        .collect();
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    Err(VolumeError::format(
+        path,
+        format!(
+            "label values {beyond:?} beyond 0 (background), 1 (organ), 2 (tumour): not a liver \
+             or pancreas ground truth as the Decathlon lays it out"
+        ),
+    ))
+}
+
 impl fmt::Display for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.organ())
