@@ -511,3 +511,202 @@ fn a_run_can_start_from_another_models_weights() {
         assert!(diff < 1e-6, "{name} changed by {diff} on the finer grid");
     }
 }
+
+/// Trains `config` on the CPU (resuming `config.out` when `resume`); also how many
+/// `Preparing` events it sent (0: it stopped before preparing any case).
+fn train_counting_preparation(
+    config: &oncoscope::model::training::TrainConfig,
+    resume: bool,
+) -> (
+    anyhow::Result<oncoscope::model::training::TrainingOutcome>,
+    usize,
+) {
+    let mut preparing = 0;
+    let result = train(config, &Device::Cpu, resume, &RunControl::new(), &mut |e| {
+        if let TrainingEvent::Preparing { .. } = e {
+            preparing += 1;
+        }
+    });
+    (result, preparing)
+}
+
+#[test]
+fn the_cache_prepares_a_case_again_when_its_files_change() {
+    use oncoscope::model::training::data::{PreparedCase, open_dataset, prepare_cases};
+    use oncoscope::volume::nifti::{read_labels_for, write_in_source_grid};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_phantoms(&data, Task::Liver, 2, 41, Some(1));
+    let pre = Preprocessing::cube(16);
+    let cache = dir.path().join("run/cache");
+    let prepare = |data: &Path, cache: &Path| {
+        let dataset = open_dataset(data).unwrap();
+        let mut cases = prepare_cases(&dataset, &[], &pre, None, cache, &|_, _, _| {}).unwrap();
+        cases.sort_by(|a, b| a.id.cmp(&b.id));
+        cases
+    };
+    let cached_files = || std::fs::read_dir(&cache).unwrap().count();
+    let same = |a: &[PreparedCase], b: &[PreparedCase]| {
+        a.iter()
+            .zip(b)
+            .all(|(a, b)| a.id == b.id && a.input == b.input && a.target == b.target)
+    };
+    let first = prepare(&data, &cache);
+    assert!(first[0].has_tumour);
+    // Unchanged files are read from the cache.
+    assert!(same(&first, &prepare(&data, &cache)));
+    assert_eq!(cached_files(), 2);
+
+    // A label map fixed after the run (its tumour was organ after all) is prepared again.
+    let label_path = data.join("labelsTr/liver_000.nii.gz");
+    let ct = read_ct(&data.join("imagesTr/liver_000.nii.gz")).unwrap();
+    let labels = read_labels_for(&label_path, &ct).unwrap();
+    let fixed = labels
+        .with_voxels(labels.voxels.iter().map(|&l| l.min(1)).collect())
+        .unwrap();
+    write_in_source_grid(&label_path, &fixed).unwrap();
+    let after = prepare(&data, &cache);
+    assert!(
+        !after[0].has_tumour,
+        "the cached case was reused after its label map changed"
+    );
+    assert!(same(&after[1..], &first[1..]), "the untouched case changed");
+    assert_eq!(cached_files(), 3, "only the changed case is prepared again");
+
+    // Another data set with the same case ids, into the same run folder, is its own.
+    let other = dir.path().join("other");
+    write_phantoms(&other, Task::Liver, 2, 42, Some(0));
+    let theirs = prepare(&other, &cache);
+    let fresh = prepare(&other, &dir.path().join("fresh_cache"));
+    assert!(
+        same(&theirs, &fresh),
+        "cases of another data set were read from the cache"
+    );
+    assert!(theirs.iter().all(|c| !c.has_tumour));
+}
+
+#[test]
+fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 2, 43);
+    let run = dir.path().join("run");
+    let mut cfg = tiny_config(&data, &run, ModelKind::Unet, 1);
+
+    // One case leaves none to validate on: refused before anything is prepared or written,
+    // naming the data set and its cases.
+    cfg.max_cases = Some(1);
+    let (result, preparing) = train_counting_preparation(&cfg, false);
+    let text = format!("{:#}", result.unwrap_err());
+    assert!(
+        text.contains(&data.display().to_string())
+            && text.contains("1 case")
+            && text.contains("at least 2"),
+        "{text}"
+    );
+    assert_eq!(preparing, 0);
+    assert!(!run.join("last.json").exists() && !run.join("best.json").exists());
+    cfg.max_cases = None;
+
+    // The learning rate must be a finite number above 0.
+    for rate in [f64::NAN, 0.0, -1e-3, f64::INFINITY] {
+        cfg.learning_rate = rate;
+        let text = format!("{:#}", train_from_scratch(&cfg).unwrap_err());
+        assert!(text.contains("learning rate"), "{rate}: {text}");
+    }
+    assert!(!run.join("last.json").exists());
+
+    // A rate so high that the weights overflow in the first step (the step's loss, taken
+    // before it, is finite; 1 training case, so that step is the run's only one): the run
+    // stops, and no model of such weights is written, let alone marked best.
+    cfg.learning_rate = 1e300;
+    let text = format!("{:#}", train_from_scratch(&cfg).unwrap_err());
+    assert!(text.contains("diverged"), "{text}");
+    assert!(!run.join("best.json").exists() && !run.join("last.json").exists());
+
+    // The same run at a sound rate writes cards that load, every figure a number.
+    cfg.learning_rate = 3e-3;
+    train_from_scratch(&cfg).unwrap();
+    for stem in ["best", "last"] {
+        let card = oncoscope::model::checkpoint::read_card(&run.join(stem)).unwrap();
+        assert!(
+            card.metrics.contains_key("validation_loss")
+                && card.metrics.values().all(|v| v.is_finite()),
+            "{stem}: {:?}",
+            card.metrics
+        );
+    }
+}
+
+#[test]
+fn a_new_run_refuses_a_folder_holding_a_run_and_a_resume_must_be_of_its_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 2, 44);
+    let run = dir.path().join("run");
+    let cfg = tiny_config(&data, &run, ModelKind::Unet, 1);
+    train_from_scratch(&cfg).unwrap();
+    let last_card = || std::fs::read_to_string(run.join("last.json")).unwrap();
+    let before = last_card();
+
+    // A new run into it is refused before any case is prepared, naming the folder and the
+    // way out; the run is left as it was.
+    let (result, preparing) = train_counting_preparation(&cfg, false);
+    let text = format!("{:#}", result.unwrap_err());
+    assert!(
+        text.contains(&run.display().to_string())
+            && text.contains("--resume")
+            && text.contains("--out"),
+        "{text}"
+    );
+    assert_eq!(preparing, 0);
+    assert_eq!(last_card(), before);
+    // A folder holding only a best model is a run too.
+    let best_only = dir.path().join("best_only");
+    std::fs::create_dir_all(&best_only).unwrap();
+    for ext in ["json", "safetensors"] {
+        std::fs::copy(
+            run.join(format!("best.{ext}")),
+            best_only.join(format!("best.{ext}")),
+        )
+        .unwrap();
+    }
+    let mut elsewhere = cfg.clone();
+    elsewhere.out = best_only.clone();
+    let text = format!("{:#}", train_from_scratch(&elsewhere).unwrap_err());
+    assert!(
+        text.contains("best_only") && text.contains("--resume"),
+        "{text}"
+    );
+
+    // Resuming the liver run on a pancreas data set is refused, naming the run's card and
+    // task, before any case is prepared.
+    let pancreas = dir.path().join("pancreas");
+    write_phantoms(&pancreas, Task::Pancreas, 2, 45, None);
+    let mut other_task = cfg.clone();
+    other_task.task = Task::Pancreas;
+    other_task.data = pancreas;
+    other_task.epochs = 2;
+    let (result, preparing) = train_counting_preparation(&other_task, true);
+    let text = format!("{:#}", result.unwrap_err());
+    assert!(
+        text.contains("last.json") && text.contains("liver") && text.contains("pancreas"),
+        "{text}"
+    );
+    assert_eq!(preparing, 0);
+    assert_eq!(last_card(), before);
+
+    // Nothing to resume is said before any case is prepared too.
+    let mut empty = cfg.clone();
+    empty.out = dir.path().join("empty");
+    let (result, preparing) = train_counting_preparation(&empty, true);
+    let text = format!("{:#}", result.unwrap_err());
+    assert!(text.contains("nothing to resume"), "{text}");
+    assert_eq!(preparing, 0);
+
+    // The run itself resumes as before.
+    let mut more = cfg.clone();
+    more.epochs = 2;
+    let outcome = train(&more, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
+    assert_eq!(outcome.epochs_done, 2);
+}

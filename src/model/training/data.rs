@@ -1,6 +1,8 @@
 //! Training data: cases of a Decathlon-layout data set preprocessed once onto the model grid
-//! (cached in memory and on disk, so later epochs and resumed runs never decode NIfTI again),
-//! the deterministic train/validation split, and augmentation.
+//! (cached in memory and on disk, so later epochs and resumed runs never decode NIfTI again;
+//! the disk cache is keyed by the preprocessing and by each case's source files, so an edited
+//! or replaced file is prepared again), the deterministic train/validation split, and
+//! augmentation.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -114,7 +116,7 @@ fn prepare_one(
     cache_dir: &Path,
 ) -> Result<PreparedCase> {
     let input_from_locator = locator.is_some() && sees_locator_labels(pre);
-    let cache = cache_dir.join(format!("{id}-{key}.bin"));
+    let cache = cache_dir.join(format!("{id}-{}.bin", case_key(key, image, label)));
     if let Some(case) = read_cache(&cache, id, pre) {
         return Ok(case);
     }
@@ -198,6 +200,34 @@ fn preprocessing_key(pre: &Preprocessing, extra: &str) -> String {
         "{:016x}",
         fnv1a(format!("{pre:?}{extra}").as_bytes(), FNV_OFFSET)
     )
+}
+
+/// The cache key of one case: the preprocessing's `key` and the identity of the case's source
+/// files (see [`file_identity`]), so that a label map fixed after a run, or another data set
+/// with the same case ids, is prepared again rather than read stale from the cache.
+fn case_key(key: &str, image: &Path, label: Option<&Path>) -> String {
+    let sources: String = std::iter::once(image)
+        .chain(label)
+        .map(file_identity)
+        .collect();
+    format!(
+        "{:016x}",
+        fnv1a(format!("{key}{sources}").as_bytes(), FNV_OFFSET)
+    )
+}
+
+/// A file's identity, cheap to take (its content is not read): its path (absolute where it
+/// can be resolved), length in bytes and modification time (ns since the Unix epoch). Only
+/// the path when the file cannot be examined (reading it will then say why).
+fn file_identity(path: &Path) -> String {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let metadata = std::fs::metadata(path).ok();
+    let length = metadata.as_ref().map(std::fs::Metadata::len);
+    let modified_ns = metadata
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos());
+    format!(" {absolute:?} {length:?} {modified_ns:?}")
 }
 
 /// Identifies a locator by the bytes of its files (weights and card, its own locator's

@@ -5,8 +5,9 @@
 //! A run folder holds `last.{safetensors,json}` (every epoch), `best.{safetensors,json}` (best
 //! validation figure so far), `curves.csv` (one row per epoch) and `cache/` (preprocessed
 //! cases). `resume` continues from `last` (optimizer moments restart; epochs, best figure and
-//! curves carry over). A run stopped part-way through an epoch saves its weights as `last` with
-//! the previous epoch's number, so resuming repeats that epoch from where training got to.
+//! curves carry over); a new run refuses a folder that already holds one. A run stopped
+//! part-way through an epoch saves its weights as `last` with the previous epoch's number, so
+//! resuming repeats that epoch from where training got to.
 
 pub mod data;
 mod start;
@@ -16,12 +17,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use self::data::{Augmentation, PreparedCase, open_dataset, prepare_cases, shuffle, split};
-use self::start::{StartingPoint, starting_point};
+use self::start::{StartingPoint, plan_start};
 use super::CNN3D;
 use super::checkpoint::{LoadedModel, ModelCard, check_inference_settings, read_card, save};
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
@@ -147,6 +148,12 @@ pub fn train(
     if config.epochs == 0 || config.batch_size == 0 {
         bail!("epochs and batch size must be at least 1");
     }
+    if !(config.learning_rate.is_finite() && config.learning_rate > 0.0) {
+        bail!(
+            "the learning rate must be a finite number above 0, not {}",
+            config.learning_rate
+        );
+    }
     if let Err(why) = config.preprocessing.check().and_then(|()| {
         check_inference_settings(
             config.architecture.kind,
@@ -169,6 +176,7 @@ pub fn train(
         );
     }
     let mut dataset = dataset;
+    let dataset_cases = dataset.training.len();
     if let Some(n) = config.max_cases {
         dataset.training.truncate(n);
     }
@@ -198,6 +206,14 @@ pub fn train(
         (Some(dir), ModelKind::Cnn) => list_images(dir)?,
         _ => Vec::new(),
     };
+    check_case_count(
+        config,
+        dataset_cases,
+        dataset.training.len() + normals.len(),
+    )?;
+    // The run folder and the cards the run starts from are checked before the (slow)
+    // preparation of the cases; the weights are loaded once the network is built.
+    let start = plan_start(config, resume)?;
     let locator_name = install_locator(config)?;
     let pre = config.preprocessing;
     // A model that fills outside the organ, or sees the locator's tumour, learns on the organ
@@ -273,7 +289,7 @@ pub fn train(
         first_epoch,
         cube_refinements,
         min_lesion_ml,
-    } = starting_point(config, resume, &mut varmap)?;
+    } = start.load(config, &mut varmap)?;
     let last = config.out.join("last");
     let mut best = history
         .iter()
@@ -286,8 +302,9 @@ pub fn train(
     // the classes are balanced and the loss weights them equally; weighting positives by
     // negatives/positives as well would correct twice and bias the classifier.
     let pos_weight = 1.0;
+    let vars = varmap.all_vars();
     let mut optimizer = AdamW::new(
-        varmap.all_vars(),
+        vars.clone(),
         ParamsAdamW {
             lr: config.learning_rate,
             weight_decay: 1e-5,
@@ -385,10 +402,10 @@ pub fn train(
             optimizer.backward_step(&loss)?;
             let loss = loss.to_scalar::<f32>()? as f64;
             if !loss.is_finite() {
-                bail!(
-                    "training diverged (loss {loss}) at epoch {epoch}, step {}; try a lower learning rate",
-                    step + 1
-                );
+                bail!(diverged(&format!("loss {loss}"), epoch, step + 1));
+            }
+            if !weights_are_finite(&vars)? {
+                bail!(diverged("weights not finite", epoch, step + 1));
             }
             loss_sum += loss;
             steps_done += 1;
@@ -423,7 +440,10 @@ pub fn train(
         let eval_net = frozen(&config.architecture, pre.input_channels(), &varmap, device)?;
         let (validation_loss, metrics, score) =
             validate(&eval_net, &val_idx, &cases, &pre, kind, pos_weight, device)?;
-        let is_best = best.as_ref().is_none_or(|b| score > b.score);
+        // An epoch whose figures are not numbers is never the best.
+        let is_best = score.is_finite()
+            && validation_loss.is_finite()
+            && best.as_ref().is_none_or(|b| score > b.score);
         let summary = EpochSummary {
             epoch,
             train_loss: loss_sum / steps_this_epoch.max(1) as f64,
@@ -450,6 +470,47 @@ pub fn train(
         history,
         run_dir: config.out.clone(),
     })
+}
+
+/// Refuses a run with fewer than 2 cases (`count`, extra normal cases included;
+/// `dataset_cases`: the data set's before `--max-cases`), which would leave no case to
+/// validate on: its figures would not be numbers and no epoch could be judged best.
+fn check_case_count(config: &TrainConfig, dataset_cases: usize, count: usize) -> Result<()> {
+    if count >= 2 {
+        return Ok(());
+    }
+    let cases = |n: usize| format!("{n} case{}", if n == 1 { "" } else { "s" });
+    let what = match config.max_cases {
+        Some(max) if max < dataset_cases => format!(
+            "{} with --max-cases {max} (the data set has {dataset_cases})",
+            cases(count)
+        ),
+        _ => format!("the data set has {}", cases(count)),
+    };
+    bail!(
+        "{}: {what}; training needs at least 2 cases, one to train on and one to validate on",
+        config.data.display()
+    )
+}
+
+/// The message of a run stopped because training diverged (`what` went wrong) at `step` (from
+/// 1) of `epoch`.
+fn diverged(what: &str, epoch: usize, step: usize) -> String {
+    format!("training diverged ({what}) at epoch {epoch}, step {step}; try a lower learning rate")
+}
+
+/// Whether every weight is a finite number: one sum over all of them (any NaN or infinity
+/// makes it NaN or infinite), so a single value is read back from the device.
+fn weights_are_finite(vars: &[Var]) -> Result<bool> {
+    let sums = vars
+        .iter()
+        .map(|v| v.as_tensor().to_dtype(DType::F32)?.sum_all())
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    if sums.is_empty() {
+        return Ok(true);
+    }
+    let total = Tensor::stack(&sums, 0)?.sum_all()?.to_scalar::<f32>()?;
+    Ok(total.is_finite())
 }
 
 /// Copies the locator of a model of the organ's region into the run folder (with the
@@ -734,10 +795,13 @@ fn cosine_lr(peak: f64, progress: f64) -> f64 {
     floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos())
 }
 
+/// An epoch's figures for its model card: finite numbers only (JSON has no NaN or
+/// infinity, and a card holding `null` would not load).
 fn summary_metrics(s: &EpochSummary) -> BTreeMap<String, f64> {
     let mut m = s.metrics.clone();
     m.insert("train_loss".into(), s.train_loss);
     m.insert("validation_loss".into(), s.validation_loss);
+    m.retain(|_, v| v.is_finite());
     m
 }
 

@@ -1,7 +1,12 @@
 //! Where a run starts: from scratch, from another model's weights (`init_from`) or resumed
 //! from its own `last`; and the inference settings its cards carry from there.
+//!
+//! [`plan_start`] reads and checks the cards before any case is prepared (a run folder that
+//! already holds a run, a resumed run of another task, architecture or grid, weights of
+//! another architecture are refused at once); [`StartPlan::load`] then loads the weights into
+//! the network's var map.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use candle_nn::VarMap;
@@ -24,108 +29,205 @@ pub(super) struct StartingPoint {
     pub min_lesion_ml: f64,
 }
 
-/// Loads the weights a run starts from into `varmap` (those of `last` when `resume`, else
-/// those of `config.init_from` if any) and settles its inference settings: the configuration's,
-/// else those of the run resumed (its `best`, which a user may have set with `oncoscope
-/// model`, else its `last`) or of the model started from. A resumed run's `best` card takes
-/// the settings at once, since `infer` and the viewer load it even if no later epoch beats it.
-pub(super) fn starting_point(
-    config: &TrainConfig,
-    resume: bool,
-    varmap: &mut VarMap,
-) -> Result<StartingPoint> {
-    let pre = config.preprocessing;
-    let mut history = Vec::new();
-    let mut first_epoch = 1;
-    // Cards are read unchecked, so that a setting edited into one that cannot run is mended
-    // by setting it in the configuration.
-    let (mut cube_refinements, mut min_lesion_ml) = (0, 0.0);
-    let mut settings_from: Option<PathBuf> = None;
-    // A resumed run's best model, whose settings it keeps.
-    let mut best_card: Option<ModelCard> = None;
-    let last = config.out.join("last");
-    let best_stem = best_checkpoint(&config.out);
-    if resume {
-        let card = read_card_to_edit(&last).context("nothing to resume")?;
-        if card.architecture != config.architecture || card.preprocessing != pre {
-            bail!(
-                "{}: the run was trained with another architecture or grid",
-                last.display()
-            );
-        }
-        best_card = read_card_to_edit(&best_stem).ok();
-        let settings_card = match &best_card {
-            Some(best) => {
-                settings_from = Some(card_path(&best_stem));
-                best
-            }
-            None => {
-                settings_from = Some(card_path(&last));
-                &card
-            }
-        };
-        (cube_refinements, min_lesion_ml) =
-            (settings_card.cube_refinements, settings_card.min_lesion_ml);
-        load_into(varmap, &last)?;
-        history = read_curves(&config.out.join("curves.csv"));
-        history.retain(|e: &EpochSummary| e.epoch <= card.epoch);
-        first_epoch = card.epoch + 1;
+/// A run's starting point, checked, its weights not loaded yet.
+pub(super) struct StartPlan {
+    /// The model whose weights the run starts from: `last` when resumed, else `init_from`.
+    weights: Option<PathBuf>,
+    /// The epochs a resumed run has done (empty otherwise).
+    history: Vec<EpochSummary>,
+    /// The first epoch to train (1 unless resumed).
+    first_epoch: usize,
+    /// The cards' [`ModelCard::cube_refinements`], checked.
+    cube_refinements: usize,
+    /// The cards' [`ModelCard::min_lesion_ml`] (mL), checked.
+    min_lesion_ml: f64,
+    /// A resumed run's best card, to be given the settings when they differ from its own.
+    best_card: Option<ModelCard>,
+}
+
+/// What the cards of the run resumed, or of the model started from, give a run: where its
+/// weights come from, the epochs done, and the inference settings with the card they came from.
+#[derive(Default)]
+struct CardsRead {
+    weights: Option<PathBuf>,
+    history: Vec<EpochSummary>,
+    /// The epochs a resumed run has done (0 otherwise).
+    epochs_done: usize,
+    /// The inference settings of the card named by `settings_from`: cube refinements,
+    /// minimum lesion volume (mL).
+    settings: (usize, f64),
+    settings_from: Option<PathBuf>,
+    best_card: Option<ModelCard>,
+}
+
+/// Reads and checks what a run starts from, before any case is prepared: `last` when `resume`
+/// (same task, architecture and preprocessing), else `config.init_from` if any (same
+/// architecture and preprocessing, the grid aside), refusing a new run into a folder that
+/// already holds one. Settles the inference settings: the configuration's, else those of the
+/// run resumed (its `best`, which a user may have set with `oncoscope model`, else its `last`)
+/// or of the model started from.
+pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan> {
+    let read = if resume {
+        read_resumed(config)?
     } else {
+        refuse_existing_run(&config.out)?;
         std::fs::create_dir_all(&config.out)
             .with_context(|| format!("creating {}", config.out.display()))?;
-        if let Some(stem) = &config.init_from {
-            let card = read_card_to_edit(stem)?;
-            // The networks are convolutional throughout (the classifier pools before its
-            // head), so weights learnt on one grid start a run on another.
-            let same_but_grid = Preprocessing {
-                grid: pre.grid,
-                ..card.preprocessing
-            };
-            if card.architecture != config.architecture || same_but_grid != pre {
-                bail!(
-                    "{}: its architecture or preprocessing differs from this run's \
-                     (it has {:?} channels {:?}, grid {:?}, region {:?})",
-                    stem.display(),
-                    card.architecture.kind,
-                    card.architecture.channels,
-                    card.preprocessing.grid,
-                    card.preprocessing.region
-                );
-            }
-            load_into(varmap, stem)?;
-            (cube_refinements, min_lesion_ml) = (card.cube_refinements, card.min_lesion_ml);
-            settings_from = Some(card_path(stem));
+        match &config.init_from {
+            Some(stem) => read_init_from(config, stem)?,
+            None => CardsRead::default(),
         }
-    }
-    let cube_refinements = config.cube_refinements.unwrap_or(cube_refinements);
-    let min_lesion_ml = config.min_lesion_ml.unwrap_or(min_lesion_ml);
-    if let Err(why) = check_inference_settings(
-        config.architecture.kind,
-        pre.region,
+    };
+    let cube_refinements = config.cube_refinements.unwrap_or(read.settings.0);
+    let min_lesion_ml = config.min_lesion_ml.unwrap_or(read.settings.1);
+    check_settings(
+        config,
         cube_refinements,
         min_lesion_ml,
-    ) {
-        match &settings_from {
-            Some(card) => bail!(
-                "{}: {why} (set it for this run with --cube-refinements / --min-lesion-ml)",
-                card.display()
-            ),
-            None => bail!("{why}"),
-        }
-    }
-    // A resumed run's best model, which `infer` and the viewer load, takes the settings now,
-    // even if no later epoch beats it.
-    if let Some(mut best_card) = best_card
-        && (best_card.cube_refinements, best_card.min_lesion_ml)
-            != (cube_refinements, min_lesion_ml)
-    {
-        (best_card.cube_refinements, best_card.min_lesion_ml) = (cube_refinements, min_lesion_ml);
-        write_card(&best_stem, &best_card)?;
-    }
-    Ok(StartingPoint {
-        history,
-        first_epoch,
+        read.settings_from.as_deref(),
+    )?;
+    Ok(StartPlan {
+        weights: read.weights,
+        history: read.history,
+        first_epoch: read.epochs_done + 1,
         cube_refinements,
         min_lesion_ml,
+        best_card: read.best_card,
     })
+}
+
+impl StartPlan {
+    /// Loads the weights the run starts from into `varmap` (the network's, already built). A
+    /// resumed run's `best` card takes the settings now, since `infer` and the viewer load it
+    /// even if no later epoch beats it.
+    pub(super) fn load(self, config: &TrainConfig, varmap: &mut VarMap) -> Result<StartingPoint> {
+        if let Some(stem) = &self.weights {
+            load_into(varmap, stem)?;
+        }
+        let settings = (self.cube_refinements, self.min_lesion_ml);
+        if let Some(mut best_card) = self.best_card
+            && (best_card.cube_refinements, best_card.min_lesion_ml) != settings
+        {
+            (best_card.cube_refinements, best_card.min_lesion_ml) = settings;
+            write_card(&best_checkpoint(&config.out), &best_card)?;
+        }
+        Ok(StartingPoint {
+            history: self.history,
+            first_epoch: self.first_epoch,
+            cube_refinements: self.cube_refinements,
+            min_lesion_ml: self.min_lesion_ml,
+        })
+    }
+}
+
+/// Refuses a new run into `out` when it already holds one (`last.json` or `best.json`), which
+/// the new run would overwrite.
+fn refuse_existing_run(out: &Path) -> Result<()> {
+    let held = ["last", "best"]
+        .map(|stem| card_path(&out.join(stem)))
+        .into_iter()
+        .find(|card| card.is_file());
+    if let Some(card) = held {
+        bail!(
+            "{}: this folder already holds a training run ({}); pass --resume to continue it, \
+             or choose another --out for a new run",
+            out.display(),
+            card.file_name().unwrap_or_default().to_string_lossy()
+        );
+    }
+    Ok(())
+}
+
+/// The run in `config.out` to resume, checked against the configuration. Cards are read
+/// unchecked, so that a setting edited into one that cannot run is mended by setting it in the
+/// configuration.
+fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
+    let last = config.out.join("last");
+    let card = read_card_to_edit(&last).context("nothing to resume")?;
+    if card.task != config.task.organ() {
+        bail!(
+            "{}: the run is a {} model, not a {} one; choose another --out for a {} run",
+            card_path(&last).display(),
+            card.task,
+            config.task,
+            config.task
+        );
+    }
+    if card.architecture != config.architecture || card.preprocessing != config.preprocessing {
+        bail!(
+            "{}: the run was trained with another architecture or grid",
+            last.display()
+        );
+    }
+    let best_stem = best_checkpoint(&config.out);
+    let best_card = read_card_to_edit(&best_stem).ok();
+    // The settings are those of the best model, else of `last`.
+    let (settings_card, settings_from) = match &best_card {
+        Some(best) => (best, card_path(&best_stem)),
+        None => (&card, card_path(&last)),
+    };
+    let settings = (settings_card.cube_refinements, settings_card.min_lesion_ml);
+    let mut history = read_curves(&config.out.join("curves.csv"));
+    history.retain(|e: &EpochSummary| e.epoch <= card.epoch);
+    Ok(CardsRead {
+        weights: Some(last),
+        history,
+        epochs_done: card.epoch,
+        settings,
+        settings_from: Some(settings_from),
+        best_card,
+    })
+}
+
+/// The model `stem` a new run starts from, checked against the configuration.
+fn read_init_from(config: &TrainConfig, stem: &Path) -> Result<CardsRead> {
+    let pre = config.preprocessing;
+    let card = read_card_to_edit(stem)?;
+    // The networks are convolutional throughout (the classifier pools before its head), so
+    // weights learnt on one grid start a run on another.
+    let same_but_grid = Preprocessing {
+        grid: pre.grid,
+        ..card.preprocessing
+    };
+    if card.architecture != config.architecture || same_but_grid != pre {
+        bail!(
+            "{}: its architecture or preprocessing differs from this run's \
+             (it has {:?} channels {:?}, grid {:?}, region {:?})",
+            stem.display(),
+            card.architecture.kind,
+            card.architecture.channels,
+            card.preprocessing.grid,
+            card.preprocessing.region
+        );
+    }
+    Ok(CardsRead {
+        weights: Some(stem.to_path_buf()),
+        settings: (card.cube_refinements, card.min_lesion_ml),
+        settings_from: Some(card_path(stem)),
+        ..CardsRead::default()
+    })
+}
+
+/// Checks the inference settings the run's cards will carry, naming the card they came from.
+fn check_settings(
+    config: &TrainConfig,
+    cube_refinements: usize,
+    min_lesion_ml: f64,
+    settings_from: Option<&Path>,
+) -> Result<()> {
+    let Err(why) = check_inference_settings(
+        config.architecture.kind,
+        config.preprocessing.region,
+        cube_refinements,
+        min_lesion_ml,
+    ) else {
+        return Ok(());
+    };
+    match settings_from {
+        Some(card) => bail!(
+            "{}: {why} (set it for this run with --cube-refinements / --min-lesion-ml)",
+            card.display()
+        ),
+        None => bail!("{why}"),
+    }
 }
