@@ -15,7 +15,7 @@ use crate::model::inference::find_organ;
 use crate::model::preprocess::Preprocessing;
 use crate::model::progress::CancelToken;
 use crate::model::region::{Region, organ_cube};
-use crate::volume::decathlon::{DecathlonDataset, read_dataset};
+use crate::volume::decathlon::{DecathlonDataset, check_task_labels, read_dataset};
 use crate::volume::nifti::{read_ct, read_labels_for};
 use crate::volume::phantom::Rng;
 
@@ -124,12 +124,7 @@ fn prepare_one(
     let (input, target, has_tumour, organ_from_truth) = match label {
         Some(path) => {
             let labels = read_labels_for(path, &ct)?;
-            if let Some(bad) = labels.voxels.iter().find(|&&l| l > 2) {
-                bail!(
-                    "{}: label {bad} found; expected 0 background, 1 organ, 2 tumour",
-                    path.display()
-                );
-            }
+            check_task_labels(path, &labels)?;
             let region = match pre.region {
                 Region::WholeBox => None,
                 Region::OrganCube { margin_mm } => {
