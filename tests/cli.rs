@@ -350,6 +350,33 @@ fn synth_train_infer_eval_round_trip() {
             .any(|l| l.starts_with("problem:") && l.contains("labelsTr/liver_002.nii.gz")),
         "{out}"
     );
+    // A truncated image and a label map off its CT are found here, not part-way through
+    // training.
+    let image = d("data/imagesTr/liver_001.nii.gz");
+    let bytes = std::fs::read(&image).unwrap();
+    std::fs::write(&image, &bytes[..bytes.len() / 2]).unwrap();
+    let off_path = d("data/labelsTr/liver_003.nii.gz");
+    let mut off = oncoscope::volume::nifti::read_labels(Path::new(&off_path)).unwrap();
+    off.grid = oncoscope::volume::Grid::axis_aligned(off.grid.dims, [1.0; 3], [0.0; 3]).unwrap();
+    oncoscope::volume::nifti::write_volume(
+        Path::new(&off_path),
+        &off,
+        oncoscope::volume::AxisMap::IDENTITY,
+    )
+    .unwrap();
+    let o = oncoscope(&["check-data", &d("data"), "--task", "liver"]);
+    let out = text(&o);
+    assert!(out.contains("1 usable case"), "{out}");
+    for needle in [
+        "imagesTr/liver_001.nii.gz",
+        "labelsTr/liver_003.nii.gz: does not lie on its image",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("problem:") && l.contains(needle)),
+            "{needle}: {out}"
+        );
+    }
     // Nothing usable: a clear failure.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

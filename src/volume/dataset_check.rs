@@ -1,13 +1,14 @@
 //! Checking a Decathlon-layout data set before training: how many cases, which labels, how
 //! many with tumour, and what is missing or malformed, each problem naming its file. Reads
-//! image headers only and label maps whole (they are small once compressed).
+//! every image and label map whole, so that a truncated file or a label map that does not lie
+//! on its CT is found here rather than part-way through a training run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::VolumeError;
 use super::decathlon::{ORGAN_LABEL, TUMOUR_LABEL, Task, list_dataset};
-use super::nifti::{read_labels, read_source};
+use super::nifti::{check_same_grid, read_ct, read_labels};
 
 /// What was found for one training case.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,13 +153,17 @@ fn check_case(id: &str, image: &Path, label: &Path) -> CaseCheck {
         };
     }
     let mut problems = Vec::new();
-    let image_dims = match read_source(image) {
-        Ok(source) => Some(source.file_dims),
+    let ct = match read_ct(image) {
+        Ok(ct) => Some(ct),
         Err(e) => {
             problems.push(e.to_string());
             None
         }
     };
+    let image_dims = ct
+        .as_ref()
+        .and_then(|ct| ct.source.as_ref())
+        .map(|s| s.file_dims);
     let mut label_values = BTreeSet::new();
     match read_labels(label) {
         Ok(labels) => {
@@ -174,6 +179,14 @@ fn check_case(id: &str, image: &Path, label: &Path) -> CaseCheck {
                 problems.push(format!(
                     "{}: {label_dims:?} voxels, but its image has {image_dims:?}",
                     label.display()
+                ));
+            } else if let Some(ct) = &ct
+                && let Err(why) = check_same_grid(&labels.grid, &ct.grid)
+            {
+                problems.push(format!(
+                    "{}: does not lie on its image {}: {why}",
+                    label.display(),
+                    image.display()
                 ));
             }
             let unexpected: Vec<u8> = label_values

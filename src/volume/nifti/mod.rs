@@ -11,6 +11,7 @@ mod write;
 
 pub use datatype::{DataType, NiftiScalar, Scaling};
 pub use header::{AffineSource, NiftiHeader};
+pub(crate) use read::check_same_grid;
 pub use read::{
     NiftiSource, read_ct, read_ct_bytes, read_labels, read_labels_bytes, read_labels_for,
     read_source,

@@ -177,7 +177,7 @@ pub fn read_labels_for(path: &Path, ct: &CtVolume) -> Result<LabelVolume, Volume
     Ok(labels)
 }
 
-fn check_same_grid(labels: &Grid, ct: &Grid) -> Result<(), String> {
+pub(crate) fn check_same_grid(labels: &Grid, ct: &Grid) -> Result<(), String> {
     if labels.dims != ct.dims {
         return Err(format!(
             "its grid is {:?} voxels (RAS order), the CT's is {:?}",
