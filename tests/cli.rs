@@ -575,3 +575,55 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
     assert_eq!(card_of(&sound)["min_lesion_ml"].as_f64(), Some(1.5));
     assert_eq!(card_of(&unet)["min_lesion_ml"].as_f64(), Some(1.5));
 }
+
+#[test]
+fn mesh_leaves_no_file_of_an_earlier_run_nor_a_partial_one() {
+    use oncoscope::volume::{AxisMap, Grid, Volume, nifti::write_volume};
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).display().to_string();
+    // A 20³ box: an organ cube with a tumour cube inside, and the same without the tumour.
+    let grid = Grid::axis_aligned([20, 20, 20], [2.0; 3], [0.0; 3]).unwrap();
+    let label_at = |x: usize, y: usize, z: usize, tumour: bool| -> u8 {
+        let inside = |lo: usize, hi: usize| [x, y, z].iter().all(|&c| (lo..hi).contains(&c));
+        match (inside(4, 16), tumour && inside(8, 12)) {
+            (_, true) => 2,
+            (true, false) => 1,
+            _ => 0,
+        }
+    };
+    for (name, tumour) in [("with.nii.gz", true), ("without.nii.gz", false)] {
+        let voxels = (0..20 * 20 * 20)
+            .map(|i| label_at(i % 20, (i / 20) % 20, i / 400, tumour))
+            .collect();
+        let labels: Volume<u8> = Volume::new(grid.clone(), voxels).unwrap();
+        write_volume(Path::new(&d(name)), &labels, AxisMap::IDENTITY).unwrap();
+    }
+    let o = oncoscope(&["mesh", &d("with.nii.gz"), "--out", &d("meshes")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(Path::new(&d("meshes/lesions.stl")).is_file());
+    let o = oncoscope(&["mesh", &d("without.nii.gz"), "--out", &d("meshes")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !Path::new(&d("meshes/lesions.stl")).exists(),
+        "the earlier lesions.stl would pass for this map's"
+    );
+    assert!(text(&o).contains("removed"), "{}", text(&o));
+    // A file that cannot be put in place (a folder has its name): an error naming it once,
+    // and no partial file beside it.
+    std::fs::remove_file(d("meshes/organ.stl")).unwrap();
+    std::fs::create_dir(d("meshes/organ.stl")).unwrap();
+    let o = oncoscope(&["mesh", &d("with.nii.gz"), "--out", &d("meshes")]);
+    assert_refused(&o, &["organ.stl"]);
+    let leftovers: Vec<String> = std::fs::read_dir(d("meshes"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let os_error = err.find("os error").expect("the I/O error is named");
+    assert!(
+        !err[os_error + 1..].contains("os error"),
+        "said twice: {err}"
+    );
+}

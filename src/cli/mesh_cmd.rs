@@ -80,6 +80,8 @@ struct MeshReport<'a> {
     smoothing: TaubinParams,
     table: &'a LesionTable,
     surfaces: &'a [SurfaceSummary],
+    /// Files of an earlier run removed because this map lacks their structure.
+    removed: &'a [PathBuf],
     elapsed_s: f64,
 }
 
@@ -118,6 +120,19 @@ pub fn run_mesh(args: &MeshArgs) -> anyhow::Result<()> {
             edges,
         });
     }
+    // A structure this label map lacks (no tumour) leaves no file of an earlier run behind
+    // under its name, which would pass for this map's.
+    let mut removed = Vec::new();
+    for structure in Structure::ALL {
+        let stale = args
+            .out
+            .join(format!("{}.{}", structure.name(), format.extension()));
+        if !surfaces.iter().any(|s| s.structure == structure) && stale.is_file() {
+            std::fs::remove_file(&stale)
+                .with_context(|| format!("removing the earlier {}", stale.display()))?;
+            removed.push(stale);
+        }
+    }
     if args.json {
         let report = MeshReport {
             labels: &args.labels,
@@ -128,12 +143,19 @@ pub fn run_mesh(args: &MeshArgs) -> anyhow::Result<()> {
             smoothing,
             table: &table,
             surfaces: &written,
+            removed: &removed,
             elapsed_s: start.elapsed().as_secs_f64(),
         };
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", table_text(&args.labels, &labels, &table));
         print!("{}", surfaces_text(&written, &smoothing));
+        for stale in &removed {
+            println!(
+                "removed {} of an earlier run (no such structure here)",
+                stale.display()
+            );
+        }
         println!("done in {:.2} s", start.elapsed().as_secs_f64());
     }
     Ok(())

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum MeshError {
     /// A mesh file could not be written.
-    #[error("{path}: {source}")]
+    /// (The I/O error is part of the message, not a separate source, so that it is printed
+    /// once.)
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The surface has more vertices or triangles than 32-bit indices can address.
     #[error("surface too large: {0} vertices or triangles exceed 32-bit indices")]

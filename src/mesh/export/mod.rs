@@ -9,7 +9,7 @@ mod ply;
 mod stl;
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::Path;
 
 pub use obj::write_obj;
@@ -49,17 +49,32 @@ fn description(structure: Structure) -> String {
     )
 }
 
-/// Writes `surface` to `path` in `format`.
+/// Writes `surface` to `path` in `format`, through a temporary file renamed into place: a
+/// failed write (a full disk) leaves neither a truncated file under `path` nor the temporary
+/// one.
 pub fn write_surface(
     path: &Path,
     surface: &Surface,
     format: ExportFormat,
 ) -> Result<(), MeshError> {
-    let io = |source| MeshError::Io {
+    let tmp = path.with_file_name(format!(
+        ".{}.partial",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let written = write_to(&tmp, surface, format).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map_err(|error| MeshError::Io {
         path: path.to_path_buf(),
-        source,
-    };
-    let mut out = BufWriter::new(File::create(path).map_err(io)?);
+        error,
+    })
+}
+
+fn write_to(file: &Path, surface: &Surface, format: ExportFormat) -> std::io::Result<()> {
+    let mut out = BufWriter::new(File::create(file)?);
     let colour = surface.structure.colour_rgb();
     let text = description(surface.structure);
     match format {
@@ -73,7 +88,6 @@ pub fn write_surface(
             &text,
             surface.structure.name(),
         ),
-    }
-    .map_err(io)?;
-    out.flush().map_err(io)
+    }?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
