@@ -377,6 +377,31 @@ fn synth_train_infer_eval_round_trip() {
             "{needle}: {out}"
         );
     }
+    // eval evaluates the usable case, writes it, and fails naming the three others.
+    let o = oncoscope(&[
+        "eval",
+        "--data",
+        &d("data"),
+        "--weights",
+        &d("weights"),
+        "--out",
+        &d("eval_broken"),
+    ]);
+    assert_refused(
+        &o,
+        &[
+            "3 of 4 cases could not be evaluated",
+            "liver_001",
+            "liver_002",
+            "liver_003",
+        ],
+    );
+    let csv = std::fs::read_to_string(d("eval_broken/eval.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("eval_broken/eval.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["failed"].as_array().unwrap().len(), 3, "{json}");
     // Nothing usable: a clear failure.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

@@ -17,7 +17,7 @@ use oncoscope::model::metrics::{
     ClassifierScores, SegmentationScores, StructureOverlaps, StructureVolumes,
 };
 use oncoscope::model::progress::CancelToken;
-use oncoscope::volume::decathlon::{Task, check_task_labels, read_dataset};
+use oncoscope::volume::decathlon::{DecathlonCase, Task, check_task_labels, read_dataset};
 use oncoscope::volume::nifti::{read_ct, read_labels_for};
 
 use oncoscope::model::ModelKind;
@@ -139,6 +139,13 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
     let cancel = CancelToken::new();
     let mut results = Vec::new();
     let mut matchings = Vec::new();
+    // A case that cannot be read or run is reported with its reason, and the others are still
+    // evaluated and written.
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let models = Models {
+        cnn: cnn.as_ref(),
+        unet: unet.as_ref(),
+    };
     for (i, case) in dataset.training.iter().enumerate() {
         eprint!(
             "\r{}/{} {}          ",
@@ -146,40 +153,13 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             dataset.training.len(),
             case.id
         );
-        let ct = read_ct(&case.image)?;
-        let truth = read_labels_for(&case.label, &ct)?;
-        check_task_labels(&case.label, &truth)?;
-        let segmentation = match &unet {
-            Some(model) => segment(model, &ct, &cancel, &mut |_| {})?,
-            None => None,
-        };
-        let overlaps = segmentation
-            .as_ref()
-            .map(|s| StructureOverlaps::count(&truth.voxels, &s.voxels));
-        let scores = overlaps.map(|o| o.scores());
-        let volumes = overlaps.map(|o| o.volumes(ct.grid.voxel_volume_ml()));
-        let matching = segmentation
-            .as_ref()
-            .and_then(|s| match_lesions(&truth, s, args.min_lesion_ml));
-        let lesions = matching.as_ref().map(LesionCounts::of);
-        matchings.extend(matching);
-        // A classifier behind the segmenter (its locator) reuses its labels.
-        let classification = match &cnn {
-            Some(cnn) => {
-                let segmented = unet.as_ref().zip(segmentation.as_ref());
-                classify_reusing(cnn, &ct, segmented, &cancel, &mut |_| {})?
+        match evaluate_case(case, &models, args.min_lesion_ml, &cancel) {
+            Ok((result, matching)) => {
+                results.push(result);
+                matchings.extend(matching);
             }
-            None => None,
-        };
-        results.push(CaseResult {
-            id: case.id.clone(),
-            scores,
-            volumes,
-            lesions,
-            true_cancer: truth.voxels.contains(&2),
-            probability: classification.map(|c| c.probability),
-            logit: classification.map(|c| c.logit),
-        });
+            Err(e) => failed.push((case.id.clone(), format!("{e:#}"))),
+        }
     }
     eprintln!();
     let seg: Vec<(SegmentationScores, bool)> = results
@@ -204,13 +184,76 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         .with_context(|| format!("writing {}", csv_path.display()))?;
     std::fs::write(
         &json_path,
-        serde_json::to_string_pretty(
-            &serde_json::json!({ "task": task.organ(), "cases": results, "summary": summary }),
-        )?,
+        serde_json::to_string_pretty(&serde_json::json!({
+            "task": task.organ(),
+            "cases": results,
+            "summary": summary,
+            "failed": failed
+                .iter()
+                .map(|(id, error)| serde_json::json!({ "id": id, "error": error }))
+                .collect::<Vec<_>>(),
+        }))?,
     )
     .with_context(|| format!("writing {}", json_path.display()))?;
     println!("written: {}, {}", csv_path.display(), json_path.display());
+    if !failed.is_empty() {
+        for (id, error) in &failed {
+            eprintln!("{id}: {error}");
+        }
+        bail!(
+            "{} of {} cases could not be evaluated (above); the figures are over the other {}",
+            failed.len(),
+            dataset.training.len(),
+            results.len()
+        );
+    }
     Ok(())
+}
+
+/// The models an evaluation runs.
+struct Models<'a> {
+    cnn: Option<&'a LoadedModel>,
+    unet: Option<&'a LoadedModel>,
+}
+
+/// One case through the models: its scores, and its lesions matched against the truth.
+fn evaluate_case(
+    case: &DecathlonCase,
+    models: &Models,
+    min_lesion_ml: f64,
+    cancel: &CancelToken,
+) -> Result<(CaseResult, Option<LesionMatching>)> {
+    let ct = read_ct(&case.image)?;
+    let truth = read_labels_for(&case.label, &ct)?;
+    check_task_labels(&case.label, &truth)?;
+    let segmentation = match models.unet {
+        Some(model) => segment(model, &ct, cancel, &mut |_| {})?,
+        None => None,
+    };
+    let overlaps = segmentation
+        .as_ref()
+        .map(|s| StructureOverlaps::count(&truth.voxels, &s.voxels));
+    let matching = segmentation
+        .as_ref()
+        .and_then(|s| match_lesions(&truth, s, min_lesion_ml));
+    // A classifier behind the segmenter (its locator) reuses its labels.
+    let classification = match models.cnn {
+        Some(cnn) => {
+            let segmented = models.unet.zip(segmentation.as_ref());
+            classify_reusing(cnn, &ct, segmented, cancel, &mut |_| {})?
+        }
+        None => None,
+    };
+    let result = CaseResult {
+        id: case.id.clone(),
+        scores: overlaps.map(|o| o.scores()),
+        volumes: overlaps.map(|o| o.volumes(ct.grid.voxel_volume_ml())),
+        lesions: matching.as_ref().map(LesionCounts::of),
+        true_cancer: truth.voxels.contains(&2),
+        probability: classification.map(|c| c.probability),
+        logit: classification.map(|c| c.logit),
+    };
+    Ok((result, matching))
 }
 
 fn opt(v: Option<f64>) -> String {
