@@ -224,6 +224,8 @@ fn synth_train_infer_eval_round_trip() {
     oncoscope::volume::nifti::write_in_source_grid(Path::new(&multi), &other_labels).unwrap();
     let o = oncoscope(&["infer", &ct, "--label", &multi, "--weights", &d("weights")]);
     assert_refused(&o, &["multi_organ.nii.gz", "label values [3]"]);
+    let o = oncoscope(&["infer", &ct, "--weights", &d("nowhere")]);
+    assert_refused(&o, &["nowhere: no such weights folder"]);
     // Models of another task are refused, naming the file, not run on the wrong organ.
     let o = oncoscope(&[
         "infer",

@@ -124,6 +124,9 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let device = device_by_name(&args.device)?;
     let weights = args.weights.clone().unwrap_or_else(shipped_weights_dir);
+    if !weights.is_dir() {
+        bail!("{}: no such weights folder", weights.display());
+    }
     let load = |kind: ModelKind| -> Result<Option<LoadedModel>> {
         let Some(stem) = model_stem(&weights, task, kind) else {
             return Ok(None);

@@ -52,6 +52,9 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         })
         .transpose()?;
     let weights = args.weights.clone().unwrap_or_else(shipped_weights_dir);
+    if !weights.is_dir() {
+        bail!("{}: no such weights folder", weights.display());
+    }
     let cnn = model_stem(&weights, args.task, ModelKind::Cnn);
     let unet = model_stem(&weights, args.task, ModelKind::Unet);
     if cnn.is_none() && unet.is_none() {
