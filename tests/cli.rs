@@ -635,6 +635,19 @@ fn mesh_leaves_no_file_of_an_earlier_run_nor_a_partial_one() {
         "the earlier lesions.stl would pass for this map's"
     );
     assert!(text(&o).contains("removed"), "{}", text(&o));
+    for (flag, value) in [("--smooth", "1000000"), ("--smooth", "many")] {
+        let o = oncoscope(&[
+            "mesh",
+            &d("with.nii.gz"),
+            "--out",
+            &d("meshes"),
+            flag,
+            value,
+        ]);
+        assert_refused(&o, &["smoothing iterations"]);
+    }
+    let o = oncoscope(&["bench", "models", "--runs", "0"]);
+    assert_refused(&o, &["not a number of runs"]);
     // A file that cannot be put in place (a folder has its name): an error naming it once,
     // and no partial file beside it.
     std::fs::remove_file(d("meshes/organ.stl")).unwrap();

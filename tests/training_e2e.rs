@@ -615,6 +615,16 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
         assert!(text.contains("learning rate"), "{rate}: {text}");
     }
     assert!(!run.join("last.json").exists());
+    cfg.learning_rate = 3e-3;
+    // So must the share of cases kept for validation be a number from 0 to 0.9.
+    let sound_fraction = cfg.validation_fraction;
+    for fraction in [f64::NAN, -0.1, 7.0] {
+        cfg.validation_fraction = fraction;
+        let text = format!("{:#}", train_from_scratch(&cfg).unwrap_err());
+        assert!(text.contains("validation fraction"), "{fraction}: {text}");
+    }
+    cfg.validation_fraction = sound_fraction;
+    assert!(!run.join("last.json").exists());
 
     // A rate so high that the weights overflow in the first step (the step's loss, taken
     // before it, is finite; 1 training case, so that step is the run's only one): the run

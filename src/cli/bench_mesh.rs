@@ -21,7 +21,7 @@ pub struct BenchMeshArgs {
     /// Folder written by `bench_mc.py --save DIR` (`<name>.nii.gz` per volume).
     pub dir: PathBuf,
     /// Timed runs per volume, after one warm-up; the median is reported.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::runs_count)]
     pub runs: usize,
 }
 

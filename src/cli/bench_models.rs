@@ -25,7 +25,7 @@ pub struct BenchModelsArgs {
     #[arg(long, default_value_t = 96)]
     pub size: usize,
     /// Timed runs after two warm-ups; the median is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = super::runs_count)]
     pub runs: usize,
     /// Also run `bench_torch.py` with the same settings and print the ratio (CPU only: the
     /// reference script runs on the CPU).

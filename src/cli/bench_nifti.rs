@@ -16,7 +16,7 @@ pub struct BenchNiftiArgs {
     /// A .nii or .nii.gz file, e.g. the 512×512×300 case `bench_nifti.py --make` writes.
     pub file: PathBuf,
     /// Timed runs (after one warm-up); the median is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = super::runs_count)]
     pub runs: usize,
     /// Skip the Python reference even when it is available.
     #[arg(long)]

@@ -40,8 +40,9 @@ pub struct MeshArgs {
     /// Folder for the mesh files `organ.<ext>` and `lesions.<ext>` (created when missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// Taubin smoothing iterations (0 = none). Changes the surfaces, never the volumes.
-    #[arg(long, default_value_t = 0)]
+    /// Taubin smoothing iterations (0 = none, at most 1000). Changes the surfaces, never the
+    /// volumes.
+    #[arg(long, default_value_t = 0, value_parser = super::smoothing_iterations)]
     pub smooth: usize,
     /// Mesh file format.
     #[arg(long, value_enum, default_value = "stl")]

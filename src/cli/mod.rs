@@ -66,6 +66,28 @@ pub enum BenchCommand {
     Models(bench_models::BenchModelsArgs),
 }
 
+/// A count of timed runs: 1 or more.
+pub(crate) fn runs_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{text:?} is not a number of runs (1 or more)")),
+    }
+}
+
+/// Most Taubin smoothing iterations `mesh --smooth` takes: far past any visible change (the
+/// viewer uses a handful), and a few seconds on a large surface.
+pub(crate) const MAX_SMOOTHING_ITERATIONS: usize = 1000;
+
+/// Taubin smoothing iterations: 0 to [`MAX_SMOOTHING_ITERATIONS`].
+pub(crate) fn smoothing_iterations(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_SMOOTHING_ITERATIONS => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of smoothing iterations (0 to {MAX_SMOOTHING_ITERATIONS})"
+        )),
+    }
+}
+
 /// A volume in mL: a finite number, 0 or more.
 pub(crate) fn non_negative_ml(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

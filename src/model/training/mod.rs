@@ -154,6 +154,13 @@ pub fn train(
             config.learning_rate
         );
     }
+    if !(0.0..=0.9).contains(&config.validation_fraction) {
+        bail!(
+            "the validation fraction must be between 0 and 0.9, not {} (at least one case is \
+             always kept for validation)",
+            config.validation_fraction
+        );
+    }
     if let Err(why) = config.preprocessing.check().and_then(|()| {
         check_inference_settings(
             config.architecture.kind,
