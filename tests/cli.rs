@@ -49,6 +49,41 @@ fn synth_train_infer_eval_round_trip() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let data = d("data");
+    // Not into a folder holding a data set, and not more lesions than any organ holds.
+    let o = oncoscope(&[
+        "synth", "--task", "pancreas", "--cases", "1", "--out", &data,
+    ]);
+    assert_refused(&o, &["dataset.json", "already holds a data set"]);
+    let o = oncoscope(&[
+        "synth",
+        "--cases",
+        "1",
+        "--lesions",
+        "1000",
+        "--out",
+        &d("many"),
+    ]);
+    assert_refused(&o, &["not a number of lesions"]);
+    // A pancreas of a small phantom has no room for ten lesions: each short case says so.
+    let o = oncoscope(&[
+        "synth",
+        "--task",
+        "pancreas",
+        "--cases",
+        "1",
+        "--small",
+        "--lesions",
+        "10",
+        "--out",
+        &d("crowded"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("[asked 10 lesions: no room for more]")
+            && text(&o).contains("1 case got fewer lesions"),
+        "{}",
+        text(&o)
+    );
     for kind in ["unet", "cnn"] {
         let run = d(&format!("run_{kind}"));
         let args: Vec<&str> = [

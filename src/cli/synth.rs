@@ -74,8 +74,10 @@ pub struct SynthArgs {
     /// Small, coarse volumes (64–96 voxels per axis) for quick tests and training.
     #[arg(long)]
     pub small: bool,
-    /// Exactly this many lesions per case (0 for tumour-free cases; default: 0–5 at random).
-    #[arg(long)]
+    /// This many lesions per case, 0 to 10 (0 for tumour-free cases; default: 0–5 at random
+    /// in the liver, 0–3 in the pancreas). Where the organ has no room for them all, fewer,
+    /// and the case's line says so.
+    #[arg(long, value_parser = lesion_count)]
     pub lesions: Option<usize>,
     /// Lesion hypodensity "LO,HI" in HU against the organ, drawn per lesion (default: 20–40
     /// without contrast, 20–60 with it). Only the contrast changes: the same seed gives the
@@ -166,6 +168,19 @@ fn file_orientation(case: &PhantomCase) -> String {
     .orientation_code()
 }
 
+/// Most lesions `--lesions` asks for: more than a pancreas, or a liver of small-volume
+/// phantoms, has room for already.
+const MAX_LESIONS: usize = 10;
+
+fn lesion_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n <= MAX_LESIONS => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of lesions (0 to {MAX_LESIONS})"
+        )),
+    }
+}
+
 /// One line about a written case.
 fn case_line(id: &str, case: &PhantomCase, files: (&str, &str), seconds: f64) -> String {
     let lesions = if case.lesions.is_empty() {
@@ -201,7 +216,16 @@ pub fn run_synth(args: &SynthArgs) -> Result<()> {
         bail!("--cases must be at least 1");
     }
     let task = Task::from(args.task);
+    let existing = args.out.join("dataset.json");
+    if existing.is_file() {
+        bail!(
+            "{}: this folder already holds a data set; choose a new --out (writing here would \
+             mix two data sets)",
+            existing.display()
+        );
+    }
     let mut started = Instant::now();
+    let mut short = 0usize;
     let json = write_phantom_dataset(
         &args.out,
         task,
@@ -213,10 +237,12 @@ pub fn run_synth(args: &SynthArgs) -> Result<()> {
                 files.image.display().to_string(),
                 files.label.display().to_string(),
             );
-            println!(
-                "{}",
-                case_line(id, case, (&image, &label), started.elapsed().as_secs_f64())
-            );
+            let mut line = case_line(id, case, (&image, &label), started.elapsed().as_secs_f64());
+            if let Some(asked) = args.lesions.filter(|&n| case.lesions.len() < n) {
+                short += 1;
+                line.push_str(&format!(" [asked {asked} lesions: no room for more]"));
+            }
+            println!("{line}");
             started = Instant::now();
         },
     )
@@ -230,6 +256,13 @@ pub fn run_synth(args: &SynthArgs) -> Result<()> {
             .unwrap_or_default(),
         args.out.display()
     );
+    if short > 0 {
+        println!(
+            "{short} case{} got fewer lesions than --lesions asked: the organ had no room for \
+             more (marked above)",
+            if short == 1 { "" } else { "s" }
+        );
+    }
     Ok(())
 }
 
