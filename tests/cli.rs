@@ -130,8 +130,11 @@ fn synth_train_infer_eval_round_trip() {
             .unwrap();
         }
     }
-    // Inference settings a model cannot use are refused before any training.
+    // Inference settings a model cannot use are refused before any training, and so are
+    // the classifier's own flags for a U-Net.
     for (kind, setting, value, why) in [
+        ("unet", "--normals", "somewhere", "for the classifier"),
+        ("unet", "--global-pool", "max", "for the classifier"),
         ("cnn", "--min-lesion-ml", "0.5", "not a classifier"),
         ("unet", "--cube-refinements", "1", "organ's region"),
     ] {

@@ -38,8 +38,8 @@ pub struct TrainArgs {
     pub channels: [usize; 4],
     /// The classifier's global pooling: `average` (the reference CNN3D) or `max` (one lesion
     /// can decide; same parameters).
-    #[arg(long, value_enum, default_value_t = GlobalPool::Average)]
-    pub global_pool: GlobalPool,
+    #[arg(long, value_enum)]
+    pub global_pool: Option<GlobalPool>,
     #[arg(long, default_value_t = 2)]
     pub batch_size: usize,
     #[arg(long, default_value_t = 1e-3)]
@@ -130,6 +130,18 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
             args.margin_mm
         );
     }
+    if args.model == ModelKind::Unet {
+        let classifier_only = [
+            ("--normals", args.normals.is_some()),
+            ("--global-pool", args.global_pool.is_some()),
+        ];
+        if let Some((flag, _)) = classifier_only.iter().find(|(_, given)| *given) {
+            anyhow::bail!(
+                "{flag} is for the classifier (--model cnn); a U-Net learns from the data set's \
+                 label maps"
+            );
+        }
+    }
     if args.model == ModelKind::Unet && !args.grid.is_multiple_of(8) {
         anyhow::bail!("--grid {} must be a multiple of 8 for the U-Net", args.grid);
     }
@@ -140,7 +152,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         architecture: Architecture {
             kind: args.model,
             channels: args.channels,
-            global_pool: args.global_pool,
+            global_pool: args.global_pool.unwrap_or(GlobalPool::Average),
         },
         preprocessing: Preprocessing {
             region: match args.region {
