@@ -545,7 +545,17 @@ fn the_cache_prepares_a_case_again_when_its_files_change() {
         cases.sort_by(|a, b| a.id.cmp(&b.id));
         cases
     };
-    let cached_files = || std::fs::read_dir(&cache).unwrap().count();
+    // The cache's files with their modification times, by name.
+    let cached_files = || -> std::collections::BTreeMap<String, std::time::SystemTime> {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, e.metadata().unwrap().modified().unwrap())
+            })
+            .collect()
+    };
     let same = |a: &[PreparedCase], b: &[PreparedCase]| {
         a.iter()
             .zip(b)
@@ -555,7 +565,8 @@ fn the_cache_prepares_a_case_again_when_its_files_change() {
     assert!(first[0].has_tumour);
     // Unchanged files are read from the cache.
     assert!(same(&first, &prepare(&data, &cache)));
-    assert_eq!(cached_files(), 2);
+    let before = cached_files();
+    assert_eq!(before.len(), 2);
 
     // A label map fixed after the run (its tumour was organ after all) is prepared again.
     let label_path = data.join("labelsTr/liver_000.nii.gz");
@@ -571,7 +582,22 @@ fn the_cache_prepares_a_case_again_when_its_files_change() {
         "the cached case was reused after its label map changed"
     );
     assert!(same(&after[1..], &first[1..]), "the untouched case changed");
-    assert_eq!(cached_files(), 3, "only the changed case is prepared again");
+    let now = cached_files();
+    let untouched: Vec<_> = before
+        .iter()
+        .filter(|(n, _)| n.starts_with("liver_001-"))
+        .collect();
+    assert_eq!(untouched.len(), 1);
+    assert_eq!(
+        now.get(untouched[0].0),
+        Some(untouched[0].1),
+        "only the changed case is prepared again"
+    );
+    assert_eq!(
+        now.len(),
+        2,
+        "the stale version of the changed case is removed: {now:?}"
+    );
 
     // Another data set with the same case ids, into the same run folder, is its own.
     let other = dir.path().join("other");

@@ -185,7 +185,28 @@ fn prepare_one(
         organ_from_truth,
     };
     write_cache(&cache, &case).with_context(|| format!("writing cache {}", cache.display()))?;
+    remove_stale_caches(cache_dir, id, &cache);
     Ok(case)
+}
+
+/// Removes the cached versions of case `id` other than `current` (made from its files before
+/// they changed), so that a run folder's cache does not grow with every edit of a label map.
+/// Cache files are named `<id>-<key>.bin`, the key holding no '-'.
+fn remove_stale_caches(cache_dir: &Path, id: &str, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return;
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let is_of_this_case = path.extension().is_some_and(|e| e == "bin")
+            && path
+                .file_stem()
+                .and_then(|stem| stem.to_str())
+                .and_then(|stem| stem.rsplit_once('-'))
+                .is_some_and(|(case, _)| case == id);
+        if is_of_this_case && path != current {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// A short key that changes whenever the preprocessing does (`extra`: what else decides the
