@@ -237,8 +237,8 @@ fn synth_train_infer_eval_round_trip() {
     let ct_bytes = std::fs::read(&ct).unwrap();
     let unet_card = d("weights/liver_unet.json");
     for (out, needle) in [
-        (ct.as_str(), "an input of this command"),
-        (label.as_str(), "an input of this command"),
+        (ct.as_str(), "that is an input"),
+        (label.as_str(), "that is an input"),
         (unet_card.as_str(), "NIfTI"),
         (&d("seg.hdr"), "NIfTI"),
     ] {

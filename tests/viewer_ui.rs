@@ -323,3 +323,71 @@ fn without_a_classifier_run_both_segments_and_says_so_without_an_error() {
     );
     assert!(h.state().case().unwrap().classification.is_none());
 }
+
+#[test]
+fn results_of_a_case_no_longer_open_are_dropped_and_its_files_are_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = viewer_weights(dir.path());
+    let (ct, label) = sample();
+    let mut plan = StartupPlan::open(Some((ct.clone(), None)));
+    plan.weights_dir = Some(weights);
+    let mut h = harness(plan);
+    run_until(&mut h, "the case to load", |app| app.case().is_some());
+    // Segment the sample, and open another CT (a copy: same grid) before the result is in.
+    h.state_mut().command(Command::Run {
+        classify: false,
+        segment: true,
+    });
+    let other = dir.path().join("other_ct.nii.gz");
+    std::fs::copy(&ct, &other).unwrap();
+    h.state_mut().command(Command::OpenCase {
+        ct: other.clone(),
+        ground_truth: None,
+        task: None,
+    });
+    run_until(&mut h, "the other case, and the models to stop", |app| {
+        !app.busy() && app.case().is_some_and(|c| c.ct_path == other)
+    });
+    h.run_steps(20);
+    assert!(
+        h.state().case().unwrap().prediction.is_none(),
+        "the first CT's segmentation was put on the second"
+    );
+    // Its own segmentation may not be saved over the CT it was made from.
+    h.get_by_label("Run segmentation").click();
+    run_until(&mut h, "the segmentation", |app| {
+        !app.busy() && app.case().unwrap().prediction.is_some()
+    });
+    let before = std::fs::read(&other).unwrap();
+    h.state_mut()
+        .command(Command::SaveSegmentation(other.clone()));
+    run_until(&mut h, "the refusal", |app| {
+        !app.busy() && app.notices().iter().any(|n| n.error)
+    });
+    let notice = h.state().notices().iter().find(|n| n.error).unwrap();
+    assert!(notice.text.contains("that is an input"), "{}", notice.text);
+    assert_eq!(std::fs::read(&other).unwrap(), before);
+    // A ground truth with other labels (a multi-organ map) does not keep the CT from
+    // opening; why it is left out is said.
+    let mut labels = oncoscope::volume::nifti::read_labels(&label).unwrap();
+    labels.voxels[0] = 7;
+    let multi = dir.path().join("multi_organ.nii.gz");
+    oncoscope::volume::nifti::write_in_source_grid(&multi, &labels).unwrap();
+    h.state_mut().command(Command::OpenCase {
+        ct: ct.clone(),
+        ground_truth: Some(multi),
+        task: None,
+    });
+    run_until(&mut h, "the sample without its ground truth", |app| {
+        !app.busy() && app.case().is_some_and(|c| c.ct_path == ct)
+    });
+    assert!(h.state().case().unwrap().ground_truth.is_none());
+    assert!(
+        h.state()
+            .notices()
+            .iter()
+            .any(|n| n.error && n.text.contains("multi_organ.nii.gz") && n.text.contains("[7]")),
+        "{:?}",
+        h.state().notices()
+    );
+}

@@ -17,6 +17,7 @@ use crate::model::weights::{model_stem, shipped_weights_dir};
 use crate::slice::Plane;
 use crate::ui::{FileDialogs, FramePacing, SceneView, SliceViewState};
 use crate::volume::decathlon::Task;
+use crate::volume::nifti::check_output_path;
 
 pub use startup::{DisplayOverrides, StartupPlan, TrainingStart, decathlon_label_for};
 use state::{Case, Command, Comparison, LabelLayer, Preferences, SegmentationRun};
@@ -328,6 +329,17 @@ impl OncoscopeApp {
             self.notify_error("No segmentation to save yet: run the segmentation first");
             return;
         };
+        let case = self
+            .case
+            .as_ref()
+            .expect("a prediction belongs to an open case");
+        let inputs: Vec<PathBuf> = std::iter::once(case.ct_path.clone())
+            .chain(case.ground_truth.as_ref().map(|t| t.origin.clone()))
+            .collect();
+        if let Err(e) = check_output_path(path, &inputs) {
+            self.notify_error(format!("Not saved: {e}"));
+            return;
+        }
         // Writing a large .nii.gz takes a while: a job, so the window keeps drawing.
         let request = Request::SaveLabels {
             labels: prediction.labels.clone(),
@@ -403,6 +415,17 @@ impl OncoscopeApp {
                     task,
                 } => {
                     self.finish_job(JobKind::Load);
+                    // Models still running on the previous case: their results would be
+                    // for another CT.
+                    for job in &self.jobs {
+                        if matches!(job.kind, JobKind::Classify | JobKind::Segment) {
+                            job.cancel.cancel();
+                        }
+                    }
+                    self.jobs
+                        .retain(|j| !matches!(j.kind, JobKind::Classify | JobKind::Segment));
+                    // The pointer over the views belonged to the previous CT's grid.
+                    self.hovered_voxel = None;
                     if let Some(task) = task {
                         self.switch_task(task, &ct_path);
                     }
@@ -412,6 +435,9 @@ impl OncoscopeApp {
                         view.clear();
                     }
                     self.scene.clear();
+                    // The ground-truth box shows this case's, or nothing: a path left from the
+                    // previous case would be sent with the next one typed in.
+                    self.label_path_input.clear();
                     if let Some((path, labels)) = ground_truth {
                         self.label_path_input = path.display().to_string();
                         case.ground_truth = Some(self.new_layer(path, labels));
@@ -432,25 +458,30 @@ impl OncoscopeApp {
                     }
                     self.request_surfaces(LabelSource::GroundTruth);
                 }
-                Event::Classified { result, model } => {
-                    if let Some(case) = &mut self.case {
+                Event::Classified { result, model, ct } => {
+                    // A result of a case no longer open is dropped (its job was cancelled
+                    // when the new case opened).
+                    if let Some(case) = self.case.as_mut().filter(|c| Arc::ptr_eq(&c.ct, &ct)) {
                         case.classification = Some((result, model));
+                        self.finish_job(JobKind::Classify);
                     }
-                    self.finish_job(JobKind::Classify);
                 }
                 Event::Segmented {
                     labels,
                     model,
                     seconds,
                     report,
+                    ct,
                 } => {
-                    self.finish_job(JobKind::Segment);
-                    let layer = self.new_layer(model, labels);
-                    if let Some(case) = &mut self.case {
-                        case.prediction = Some(layer);
-                        case.segmentation_run = Some(SegmentationRun { seconds, report });
+                    if self.case.as_ref().is_some_and(|c| Arc::ptr_eq(&c.ct, &ct)) {
+                        self.finish_job(JobKind::Segment);
+                        let layer = self.new_layer(model, labels);
+                        if let Some(case) = &mut self.case {
+                            case.prediction = Some(layer);
+                            case.segmentation_run = Some(SegmentationRun { seconds, report });
+                        }
+                        self.request_surfaces(LabelSource::Prediction);
                     }
-                    self.request_surfaces(LabelSource::Prediction);
                 }
                 Event::SurfacesReady {
                     source,

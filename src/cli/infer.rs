@@ -13,7 +13,7 @@ use oncoscope::model::progress::CancelToken;
 use oncoscope::model::weights::{check_model_task, model_stem, shipped_weights_dir};
 use oncoscope::volume::VolumeError;
 use oncoscope::volume::decathlon::{Task, check_task_labels};
-use oncoscope::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
+use oncoscope::volume::nifti::{check_output_path, read_ct, read_labels_for, write_in_source_grid};
 
 #[derive(clap::Args, Debug)]
 pub struct InferArgs {
@@ -197,33 +197,13 @@ fn refuse_overwriting_inputs(
     args: &InferArgs,
     models: [&Option<PathBuf>; 2],
 ) -> Result<()> {
-    let name = out.to_string_lossy();
-    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
-        bail!(
-            "--out {}: the segmentation is written as NIfTI; name it .nii or .nii.gz",
-            out.display()
-        );
-    }
-    let Ok(out_file) = std::fs::canonicalize(out) else {
-        return Ok(()); // not there yet: nothing to overwrite
-    };
     let mut inputs = vec![args.ct.clone()];
     inputs.extend(args.label.clone());
     for stem in models.into_iter().flatten() {
         inputs.push(card_path(stem));
         inputs.push(weights_path(stem));
     }
-    if let Some(input) = inputs
-        .iter()
-        .find(|p| std::fs::canonicalize(p).is_ok_and(|p| p == out_file))
-    {
-        bail!(
-            "--out {}: that is an input of this command ({}); choose another file",
-            out.display(),
-            input.display()
-        );
-    }
-    Ok(())
+    check_output_path(out, &inputs).with_context(|| format!("--out {}", out.display()))
 }
 
 fn cancer_text(cancer: bool) -> &'static str {

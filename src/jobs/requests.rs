@@ -176,6 +176,8 @@ pub enum Event {
     Classified {
         result: Classification,
         model: PathBuf,
+        /// The CT it was computed on: the viewer drops a result of a case no longer open.
+        ct: Arc<CtVolume>,
     },
     Segmented {
         labels: Arc<LabelVolume>,
@@ -183,6 +185,8 @@ pub enum Event {
         seconds: f64,
         /// What the segmenter did beyond one pass of its network.
         report: SegmentationReport,
+        /// The CT it was computed on: the viewer drops a result of a case no longer open.
+        ct: Arc<CtVolume>,
     },
     SurfacesReady {
         source: LabelSource,

@@ -23,11 +23,11 @@ use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::model::weights::{check_model_task, model_stem};
 use crate::volume::dataset_check::check_dataset;
-use crate::volume::decathlon::task_of_image;
+use crate::volume::decathlon::{check_task_labels, task_of_image};
 use crate::volume::nifti::{read_ct, read_labels_for, write_in_source_grid};
 use crate::volume::phantom::PhantomOptions;
 use crate::volume::phantom_dataset::write_phantom_dataset;
-use crate::volume::{CtVolume, LabelVolume};
+use crate::volume::{CtVolume, LabelVolume, VolumeError};
 
 /// Lesions smaller than this (mL) are left out of the viewer's lesion table.
 pub const VIEWER_MIN_LESION_ML: f64 = 0.05;
@@ -247,6 +247,9 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 reporter.send(Event::Cancelled(JobKind::Load));
                 return Ok(());
             }
+            // A ground truth that cannot be used does not keep its CT from opening: the CT
+            // opens without it, and why is said.
+            let mut unusable_truth = None;
             let ground_truth = match ground_truth_path {
                 Some(path) => {
                     reporter.progress(
@@ -254,8 +257,13 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                         Some(0.7),
                         format!("Reading {}", display_name(&path)),
                     );
-                    let labels = Arc::new(read_labels_for(&path, &ct)?);
-                    Some((path, labels))
+                    match read_ground_truth(&path, &ct) {
+                        Ok(labels) => Some((path, Arc::new(labels))),
+                        Err(e) => {
+                            unusable_truth = Some(e);
+                            None
+                        }
+                    }
                 }
                 None => None,
             };
@@ -266,6 +274,12 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 ground_truth,
                 task,
             });
+            if let Some(e) = unusable_truth {
+                reporter.failed(
+                    JobKind::Load,
+                    format!("{e} (the CT is open without this ground truth)"),
+                );
+            }
         }
         Request::LoadGroundTruth { path, ct } => {
             reporter.progress(
@@ -273,7 +287,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 None,
                 format!("Reading {}", display_name(&path)),
             );
-            let labels = Arc::new(read_labels_for(&path, &ct)?);
+            let labels = Arc::new(read_ground_truth(&path, &ct)?);
             reporter.send(Event::GroundTruthLoaded { path, labels });
         }
         Request::Surfaces {
@@ -508,7 +522,7 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
 /// when it is the classifier's locator. `Ok(false)` when cancelled (reported).
 fn run_classifier(
     model: &LoadedModel,
-    ct: &CtVolume,
+    ct: &Arc<CtVolume>,
     segmented: Option<(&LoadedModel, &LabelVolume)>,
     cancel: &CancelToken,
     reporter: &Reporter,
@@ -519,6 +533,7 @@ fn run_classifier(
             reporter.send(Event::Classified {
                 result,
                 model: model.path.clone(),
+                ct: ct.clone(),
             });
             Ok(true)
         }
@@ -532,7 +547,7 @@ fn run_classifier(
 /// Segments `ct` and reports the labels; `Ok(None)` when cancelled (reported).
 fn run_segmenter(
     model: &LoadedModel,
-    ct: &CtVolume,
+    ct: &Arc<CtVolume>,
     cancel: &CancelToken,
     reporter: &Reporter,
 ) -> anyhow::Result<Option<Arc<LabelVolume>>> {
@@ -546,6 +561,7 @@ fn run_segmenter(
                 model: model.path.clone(),
                 seconds: started.elapsed().as_secs_f64(),
                 report,
+                ct: ct.clone(),
             });
             Ok(Some(labels))
         }
@@ -566,6 +582,13 @@ fn stage_reporter(reporter: &Reporter, job: JobKind) -> impl FnMut(Stage) + '_ {
         };
         reporter.progress(job, Some(fraction), message);
     }
+}
+
+/// A ground-truth label map for `ct`: on its grid, with only the labels 0, 1 and 2.
+fn read_ground_truth(path: &Path, ct: &CtVolume) -> Result<LabelVolume, VolumeError> {
+    let labels = read_labels_for(path, ct)?;
+    check_task_labels(path, &labels)?;
+    Ok(labels)
 }
 
 fn display_name(path: &Path) -> String {

@@ -564,7 +564,16 @@ pub fn status_bar(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             ui.label("No case open");
             return;
         };
-        let voxel = app.hovered_voxel.unwrap_or(case.cursor_voxel);
+        let dims = case.ct.grid.dims;
+        let inside = |v: &[usize; 3]| v.iter().zip(dims).all(|(&c, n)| c < n);
+        // A pointer position of a previous case's grid is never read in this one's.
+        let voxel = app
+            .hovered_voxel
+            .filter(inside)
+            .unwrap_or(case.cursor_voxel);
+        if !inside(&voxel) {
+            return;
+        }
         let [x, y, z] = voxel;
         let world = case.ct.grid.world_of_voxel([x as f64, y as f64, z as f64]);
         let i = case.ct.grid.index(x, y, z);
@@ -574,11 +583,19 @@ pub fn status_bar(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         );
         let names = app.prefs.task.labels();
         let name = |v: u8| names.get(&v).cloned().unwrap_or_else(|| v.to_string());
-        if let Some(p) = &case.prediction {
-            text += &format!("  predicted: {}", name(p.labels.voxels[i]));
+        if let Some(&v) = case
+            .prediction
+            .as_ref()
+            .and_then(|p| p.labels.voxels.get(i))
+        {
+            text += &format!("  predicted: {}", name(v));
         }
-        if let Some(t) = &case.ground_truth {
-            text += &format!("  truth: {}", name(t.labels.voxels[i]));
+        if let Some(&v) = case
+            .ground_truth
+            .as_ref()
+            .and_then(|t| t.labels.voxels.get(i))
+        {
+            text += &format!("  truth: {}", name(v));
         }
         ui.label(RichText::new(text).monospace());
     });

@@ -16,4 +16,4 @@ pub use read::{
     NiftiSource, read_ct, read_ct_bytes, read_labels, read_labels_bytes, read_labels_for,
     read_source,
 };
-pub use write::{write_in_source_grid, write_volume};
+pub use write::{check_output_path, write_in_source_grid, write_volume};

@@ -4,7 +4,7 @@
 //! write never leaves a broken file under the real name.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::datatype::NiftiScalar;
 use super::header::NiftiHeader;
@@ -99,4 +99,33 @@ fn write_file<T: NiftiScalar>(
         let _ = std::fs::remove_file(&tmp);
     }
     written.map_err(io)
+}
+
+/// Refuses `out` as the file to write a volume to when it is not named as NIfTI (`.nii` or
+/// `.nii.gz`) or is one of `inputs` (e.g. the CT and ground truth it was made from), which
+/// writing would destroy. Inputs that do not exist are skipped.
+pub fn check_output_path(out: &Path, inputs: &[PathBuf]) -> Result<(), VolumeError> {
+    let name = out.to_string_lossy();
+    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        return Err(VolumeError::format(
+            out,
+            "volumes are written as NIfTI: name the file .nii or .nii.gz",
+        ));
+    }
+    let Ok(out_file) = std::fs::canonicalize(out) else {
+        return Ok(()); // not there yet: nothing to overwrite
+    };
+    if let Some(input) = inputs
+        .iter()
+        .find(|p| std::fs::canonicalize(p).is_ok_and(|p| p == out_file))
+    {
+        return Err(VolumeError::format(
+            out,
+            format!(
+                "that is an input ({}), which writing would destroy; choose another file",
+                input.display()
+            ),
+        ));
+    }
+    Ok(())
 }
