@@ -391,3 +391,33 @@ fn results_of_a_case_no_longer_open_are_dropped_and_its_files_are_not_overwritte
         h.state().notices()
     );
 }
+
+#[test]
+fn a_failing_classifier_is_reported_as_such_and_the_segmentation_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = viewer_weights(dir.path());
+    std::fs::write(weights.join("liver_cnn.safetensors"), b"not weights").unwrap();
+    let (ct, _) = sample();
+    let mut plan = StartupPlan::open(Some((ct, None)));
+    plan.weights_dir = Some(weights);
+    let mut h = harness(plan);
+    run_until(&mut h, "the case to load", |app| app.case().is_some());
+    h.get_by_label("Run both").click();
+    run_until(&mut h, "both models to end", |app| {
+        !app.busy() && app.case().unwrap().prediction.is_some()
+    });
+    let notices = h.state().notices();
+    assert!(
+        notices.iter().any(|n| n.error
+            && n.text.starts_with("Classification failed")
+            && n.text.contains("liver_cnn")),
+        "{notices:?}"
+    );
+    assert!(
+        !notices
+            .iter()
+            .any(|n| n.text.starts_with("Segmentation failed")),
+        "{notices:?}"
+    );
+    assert!(h.state().case().unwrap().classification.is_none());
+}

@@ -314,12 +314,13 @@ impl OncoscopeApp {
             segment,
             cancel: cancel.clone(),
         };
-        let kind = if classify && !segment {
-            JobKind::Classify
-        } else {
-            JobKind::Segment
-        };
-        self.start_job(kind, cancel, "Starting");
+        // One job per model, each ended by its own result or failure.
+        if segment {
+            self.start_job(JobKind::Segment, cancel.clone(), "Starting");
+        }
+        if classify {
+            self.start_job(JobKind::Classify, cancel, "Starting");
+        }
         self.pacing.start_measuring();
         self.workers.submit(Request::Analyse(request));
     }
@@ -532,12 +533,9 @@ impl OncoscopeApp {
                     self.notify_info(format!("{} cancelled", job.describe()));
                 }
                 Event::Failed { job, message } => {
-                    // A missing classifier fails alone while the segmentation goes on.
-                    let analysis_goes_on = job == JobKind::Classify
-                        && self.jobs.iter().any(|j| j.kind == JobKind::Segment);
-                    if !analysis_goes_on {
-                        self.finish_job(job);
-                    }
+                    // Each model has its own job: a failing classifier ends its own, while
+                    // the segmentation goes on.
+                    self.finish_job(job);
                     self.notify_error(format!("{} failed: {message}", job.describe()));
                 }
                 // Taken by `handle_training_event`.

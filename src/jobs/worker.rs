@@ -464,9 +464,11 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
     let classifier = match want_classification.then(|| find(ModelKind::Cnn)) {
         Some(Ok(stem)) => {
             reporter.progress(JobKind::Classify, Some(0.0), "Loading classifier");
-            let model = models.get(&stem, &device)?;
-            match check_model_task(&model, task) {
-                Ok(()) => Some(model),
+            let loaded = models
+                .get(&stem, &device)
+                .and_then(|model| check_model_task(&model, task).map(|()| model));
+            match loaded {
+                Ok(model) => Some(model),
                 Err(e) => {
                     reporter.failed(JobKind::Classify, format!("{e:#}"));
                     None
@@ -488,32 +490,53 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
     });
     // A classifier behind the segmenter (its locator) waits for the segmenter's labels
     // instead of running it again.
+    // Each model's failure is reported as its own job's.
+    let failed = |job: JobKind, e: &anyhow::Error| reporter.failed(job, format!("{e:#}"));
     if let (Some(classifier), Some(Ok(segmenter))) = (&classifier, &segmenter)
         && locator_is(classifier, segmenter)
     {
-        let Some(labels) = run_segmenter(segmenter, &ct, &cancel, reporter)? else {
-            reporter.send(Event::Cancelled(JobKind::Classify));
-            return Ok(());
+        let labels = match run_segmenter(segmenter, &ct, &cancel, reporter) {
+            Ok(Some(labels)) => labels,
+            Ok(None) => {
+                reporter.send(Event::Cancelled(JobKind::Classify));
+                return Ok(());
+            }
+            Err(e) => {
+                failed(JobKind::Segment, &e);
+                reporter.failed(
+                    JobKind::Classify,
+                    "it classifies behind the segmentation, which failed".into(),
+                );
+                return Ok(());
+            }
         };
-        run_classifier(
+        if let Err(e) = run_classifier(
             classifier,
             &ct,
             Some((segmenter, &labels)),
             &cancel,
             reporter,
-        )?;
-        return Ok(());
-    }
-    if let Some(classifier) = &classifier
-        && !run_classifier(classifier, &ct, None, &cancel, reporter)?
-    {
-        if segmenter.is_some() {
-            reporter.send(Event::Cancelled(JobKind::Segment));
+        ) {
+            failed(JobKind::Classify, &e);
         }
         return Ok(());
     }
-    if let Some(segmenter) = segmenter {
-        run_segmenter(&*segmenter?, &ct, &cancel, reporter)?;
+    if let Some(classifier) = &classifier {
+        match run_classifier(classifier, &ct, None, &cancel, reporter) {
+            Ok(true) => {}
+            Ok(false) => {
+                if segmenter.is_some() {
+                    reporter.send(Event::Cancelled(JobKind::Segment));
+                }
+                return Ok(());
+            }
+            Err(e) => failed(JobKind::Classify, &e),
+        }
+    }
+    if let Some(segmenter) = segmenter
+        && let Err(e) = segmenter.and_then(|s| run_segmenter(&s, &ct, &cancel, reporter))
+    {
+        failed(JobKind::Segment, &e);
     }
     Ok(())
 }
