@@ -656,10 +656,7 @@ fn save_colour_image(path: &Path, image: &egui::ColorImage) -> Result<(), String
     let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
     let buffer = image::RgbaImage::from_raw(width as u32, height as u32, bytes)
         .ok_or("screenshot has an inconsistent size")?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-    }
-    buffer.save(path).map_err(|e| e.to_string())
+    crate::ui::write_png(path, &buffer)
 }
 
 impl eframe::App for OncoscopeApp {

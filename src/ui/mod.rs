@@ -4,12 +4,14 @@
 mod dialogs;
 mod pacing;
 mod panels;
+mod png_file;
 mod scene_view;
 mod slice_view;
 mod training_panel;
 
 pub use dialogs::{DialogPurpose, FileDialogs};
 pub use pacing::FramePacing;
+pub use png_file::write_png;
 pub use scene_view::{SceneView, SlicePlaneImage};
 pub use slice_view::{SliceViewState, plane_colour};
 

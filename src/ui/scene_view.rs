@@ -271,8 +271,7 @@ impl SceneView {
             anyhow::bail!("the 3D view has not been drawn (no GPU renderer)");
         };
         let image = gpu.target.read_rgba(&rs.device, &rs.queue)?;
-        image.save(path)?;
-        Ok(())
+        super::write_png(path, &image).map_err(anyhow::Error::msg)
     }
 
     /// Draws the view into `rect`, with `slice_planes` in place when the preferences ask for
