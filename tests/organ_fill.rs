@@ -49,11 +49,11 @@ fn training_cases_are_filled_around_the_ground_truths_or_the_locators_organ() {
         ..pre
     };
     let cache = dir.path().join("cache");
-    let filled = prepare_cases(&dataset, &[], &pre, None, &cache, &|_, _, _| {}).unwrap();
-    let plain = prepare_cases(&dataset, &[], &kept, None, &cache, &|_, _, _| {}).unwrap();
+    let filled = prepare_cases(&dataset, &[], &pre, None, &cache, &|_, _, _| true).unwrap();
+    let plain = prepare_cases(&dataset, &[], &kept, None, &cache, &|_, _, _| true).unwrap();
     let locator = LoadedModel::load(&shipped_locator(), &Device::Cpu).unwrap();
     let by_locator =
-        prepare_cases(&dataset, &[], &pre, Some(&locator), &cache, &|_, _, _| {}).unwrap();
+        prepare_cases(&dataset, &[], &pre, Some(&locator), &cache, &|_, _, _| true).unwrap();
     for (case, ((filled, plain), by_locator)) in dataset
         .training
         .iter()
@@ -125,7 +125,7 @@ fn training_cases_are_filled_around_the_ground_truths_or_the_locators_organ() {
     )
     .unwrap();
     let by_finder =
-        prepare_cases(&dataset, &[], &pre, Some(&finder), &cache, &|_, _, _| {}).unwrap();
+        prepare_cases(&dataset, &[], &pre, Some(&finder), &cache, &|_, _, _| true).unwrap();
     assert_eq!(cache_files(), 4 * dataset.training.len());
     assert!(
         by_finder
@@ -248,7 +248,7 @@ fn a_case_where_the_locator_finds_no_organ_is_filled_around_the_truth_and_said_s
     let pre = filling_preprocessing();
     for pass in ["prepared", "from the cache"] {
         let cases =
-            prepare_cases(&dataset, &[], &pre, Some(&locator), &cache, &|_, _, _| {}).unwrap();
+            prepare_cases(&dataset, &[], &pre, Some(&locator), &cache, &|_, _, _| true).unwrap();
         assert!(cases.iter().all(|c| c.organ_from_truth), "{pass}");
     }
     // The run's model card says which cases were filled around the ground truth's organ.
@@ -289,11 +289,11 @@ fn the_locators_tumour_is_a_second_channel_never_the_ground_truths() {
     let finder_path = oncoscope::model::weights::shipped_weights_dir().join("liver_unet");
     let finder = LoadedModel::load(&finder_path, &Device::Cpu).unwrap();
     let cache = dir.path().join("cache");
-    let plain = prepare_cases(&dataset, &[], &one_channel, None, &cache, &|_, _, _| {}).unwrap();
+    let plain = prepare_cases(&dataset, &[], &one_channel, None, &cache, &|_, _, _| true).unwrap();
     let (mut found_in_truth, mut found_elsewhere) = (0, 0);
     for pass in ["prepared", "from the cache"] {
         let cases =
-            prepare_cases(&dataset, &[], &pre, Some(&finder), &cache, &|_, _, _| {}).unwrap();
+            prepare_cases(&dataset, &[], &pre, Some(&finder), &cache, &|_, _, _| true).unwrap();
         for (case, plain) in cases.iter().zip(&plain) {
             let id = &case.id;
             assert_eq!(case.input.len(), 2 * n, "{id} {pass}");
@@ -337,7 +337,7 @@ fn the_locators_tumour_is_a_second_channel_never_the_ground_truths() {
     // channel stays empty (it never shows the truth's tumour).
     let blind = blind_copy(&finder_path, dir.path());
     let blind = LoadedModel::load(&blind, &Device::Cpu).unwrap();
-    let cases = prepare_cases(&dataset, &[], &pre, Some(&blind), &cache, &|_, _, _| {}).unwrap();
+    let cases = prepare_cases(&dataset, &[], &pre, Some(&blind), &cache, &|_, _, _| true).unwrap();
     for case in &cases {
         assert!(
             case.organ_from_truth && case.target.contains(&2),

@@ -146,6 +146,36 @@ fn cancelled_run_stops_within_a_step_and_its_checkpoint_loads() {
 }
 
 #[test]
+fn a_run_stopped_while_preparing_its_cases_stops_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 8, 14);
+    let run = dir.path().join("run");
+    let cancel = CancelToken::new();
+    let mut prepared = 0;
+    let cfg = tiny_config(&data, &run, ModelKind::Unet, 3);
+    let outcome = train(
+        &cfg,
+        &Device::Cpu,
+        false,
+        &RunControl::cancel_only(&cancel),
+        &mut |e| match e {
+            TrainingEvent::Preparing { .. } => {
+                prepared += 1;
+                cancel.cancel();
+            }
+            TrainingEvent::Step { .. } | TrainingEvent::Epoch(_) => panic!("trained: {e:?}"),
+            _ => {}
+        },
+    )
+    .unwrap();
+    assert!(outcome.cancelled && outcome.epochs_done == 0 && outcome.best.is_none());
+    // The cases under way when the stop came are finished (one per worker thread), no more.
+    assert!(prepared < 8, "all {prepared} cases were prepared");
+    assert!(!run.join("last.json").exists());
+}
+
+#[test]
 fn wrong_task_and_missing_folders_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -541,7 +571,7 @@ fn the_cache_prepares_a_case_again_when_its_files_change() {
     let cache = dir.path().join("run/cache");
     let prepare = |data: &Path, cache: &Path| {
         let dataset = open_dataset(data).unwrap();
-        let mut cases = prepare_cases(&dataset, &[], &pre, None, cache, &|_, _, _| {}).unwrap();
+        let mut cases = prepare_cases(&dataset, &[], &pre, None, cache, &|_, _, _| true).unwrap();
         cases.sort_by(|a, b| a.id.cmp(&b.id));
         cases
     };

@@ -247,6 +247,11 @@ impl OncoscopeApp {
                     job.cancel.cancel();
                 }
             }
+            Command::CancelJob(kind) => {
+                for job in self.jobs.iter().filter(|j| j.kind == kind) {
+                    job.cancel.cancel();
+                }
+            }
             Command::SaveSegmentation(path) => self.save_segmentation(&path),
             Command::ExportMeshes(dir) => self.export_meshes(&dir),
             Command::Screenshot(path) => self.request_screenshot(path),
@@ -660,6 +665,14 @@ fn save_colour_image(path: &Path, image: &egui::ColorImage) -> Result<(), String
 }
 
 impl eframe::App for OncoscopeApp {
+    /// Quitting stops the jobs that could run for minutes (models, loads), so the window
+    /// closes at once instead of waiting for them; a training run is stopped by the workers.
+    fn on_exit(&mut self) {
+        for job in &self.jobs {
+            job.cancel.cancel();
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let frame_started = Instant::now();
         let ctx = ui.ctx().clone();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::training::TrainingSettings;
-use crate::jobs::LabelSource;
+use crate::jobs::{JobKind, LabelSource};
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Structure, Surface};
 use crate::model::inference::{Classification, SegmentationReport};
 use crate::model::metrics::SegmentationScores;
@@ -265,7 +265,10 @@ pub enum Command {
         classify: bool,
         segment: bool,
     },
+    /// Cancel every job that can be cancelled.
     Cancel,
+    /// Cancel one job (and the jobs sharing its request: both models of "Run both").
+    CancelJob(JobKind),
     SaveSegmentation(PathBuf),
     ExportMeshes(PathBuf),
     /// Save the whole window as PNG.

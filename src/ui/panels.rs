@@ -348,7 +348,7 @@ fn models_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             segment: true,
         });
     }
-    let mut cancel = false;
+    let mut cancel = None;
     for job in &app.jobs {
         ui.horizontal(|ui| {
             let elapsed = job.started.elapsed().as_secs_f32();
@@ -363,12 +363,12 @@ fn models_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                 JobKind::Classify | JobKind::Segment | JobKind::Load
             ) && ui.button("Cancel").clicked()
             {
-                cancel = true;
+                cancel = Some(job.kind);
             }
         });
     }
-    if cancel {
-        app.command(Command::Cancel);
+    if let Some(kind) = cancel {
+        app.command(Command::CancelJob(kind));
     }
     if let Some(summary) = &app.pacing.last_summary {
         ui.label(

@@ -50,13 +50,15 @@ pub fn open_dataset(root: &Path) -> Result<DecathlonDataset> {
 /// a channel, the organ is the one this model finds (as at inference, so that the network
 /// learns on what it will see), or the ground truth's when `None` or when it finds nothing
 /// (its organ only: the tumour channel never shows the ground truth's tumour).
+/// `on_case(done, total, id)` follows the progress and returns whether to go on; when it says
+/// stop, the cases not begun are left and [`PreparationStopped`] is returned.
 pub fn prepare_cases(
     dataset: &DecathlonDataset,
     normals: &[PathBuf],
     pre: &Preprocessing,
     locator: Option<&LoadedModel>,
     cache_dir: &Path,
-    on_case: &(dyn Fn(usize, usize, &str) + Sync),
+    on_case: &(dyn Fn(usize, usize, &str) -> bool + Sync),
 ) -> Result<Vec<PreparedCase>> {
     std::fs::create_dir_all(cache_dir)
         .with_context(|| format!("creating {}", cache_dir.display()))?;
@@ -81,15 +83,27 @@ pub fn prepare_cases(
     let key = preprocessing_key(pre, &locator_key);
     let total = jobs.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let stopped = std::sync::atomic::AtomicBool::new(false);
     jobs.par_iter()
         .map(|(id, image, label)| {
+            if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(PreparationStopped.into());
+            }
             let case = prepare_one(id, image, label.as_deref(), pre, locator, &key, cache_dir)?;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            on_case(n, total, id);
+            if !on_case(n, total, id) {
+                stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             Ok(case)
         })
         .collect()
 }
+
+/// [`prepare_cases`] stopped because its `on_case` said so (the run was stopped); the cases
+/// prepared so far are in the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("case preparation stopped")]
+pub struct PreparationStopped;
 
 /// Whether the network input depends on the organ's labels (the locator's at inference).
 fn sees_locator_labels(pre: &Preprocessing) -> bool {
@@ -189,21 +203,31 @@ fn prepare_one(
     Ok(case)
 }
 
-/// Removes the cached versions of case `id` other than `current` (made from its files before
-/// they changed), so that a run folder's cache does not grow with every edit of a label map.
-/// Cache files are named `<id>-<key>.bin`, the key holding no '-'.
+/// Removes the cached versions of case `id` with the same preprocessing as `current` but
+/// other source files (made from its files before they changed), so that a run folder's cache
+/// does not grow with every edit of a label map. Cache files are named
+/// `<id>-<preprocessing key>-<source files key>.bin`, neither key holding a '-'.
 fn remove_stale_caches(cache_dir: &Path, id: &str, current: &Path) {
+    let same_case_and_preprocessing = |path: &Path| {
+        path.file_stem()
+            .and_then(|stem| stem.to_str())
+            .and_then(|stem| stem.rsplit_once('-'))
+            .map(|(prefix, _)| prefix.to_string())
+    };
+    let Some(prefix) = same_case_and_preprocessing(current) else {
+        return;
+    };
+    if !prefix.starts_with(&format!("{id}-")) {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(cache_dir) else {
         return;
     };
     for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        let is_of_this_case = path.extension().is_some_and(|e| e == "bin")
-            && path
-                .file_stem()
-                .and_then(|stem| stem.to_str())
-                .and_then(|stem| stem.rsplit_once('-'))
-                .is_some_and(|(case, _)| case == id);
-        if is_of_this_case && path != current {
+        if path.extension().is_some_and(|e| e == "bin")
+            && path != current
+            && same_case_and_preprocessing(&path).as_deref() == Some(prefix.as_str())
+        {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -218,18 +242,16 @@ fn preprocessing_key(pre: &Preprocessing, extra: &str) -> String {
     )
 }
 
-/// The cache key of one case: the preprocessing's `key` and the identity of the case's source
-/// files (see [`file_identity`]), so that a label map fixed after a run, or another data set
-/// with the same case ids, is prepared again rather than read stale from the cache.
+/// The cache key of one case: the preprocessing's `key` and, after a '-', a hash of the
+/// identity of the case's source files (see [`file_identity`]), so that a label map fixed
+/// after a run, or another data set with the same case ids, is prepared again rather than
+/// read stale from the cache.
 fn case_key(key: &str, image: &Path, label: Option<&Path>) -> String {
     let sources: String = std::iter::once(image)
         .chain(label)
         .map(file_identity)
         .collect();
-    format!(
-        "{:016x}",
-        fnv1a(format!("{key}{sources}").as_bytes(), FNV_OFFSET)
-    )
+    format!("{key}-{:016x}", fnv1a(sources.as_bytes(), FNV_OFFSET))
 }
 
 /// A file's identity, cheap to take (its content is not read): its path (absolute where it

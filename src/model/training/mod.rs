@@ -21,7 +21,9 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use self::data::{Augmentation, PreparedCase, open_dataset, prepare_cases, shuffle, split};
+use self::data::{
+    Augmentation, PreparationStopped, PreparedCase, open_dataset, prepare_cases, shuffle, split,
+};
 use self::start::{StartingPoint, plan_start};
 use super::CNN3D;
 use super::checkpoint::{LoadedModel, ModelCard, check_inference_settings, read_card, save};
@@ -252,6 +254,7 @@ pub fn train(
                         total,
                         case: id.to_string(),
                     });
+                    !cancel.is_cancelled()
                 },
             )
         });
@@ -261,7 +264,20 @@ pub fn train(
         worker
             .join()
             .unwrap_or_else(|_| bail!("preparing the cases panicked"))
-    })?;
+    });
+    // Stopped while preparing: no epoch ran; what was prepared stays in the cache.
+    let cases = match cases {
+        Err(e) if e.is::<PreparationStopped>() => {
+            return Ok(TrainingOutcome {
+                cancelled: true,
+                epochs_done: 0,
+                best: None,
+                history: Vec::new(),
+                run_dir: config.out.clone(),
+            });
+        }
+        other => other?,
+    };
     // Said in the model card: cases filled around the ground truth's organ because the
     // locator found none.
     let from_truth: Vec<&str> = cases
