@@ -421,3 +421,41 @@ fn a_failing_classifier_is_reported_as_such_and_the_segmentation_goes_on() {
     );
     assert!(h.state().case().unwrap().classification.is_none());
 }
+
+#[test]
+fn a_mesh_export_leaves_no_file_of_an_earlier_export_beside_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ct, label) = sample();
+    let mut h = harness(StartupPlan::open(Some((ct, Some(label)))));
+    run_until(&mut h, "the case and its ground-truth surfaces", |app| {
+        !app.busy()
+            && app
+                .case()
+                .and_then(|c| c.ground_truth.as_ref())
+                .is_some_and(|t| t.surfaces.is_some())
+    });
+    let out = dir.path().join("meshes");
+    std::fs::create_dir_all(&out).unwrap();
+    // An earlier export, of a case that had a prediction.
+    std::fs::write(out.join("prediction_organ.ply"), b"ply of another case").unwrap();
+    std::fs::write(out.join("notes.txt"), b"the user's own file").unwrap();
+    h.state_mut().command(Command::ExportMeshes(out.clone()));
+    run_until(&mut h, "the export", |app| !app.busy());
+    assert!(out.join("ground_truth_organ.ply").is_file());
+    assert!(
+        !out.join("prediction_organ.ply").exists(),
+        "the earlier prediction mesh would pass for this case's"
+    );
+    assert!(
+        out.join("notes.txt").is_file(),
+        "only export names are touched"
+    );
+    assert!(
+        h.state()
+            .notices()
+            .iter()
+            .any(|n| n.text.contains("1 of an earlier export")),
+        "{:?}",
+        h.state().notices()
+    );
+}

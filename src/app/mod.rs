@@ -12,6 +12,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use crate::jobs::{AnalysisRequest, CancelToken, Event, JobKind, LabelSource, Request, Workers};
+use crate::mesh::{Agreement, Structure};
 use crate::model::ModelKind;
 use crate::model::weights::{model_stem, shipped_weights_dir};
 use crate::slice::Plane;
@@ -362,26 +363,40 @@ impl OncoscopeApp {
             self.notify_error("Nothing to export: open a CT first");
             return;
         };
-        let mut surfaces = Vec::new();
-        for (source, name) in [
+        let layer_file =
+            |layer: &str, structure: Structure| format!("{layer}_{}.ply", structure.name());
+        let region_file = |structure: Structure, agreement: Agreement| {
+            let kind = agreement.name().replace(' ', "_");
+            format!("{}_{kind}.ply", structure.name())
+        };
+        let layers = [
             (LabelSource::Prediction, "prediction"),
             (LabelSource::GroundTruth, "ground_truth"),
-        ] {
+        ];
+        let mut surfaces = Vec::new();
+        for (source, name) in layers {
             let Some(layer_surfaces) = case.layer(source).and_then(|l| l.surfaces.as_ref()) else {
                 continue;
             };
             for surface in layer_surfaces {
-                let file = format!("{name}_{}.ply", surface.structure.name());
-                surfaces.push((file, surface.clone()));
+                surfaces.push((layer_file(name, surface.structure), surface.clone()));
             }
         }
         if let Some(comparison) = case.current_comparison() {
             for region in &comparison.agreement {
-                let kind = region.agreement.name().replace(' ', "_");
-                let file = format!("{}_{kind}.ply", region.surface.structure.name());
+                let file = region_file(region.surface.structure, region.agreement);
                 surfaces.push((file, region.surface.clone()));
             }
         }
+        let every_name = Structure::ALL.into_iter().flat_map(|structure| {
+            layers
+                .iter()
+                .map(move |(_, name)| layer_file(name, structure))
+                .chain(Agreement::ALL.map(|a| region_file(structure, a)))
+        });
+        let stale: Vec<String> = every_name
+            .filter(|n| !surfaces.iter().any(|(written, _)| written == n))
+            .collect();
         if surfaces.is_empty() {
             self.notify_error("No surfaces to export yet");
             return;
@@ -390,6 +405,7 @@ impl OncoscopeApp {
         self.workers.submit(Request::ExportMeshes {
             dir: dir.to_path_buf(),
             surfaces,
+            stale,
         });
     }
 
@@ -525,10 +541,18 @@ impl OncoscopeApp {
                     self.finish_job(JobKind::Save);
                     self.notify_info(format!("Saved {}", path.display()));
                 }
-                Event::MeshesExported { dir, files } => {
+                Event::MeshesExported {
+                    dir,
+                    files,
+                    removed,
+                } => {
                     self.finish_job(JobKind::Save);
+                    let removed = match removed.len() {
+                        0 => String::new(),
+                        n => format!(" ({n} of an earlier export, not of this case, removed)"),
+                    };
                     self.notify_info(format!(
-                        "{} meshes written to {}",
+                        "{} meshes written to {}{removed}",
                         files.len(),
                         dir.display()
                     ));

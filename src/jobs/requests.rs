@@ -128,6 +128,9 @@ pub enum Request {
     ExportMeshes {
         dir: PathBuf,
         surfaces: Vec<(String, Surface)>,
+        /// Names an export can have that this one does not write: such files in `dir`, left
+        /// by an earlier export, are removed so they cannot pass for this case's.
+        stale: Vec<String>,
     },
     /// Check a training data set (cases, labels, problems) for `task` (the declared one when
     /// `None`).
@@ -211,6 +214,8 @@ pub enum Event {
     MeshesExported {
         dir: PathBuf,
         files: Vec<PathBuf>,
+        /// Files of an earlier export removed (see `Request::ExportMeshes::stale`).
+        removed: Vec<PathBuf>,
     },
     /// The data check of `root` (an error when the folder could not be read at all).
     DatasetChecked {

@@ -332,7 +332,11 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             reporter.send(Event::Saved { path });
         }
-        Request::ExportMeshes { dir, surfaces } => {
+        Request::ExportMeshes {
+            dir,
+            surfaces,
+            stale,
+        } => {
             reporter.progress(
                 JobKind::Save,
                 None,
@@ -345,7 +349,20 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 write_surface(&path, surface, ExportFormat::Ply)?;
                 files.push(path);
             }
-            reporter.send(Event::MeshesExported { dir, files });
+            let mut removed = Vec::new();
+            for name in &stale {
+                let path = dir.join(name);
+                if path.is_file() {
+                    std::fs::remove_file(&path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    removed.push(path);
+                }
+            }
+            reporter.send(Event::MeshesExported {
+                dir,
+                files,
+                removed,
+            });
         }
         Request::CheckDataset { root, task } => {
             let mut on_case = |done: usize, total: usize, id: &str| {
