@@ -732,19 +732,68 @@ impl OncoscopeApp {
                 .map(|f| f.path().to_path_buf())
                 .collect()
         });
-        for path in dropped {
-            // A label file dropped onto an open case is its ground truth; anything else opens.
-            let name = path.to_string_lossy().to_lowercase();
-            let looks_like_labels = name.contains("label") || name.contains("seg");
-            if self.case.is_some() && looks_like_labels {
-                self.commands.push(Command::OpenGroundTruth(path));
-            } else {
-                self.commands.push(Command::OpenCase {
-                    ct: path,
-                    ground_truth: None,
-                    task: None,
-                });
+        // A CT dropped with a label map opens with it as its ground truth; a label map alone
+        // onto an open case becomes its ground truth; anything else opens.
+        let (labels, cts): (Vec<PathBuf>, Vec<PathBuf>) =
+            dropped.into_iter().partition(|p| looks_like_labels(p));
+        match (cts.first(), labels.first()) {
+            (Some(ct), label) => self.commands.push(Command::OpenCase {
+                ct: ct.clone(),
+                ground_truth: label.cloned(),
+                task: None,
+            }),
+            (None, Some(label)) if self.case.is_some() => {
+                self.commands.push(Command::OpenGroundTruth(label.clone()));
             }
+            (None, Some(label)) => self.commands.push(Command::OpenCase {
+                ct: label.clone(),
+                ground_truth: None,
+                task: None,
+            }),
+            (None, None) => {}
+        }
+    }
+}
+
+/// Whether a dropped file is, by its name, a label map rather than a CT: its file name says
+/// label, seg or mask, or it lies in a Decathlon `labelsTr`/`labelsTs` folder. Folders above
+/// do not count (a CT under `.../TotalSegmentator/...` is a CT).
+fn looks_like_labels(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let folder = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    ["label", "seg", "mask"].iter().any(|w| name.contains(w))
+        || folder == "labelstr"
+        || folder == "labelsts"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_labels;
+    use std::path::Path;
+
+    #[test]
+    fn label_maps_are_told_from_cts_by_their_own_name_or_decathlon_folder() {
+        for labels in [
+            "/data/case_7_label.nii.gz",
+            "/data/seg_totalsegmentator_v2.nii.gz",
+            "/data/liver_mask.nii",
+            "/data/Task03_Liver/labelsTr/liver_0.nii.gz",
+        ] {
+            assert!(looks_like_labels(Path::new(labels)), "{labels}");
+        }
+        for ct in [
+            "/data/TotalSegmentator/s0011/ct.nii.gz",
+            "/data/segmentations_project/ct.nii.gz",
+            "/data/Task03_Liver/imagesTr/liver_0.nii.gz",
+        ] {
+            assert!(!looks_like_labels(Path::new(ct)), "{ct}");
         }
     }
 }
