@@ -42,6 +42,9 @@ type Notify = Arc<dyn Fn() + Send + Sync>;
 /// (a training run is stopped first).
 pub struct Workers {
     general: Option<Sender<Request>>,
+    /// Checking and writing training data sets: minutes of file work that must not hold up
+    /// opening or saving a case on `general`.
+    data: Option<Sender<Request>>,
     ml: Option<Sender<Request>>,
     training: Option<Sender<Request>>,
     /// The run in progress, stopped when the workers are dropped.
@@ -90,15 +93,20 @@ impl Workers {
         let (ml_tx, ml_rx) = channel::<Request>();
         let general_reporter = reporter.clone();
         let reporter_for_training = reporter.clone();
-        let general = std::thread::Builder::new()
-            .name("oncoscope-files".into())
-            .spawn(move || {
-                for request in general_rx {
-                    run_guarded(&general_reporter, job_kind(&request), || {
-                        run_general(request, &general_reporter)
-                    });
-                }
-            })?;
+        let file_thread = |name: &str, requests: Receiver<Request>, reporter: Reporter| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    for request in requests {
+                        run_guarded(&reporter, job_kind(&request), || {
+                            run_general(request, &reporter)
+                        });
+                    }
+                })
+        };
+        let general = file_thread("oncoscope-files", general_rx, general_reporter)?;
+        let (data_tx, data_rx) = channel::<Request>();
+        let data = file_thread("oncoscope-data", data_rx, reporter.clone())?;
         let ml = std::thread::Builder::new()
             .name("oncoscope-ml".into())
             .spawn(move || {
@@ -145,11 +153,12 @@ impl Workers {
             })?;
         Ok(Self {
             general: Some(general_tx),
+            data: Some(data_tx),
             ml: Some(ml_tx),
             training: Some(training_tx),
             training_control: Default::default(),
             events,
-            threads: vec![general, ml, training],
+            threads: vec![general, data, ml, training],
         })
     }
 
@@ -157,6 +166,7 @@ impl Workers {
     pub fn submit(&self, request: Request) {
         let queue = match &request {
             Request::Analyse(_) => &self.ml,
+            Request::CheckDataset { .. } | Request::GenerateDataset { .. } => &self.data,
             Request::Train(run) => {
                 if let Ok(mut control) = self.training_control.lock() {
                     *control = Some(run.control.clone());
@@ -189,6 +199,7 @@ impl Drop for Workers {
             control.cancel.cancel();
         }
         self.general.take();
+        self.data.take();
         self.ml.take();
         self.training.take();
         for thread in self.threads.drain(..) {
