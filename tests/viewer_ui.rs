@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use oncoscope::app::state::{Command, ComparedStructure, LabelDisplay};
+use oncoscope::app::state::{Command, ComparedStructure, LabelDisplay, ViewSlot};
 use oncoscope::app::{OncoscopeApp, StartupPlan};
 use oncoscope::mesh::Structure;
+use oncoscope::slice::Plane;
 use oncoscope::volume::decathlon::Task;
 use viewer_common::{copy_shipped_liver_unet, sample, viewer_weights};
 
@@ -449,6 +450,23 @@ fn a_mesh_export_leaves_no_file_of_an_earlier_export_beside_its_own() {
     assert!(
         out.join("notes.txt").is_file(),
         "only export names are touched"
+    );
+    // The 3D view hidden behind a maximised slice view is not saved (its last frame can be an
+    // earlier case's).
+    h.state_mut().preferences_mut().maximised = Some(ViewSlot::Slice(Plane::Axial));
+    h.run_steps(2);
+    let shot = dir.path().join("scene.png");
+    h.state_mut()
+        .command(Command::SceneScreenshot(shot.clone()));
+    h.run_steps(2);
+    assert!(!shot.exists());
+    assert!(
+        h.state()
+            .notices()
+            .iter()
+            .any(|n| n.error && n.text.contains("hidden behind a maximised")),
+        "{:?}",
+        h.state().notices()
     );
     assert!(
         h.state()

@@ -256,6 +256,18 @@ impl OncoscopeApp {
             Command::SaveSegmentation(path) => self.save_segmentation(&path),
             Command::ExportMeshes(dir) => self.export_meshes(&dir),
             Command::Screenshot(path) => self.request_screenshot(path),
+            // Another view maximised: the 3D view is not drawn, and its last frame may show
+            // an earlier case.
+            Command::SceneScreenshot(_)
+                if self
+                    .prefs
+                    .maximised
+                    .is_some_and(|slot| slot != state::ViewSlot::Scene) =>
+            {
+                self.notify_error(
+                    "The 3D view is hidden behind a maximised slice view: show it to save it",
+                );
+            }
             Command::SceneScreenshot(path) => match self.scene.save_png(&path) {
                 Ok(()) => self.notify_info(format!("3D view saved to {}", path.display())),
                 Err(e) => self.notify_error(format!("{}: {e:#}", path.display())),
