@@ -477,3 +477,26 @@ fn a_mesh_export_leaves_no_file_of_an_earlier_export_beside_its_own() {
         h.state().notices()
     );
 }
+
+#[test]
+fn a_ground_truth_asked_for_while_a_ct_loads_is_refused_not_put_on_the_wrong_ct() {
+    let (ct, label) = sample();
+    let mut h = harness(StartupPlan::open(None));
+    h.run_steps(2);
+    h.state_mut().command(Command::OpenCase {
+        ct,
+        ground_truth: None,
+        task: None,
+    });
+    h.state_mut().command(Command::OpenGroundTruth(label));
+    h.run_steps(1);
+    assert!(
+        h.state()
+            .notices()
+            .iter()
+            .any(|n| n.error && n.text.contains("still loading")),
+        "{:?}",
+        h.state().notices()
+    );
+    run_until(&mut h, "the CT", |app| !app.busy() && app.case().is_some());
+}

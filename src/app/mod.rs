@@ -235,6 +235,9 @@ impl OncoscopeApp {
                     cancel,
                 });
             }
+            Command::OpenGroundTruth(_) if self.jobs.iter().any(|j| j.kind == JobKind::Load) => {
+                self.notify_error("A CT is still loading: open its ground truth once it is open");
+            }
             Command::OpenGroundTruth(path) => match self.case.as_ref().map(|c| c.ct.clone()) {
                 Some(ct) => {
                     self.start_job(JobKind::Load, CancelToken::new(), "Loading ground truth");
@@ -307,8 +310,8 @@ impl OncoscopeApp {
             self.notify_error("The models are already running");
             return;
         }
-        // Asked for both while the folder holds only the segmenter (no pancreas classifier is
-        // shipped yet): segment, and say so without calling it a failure.
+        // Asked for both while the folder holds only the segmenter (e.g. a user's training run
+        // of the U-Net alone): segment, and say so without calling it a failure.
         let weights_dir = self.weights_dir();
         let task = self.prefs.task;
         let classify =
@@ -483,14 +486,17 @@ impl OncoscopeApp {
                         self.run_models(true, true);
                     }
                 }
-                Event::GroundTruthLoaded { path, labels } => {
+                Event::GroundTruthLoaded { path, labels, ct } => {
                     self.finish_job(JobKind::Load);
-                    self.label_path_input = path.display().to_string();
-                    let layer = self.new_layer(path, labels);
-                    if let Some(case) = &mut self.case {
-                        case.ground_truth = Some(layer);
+                    // Checked against a CT no longer open: not this case's.
+                    if self.case.as_ref().is_some_and(|c| Arc::ptr_eq(&c.ct, &ct)) {
+                        self.label_path_input = path.display().to_string();
+                        let layer = self.new_layer(path, labels);
+                        if let Some(case) = &mut self.case {
+                            case.ground_truth = Some(layer);
+                        }
+                        self.request_surfaces(LabelSource::GroundTruth);
                     }
-                    self.request_surfaces(LabelSource::GroundTruth);
                 }
                 Event::Classified { result, model, ct } => {
                     // A result of a case no longer open is dropped (its job was cancelled

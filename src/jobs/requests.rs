@@ -175,6 +175,8 @@ pub enum Event {
     GroundTruthLoaded {
         path: PathBuf,
         labels: Arc<LabelVolume>,
+        /// The CT it was checked against: dropped if another case opened meanwhile.
+        ct: Arc<CtVolume>,
     },
     Classified {
         result: Classification,

@@ -299,7 +299,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 format!("Reading {}", display_name(&path)),
             );
             let labels = Arc::new(read_ground_truth(&path, &ct)?);
-            reporter.send(Event::GroundTruthLoaded { path, labels });
+            reporter.send(Event::GroundTruthLoaded { path, labels, ct });
         }
         Request::Surfaces {
             labels,
