@@ -4,6 +4,7 @@
 //! `render` uses wgpu but not egui; `ui` and `app` are the egui application.
 
 pub mod app;
+pub mod atomic_file;
 pub mod jobs;
 pub mod memory;
 pub mod mesh;

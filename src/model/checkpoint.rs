@@ -204,11 +204,9 @@ pub fn read_card_to_edit(path: &Path) -> Result<ModelCard> {
 /// inference settings; the weights beside it are left as they are.
 pub fn write_card(stem: &Path, card: &ModelCard) -> Result<()> {
     let card_file = card_path(stem);
-    let tmp_card = card_file.with_extension("json.partial");
-    std::fs::write(&tmp_card, serde_json::to_string_pretty(card)?)
-        .with_context(|| format!("writing {}", tmp_card.display()))?;
-    std::fs::rename(&tmp_card, &card_file)
-        .with_context(|| format!("renaming to {}", card_file.display()))
+    let text = serde_json::to_string_pretty(card)?;
+    crate::atomic_file::write_atomically(&card_file, |out| out.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", card_file.display()))
 }
 
 /// Loads parameters into `varmap` (whose variables the network already created), checking

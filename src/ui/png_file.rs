@@ -1,11 +1,9 @@
 //! Writing a screenshot as a PNG file whole or not at all.
 
-use std::io::BufWriter;
 use std::path::Path;
 
-/// Writes `image` to `path` (which must end in `.png`, the only format built in) through a
-/// temporary file renamed into place: a failed write (a full disk) leaves neither a truncated
-/// PNG nor the temporary file, and an existing file of that name is replaced only by a whole
+/// Writes `image` to `path` (which must end in `.png`, the only format built in) whole or not
+/// at all ([`crate::atomic_file`]): an existing file of that name is replaced only by a whole
 /// new one. Creates missing parent folders.
 pub fn write_png(path: &Path, image: &image::RgbaImage) -> Result<(), String> {
     let is_png = path
@@ -19,31 +17,12 @@ pub fn write_png(path: &Path, image: &image::RgbaImage) -> Result<(), String> {
         ));
     }
     let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| named(&e))?;
-    }
-    let tmp = path.with_file_name(format!(
-        ".{}.partial",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let written = (|| -> Result<(), String> {
-        let file = std::fs::File::create(&tmp).map_err(|e| named(&e))?;
-        let mut out = BufWriter::new(file);
-        image
-            .write_to(&mut out, image::ImageFormat::Png)
-            .map_err(|e| named(&e))?;
-        out.into_inner()
-            .map_err(|e| named(&e.into_error()))?
-            .sync_all()
-            .map_err(|e| named(&e))?;
-        std::fs::rename(&tmp, path).map_err(|e| named(&e))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    let mut png = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| named(&e))?;
+    crate::atomic_file::write_atomically(path, |out| out.write_all(png.get_ref()))
+        .map_err(|e| named(&e))
 }
 
 #[cfg(test)]

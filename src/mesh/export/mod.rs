@@ -8,8 +8,7 @@ mod obj;
 mod ply;
 mod stl;
 
-use std::fs::File;
-use std::io::BufWriter;
+use std::io::Write;
 use std::path::Path;
 
 pub use obj::write_obj;
@@ -57,24 +56,19 @@ pub fn write_surface(
     surface: &Surface,
     format: ExportFormat,
 ) -> Result<(), MeshError> {
-    let tmp = path.with_file_name(format!(
-        ".{}.partial",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let written = write_to(&tmp, surface, format).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.map_err(|error| MeshError::Io {
-        path: path.to_path_buf(),
-        error,
-    })
+    crate::atomic_file::write_atomically(path, |out| write_to(out, surface, format)).map_err(
+        |error| MeshError::Io {
+            path: path.to_path_buf(),
+            error,
+        },
+    )
 }
 
-fn write_to(file: &Path, surface: &Surface, format: ExportFormat) -> std::io::Result<()> {
-    let mut out = BufWriter::new(File::create(file)?);
+fn write_to(
+    mut out: &mut dyn Write,
+    surface: &Surface,
+    format: ExportFormat,
+) -> std::io::Result<()> {
     let colour = surface.structure.colour_rgb();
     let text = description(surface.structure);
     match format {
@@ -88,6 +82,5 @@ fn write_to(file: &Path, surface: &Surface, format: ExportFormat) -> std::io::Re
             &text,
             surface.structure.name(),
         ),
-    }?;
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    }
 }

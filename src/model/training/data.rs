@@ -4,7 +4,7 @@
 //! or replaced file is prepared again), the deterministic train/validation split, and
 //! augmentation.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -299,18 +299,16 @@ fn fnv1a(bytes: &[u8], hash: u64) -> u64 {
 const CACHE_MAGIC: &[u8; 8] = b"ONCOPRE1";
 
 fn write_cache(path: &Path, case: &PreparedCase) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-    out.write_all(CACHE_MAGIC)?;
-    out.write_all(&(case.input.len() as u64).to_le_bytes())?;
-    // Flags: bit 0 tumour, bit 1 organ from the ground truth (caches of before hold 0 or 1).
-    out.write_all(&[u8::from(case.has_tumour) | (u8::from(case.organ_from_truth) << 1)])?;
-    for v in &case.input {
-        out.write_all(&v.to_le_bytes())?;
-    }
-    out.write_all(&case.target)?;
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    crate::atomic_file::write_atomically(path, |out| {
+        out.write_all(CACHE_MAGIC)?;
+        out.write_all(&(case.input.len() as u64).to_le_bytes())?;
+        // Flags: bit 0 tumour, bit 1 organ from the ground truth (caches of before hold 0 or 1).
+        out.write_all(&[u8::from(case.has_tumour) | (u8::from(case.organ_from_truth) << 1)])?;
+        for v in &case.input {
+            out.write_all(&v.to_le_bytes())?;
+        }
+        out.write_all(&case.target)
+    })?;
     Ok(())
 }
 

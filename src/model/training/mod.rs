@@ -862,9 +862,8 @@ fn write_curves(path: &Path, history: &[EpochSummary]) -> Result<()> {
             e.seconds
         );
     }
-    let tmp = path.with_extension("csv.partial");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    crate::atomic_file::write_atomically(path, |out| out.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads `curves.csv` back (for resuming); unreadable rows are skipped.

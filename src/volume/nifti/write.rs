@@ -70,35 +70,17 @@ fn write_file<T: NiftiScalar>(
         v.put_le(&mut body);
     }
     let gz = path.extension().is_some_and(|e| e == "gz");
-    let tmp = path.with_file_name(format!(
-        ".{}.partial",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let io = |e| VolumeError::io(path, e);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let written = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut out = std::io::BufWriter::new(file);
+    crate::atomic_file::write_atomically(path, |out| {
         if gz {
             let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(6));
             encoder.write_all(&body)?;
-            out = encoder.finish()?;
+            encoder.finish()?;
+            Ok(())
         } else {
-            out.write_all(&body)?;
+            out.write_all(&body)
         }
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    // A failed write (disk full, a folder in the way) leaves neither a partial file nor a
-    // broken one under the final name.
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.map_err(io)
+    })
+    .map_err(|e| VolumeError::io(path, e))
 }
 
 /// Refuses `out` as the file to write a volume to when it is not named as NIfTI (`.nii` or
