@@ -705,3 +705,48 @@ fn mesh_leaves_no_file_of_an_earlier_run_nor_a_partial_one() {
         "said twice: {err}"
     );
 }
+
+#[test]
+fn infer_says_how_far_to_trust_the_shipped_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = oncoscope(&[
+        "synth",
+        "--task",
+        "pancreas",
+        "--cases",
+        "1",
+        "--seed",
+        "5",
+        "--small",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ct = data.join("imagesTr/pancreas_000.nii.gz");
+    let card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/pancreas_cnn.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let auc = card["metrics"]["roc_auc"].as_f64().unwrap();
+    let o = oncoscope(&["infer", ct.to_str().unwrap(), "--task", "pancreas"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("Classifier's validation ROC AUC (its card; held-out figures in weights/README.md): {auc:.3}")),
+        "{}",
+        text(&o)
+    );
+    let o = oncoscope(&[
+        "infer",
+        ct.to_str().unwrap(),
+        "--task",
+        "pancreas",
+        "--json",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(json["classifier_validation_roc_auc"].as_f64(), Some(auc));
+}

@@ -261,7 +261,7 @@ fn a_short_run_grows_curves_stops_resumes_and_is_adopted() {
                 c.prediction.as_ref().is_some_and(|p| p.origin == best_unet)
                     && c.classification
                         .as_ref()
-                        .is_some_and(|(_, m)| *m == best_cnn)
+                        .is_some_and(|c| c.model == best_cnn)
             })
     });
     let errors: Vec<_> = h.state().notices().iter().filter(|n| n.error).collect();

@@ -21,7 +21,9 @@ use crate::volume::decathlon::Task;
 use crate::volume::nifti::check_output_path;
 
 pub use startup::{DisplayOverrides, StartupPlan, TrainingStart, decathlon_label_for};
-use state::{Case, Command, Comparison, LabelLayer, Preferences, SegmentationRun};
+use state::{
+    Case, ClassifierResult, Command, Comparison, LabelLayer, Preferences, SegmentationRun,
+};
 use training::TrainingPanel;
 
 /// Storage key of the preferences.
@@ -498,11 +500,20 @@ impl OncoscopeApp {
                         self.request_surfaces(LabelSource::GroundTruth);
                     }
                 }
-                Event::Classified { result, model, ct } => {
+                Event::Classified {
+                    result,
+                    model,
+                    validation_roc_auc,
+                    ct,
+                } => {
                     // A result of a case no longer open is dropped (its job was cancelled
                     // when the new case opened).
                     if let Some(case) = self.case.as_mut().filter(|c| Arc::ptr_eq(&c.ct, &ct)) {
-                        case.classification = Some((result, model));
+                        case.classification = Some(ClassifierResult {
+                            result,
+                            model,
+                            validation_roc_auc,
+                        });
                         self.finish_job(JobKind::Classify);
                     }
                 }

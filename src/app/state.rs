@@ -36,6 +36,17 @@ pub struct SegmentationRun {
     pub report: SegmentationReport,
 }
 
+/// A classifier's verdict on the case, with what says how far to trust it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifierResult {
+    pub result: Classification,
+    /// The model that gave it.
+    pub model: PathBuf,
+    /// The model's ROC AUC on its validation cases, from its card (`None` for a model still
+    /// training, or a card without it).
+    pub validation_roc_auc: Option<f64>,
+}
+
 /// The open CT and everything about it.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -45,7 +56,7 @@ pub struct Case {
     pub hu_range: (f32, f32),
     pub ground_truth: Option<LabelLayer>,
     pub prediction: Option<LabelLayer>,
-    pub classification: Option<(Classification, PathBuf)>,
+    pub classification: Option<ClassifierResult>,
     /// How the last segmentation ran on the ML worker (`None` for a training preview).
     pub segmentation_run: Option<SegmentationRun>,
     /// Ground truth vs prediction, computed on a worker; may belong to older layers.

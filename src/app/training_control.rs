@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::OncoscopeApp;
 use super::startup::TrainingStart;
-use super::state::Command;
+use super::state::{ClassifierResult, Command};
 use super::training::{
     DataCheck, ModelCurves, PendingPreview, RunStatus, StepProgress, TrainingRun,
     models_with_checkpoint,
@@ -448,7 +448,11 @@ impl OncoscopeApp {
             }
             TrainingPreview::Classification(result) => {
                 if let Some(case) = &mut self.case {
-                    case.classification = Some((result, pending.model));
+                    case.classification = Some(ClassifierResult {
+                        result,
+                        model: pending.model,
+                        validation_roc_auc: None,
+                    });
                 }
             }
         }

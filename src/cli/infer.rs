@@ -117,12 +117,16 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
             .as_ref()
             .map(|s| s.voxels.iter().filter(|&&v| v == label).count())
     };
+    let validation_roc_auc = cnn
+        .as_ref()
+        .and_then(|m| m.card.metrics.get("roc_auc").copied());
     if args.json {
         let out = serde_json::json!({
             "ct": args.ct.display().to_string(),
             "classifier": cnn.as_ref().map(|m| m.path.display().to_string()),
             "segmenter": unet.as_ref().map(|m| m.path.display().to_string()),
             "classification": classification,
+            "classifier_validation_roc_auc": validation_roc_auc,
             "true_cancer": true_cancer,
             "organ_volume_ml": count(1).zip(count(2)).map(|(a, b)| (a + b) as f64 * voxel_ml),
             "tumour_volume_ml": count(2).map(|n| n as f64 * voxel_ml),
@@ -135,7 +139,15 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         return Ok(());
     }
     match classification {
-        Some(c) => print_classification(&c, true_cancer),
+        Some(c) => {
+            print_classification(&c, true_cancer);
+            if let Some(auc) = validation_roc_auc {
+                println!(
+                    "Classifier's validation ROC AUC (its card; held-out figures in \
+                     weights/README.md): {auc:.3}"
+                );
+            }
+        }
         None if cnn.is_none() => println!(
             "No {} classifier ({}_cnn) in {}: cancer or normal is not called",
             args.task,

@@ -181,6 +181,8 @@ pub enum Event {
     Classified {
         result: Classification,
         model: PathBuf,
+        /// The model's validation ROC AUC, from its card.
+        validation_roc_auc: Option<f64>,
         /// The CT it was computed on: the viewer drops a result of a case no longer open.
         ct: Arc<CtVolume>,
     },

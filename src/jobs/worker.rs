@@ -584,6 +584,7 @@ fn run_classifier(
             reporter.send(Event::Classified {
                 result,
                 model: model.path.clone(),
+                validation_roc_auc: model.card.metrics.get("roc_auc").copied(),
                 ct: ct.clone(),
             });
             Ok(true)

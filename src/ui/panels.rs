@@ -384,7 +384,8 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         return;
     };
     ui.heading("Results");
-    if let Some((c, model)) = &case.classification {
+    if let Some(classified) = &case.classification {
+        let (c, model) = (&classified.result, &classified.model);
         let [ch, d, h, w] = c.input_shape;
         egui::Grid::new("classification")
             .num_columns(2)
@@ -417,6 +418,16 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                 .small()
                 .weak(),
         );
+        // How far to trust the verdict, beside it: the model's own validation figure.
+        if let Some(auc) = classified.validation_roc_auc {
+            ui.label(
+                RichText::new(format!(
+                    "this classifier's validation ROC AUC: {auc:.2} (1 = perfect, 0.5 = chance; \
+                     held-out figures in weights/README.md)"
+                ))
+                .small(),
+            );
+        }
     }
     if let Some(prediction) = &case.prediction {
         if let Some(run) = case.segmentation_run {
