@@ -17,7 +17,8 @@ pub struct CheckDataArgs {
     pub task: Option<Task>,
 }
 
-/// Prints the check; fails when no case is usable.
+/// Prints the check; fails when no case is usable, or the data set is of another organ than
+/// `--task`.
 pub fn run_check_data(args: &CheckDataArgs) -> Result<()> {
     let check = check_dataset(&args.data, args.task, &mut |done, total, id| {
         if done < total {
@@ -42,6 +43,17 @@ pub fn run_check_data(args: &CheckDataArgs) -> Result<()> {
     }
     if check.usable_cases() == 0 {
         bail!("{}: no usable training case", check.root.display());
+    }
+    // `train --task` refuses a data set of the other organ: so does its check.
+    if let (Some(wanted), Some(declared)) = (args.task, check.declared_task)
+        && wanted != declared
+    {
+        bail!(
+            "{}: a {} data set, not {} (train would refuse it)",
+            check.root.display(),
+            declared.organ(),
+            wanted.organ()
+        );
     }
     Ok(())
 }
