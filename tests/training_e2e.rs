@@ -542,14 +542,13 @@ fn a_run_can_start_from_another_models_weights() {
     }
 }
 
-/// Trains `config` on the CPU (resuming `config.out` when `resume`); also how many
-/// `Preparing` events it sent (0: it stopped before preparing any case).
-fn train_counting_preparation(
+/// Trains `config` on the CPU (resuming `config.out` when `resume`) and checks that it is
+/// refused before any case is prepared (no `Preparing` event), with every one of `needles`
+/// in the error.
+fn assert_refused_before_preparation(
     config: &oncoscope::model::training::TrainConfig,
     resume: bool,
-) -> (
-    anyhow::Result<oncoscope::model::training::TrainingOutcome>,
-    usize,
+    needles: &[&str],
 ) {
     let mut preparing = 0;
     let result = train(config, &Device::Cpu, resume, &RunControl::new(), &mut |e| {
@@ -557,7 +556,14 @@ fn train_counting_preparation(
             preparing += 1;
         }
     });
-    (result, preparing)
+    let text = format!("{:#}", result.expect_err("the run was refused"));
+    for needle in needles {
+        assert!(text.contains(needle), "missing {needle:?} in {text}");
+    }
+    assert_eq!(
+        preparing, 0,
+        "cases were prepared before the refusal: {text}"
+    );
 }
 
 #[test]
@@ -652,15 +658,8 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     // One case leaves none to validate on: refused before anything is prepared or written,
     // naming the data set and its cases.
     cfg.max_cases = Some(1);
-    let (result, preparing) = train_counting_preparation(&cfg, false);
-    let text = format!("{:#}", result.unwrap_err());
-    assert!(
-        text.contains(&data.display().to_string())
-            && text.contains("1 case")
-            && text.contains("at least 2"),
-        "{text}"
-    );
-    assert_eq!(preparing, 0);
+    let data_name = data.display().to_string();
+    assert_refused_before_preparation(&cfg, false, &[&data_name, "1 case", "at least 2"]);
     assert!(!run.join("last.json").exists() && !run.join("best.json").exists());
     cfg.max_cases = None;
 
@@ -717,15 +716,8 @@ fn a_new_run_refuses_a_folder_holding_a_run_and_a_resume_must_be_of_its_task() {
 
     // A new run into it is refused before any case is prepared, naming the folder and the
     // way out; the run is left as it was.
-    let (result, preparing) = train_counting_preparation(&cfg, false);
-    let text = format!("{:#}", result.unwrap_err());
-    assert!(
-        text.contains(&run.display().to_string())
-            && text.contains("--resume")
-            && text.contains("--out"),
-        "{text}"
-    );
-    assert_eq!(preparing, 0);
+    let run_name = run.display().to_string();
+    assert_refused_before_preparation(&cfg, false, &[&run_name, "--resume", "--out"]);
     assert_eq!(last_card(), before);
     // A folder holding only a best model is a run too.
     let best_only = dir.path().join("best_only");
@@ -753,22 +745,13 @@ fn a_new_run_refuses_a_folder_holding_a_run_and_a_resume_must_be_of_its_task() {
     other_task.task = Task::Pancreas;
     other_task.data = pancreas;
     other_task.epochs = 2;
-    let (result, preparing) = train_counting_preparation(&other_task, true);
-    let text = format!("{:#}", result.unwrap_err());
-    assert!(
-        text.contains("last.json") && text.contains("liver") && text.contains("pancreas"),
-        "{text}"
-    );
-    assert_eq!(preparing, 0);
+    assert_refused_before_preparation(&other_task, true, &["last.json", "liver", "pancreas"]);
     assert_eq!(last_card(), before);
 
     // Nothing to resume is said before any case is prepared too.
     let mut empty = cfg.clone();
     empty.out = dir.path().join("empty");
-    let (result, preparing) = train_counting_preparation(&empty, true);
-    let text = format!("{:#}", result.unwrap_err());
-    assert!(text.contains("nothing to resume"), "{text}");
-    assert_eq!(preparing, 0);
+    assert_refused_before_preparation(&empty, true, &["nothing to resume"]);
 
     // The run itself resumes as before.
     let mut more = cfg.clone();
