@@ -450,6 +450,7 @@ impl OncoscopeApp {
                 Event::CaseLoaded {
                     ct_path,
                     ct,
+                    hu_range,
                     ground_truth,
                     task,
                 } => {
@@ -469,7 +470,7 @@ impl OncoscopeApp {
                         self.switch_task(task, &ct_path);
                     }
                     self.ct_path_input = ct_path.display().to_string();
-                    let mut case = Case::new(ct_path, ct);
+                    let mut case = Case::new(ct_path, ct, hu_range);
                     for view in &mut self.slice_views {
                         view.clear();
                     }

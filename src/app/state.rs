@@ -66,9 +66,10 @@ pub struct Case {
 }
 
 impl Case {
-    pub fn new(ct_path: PathBuf, ct: Arc<CtVolume>) -> Self {
+    /// A case of `ct` read from `ct_path`; `hu_range`: its lowest and highest finite HU
+    /// ([`CtVolume::hu_range`], found off the UI thread).
+    pub fn new(ct_path: PathBuf, ct: Arc<CtVolume>, hu_range: (f32, f32)) -> Self {
         let dims = ct.grid.dims;
-        let hu_range = ct.hu_range();
         Self {
             ct_path,
             ct,

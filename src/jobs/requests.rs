@@ -168,6 +168,9 @@ pub enum Event {
     CaseLoaded {
         ct_path: PathBuf,
         ct: Arc<CtVolume>,
+        /// Lowest and highest finite HU of the CT, found on the worker (a pass over every
+        /// voxel: tens of milliseconds on a large CT, too long for the UI thread).
+        hu_range: (f32, f32),
         ground_truth: Option<(PathBuf, Arc<LabelVolume>)>,
         /// The task asked for, else its data set's (`dataset.json`); `None`: unknown.
         task: Option<Task>,

@@ -281,6 +281,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             let task = task.or_else(|| task_of_image(&ct_path));
             reporter.send(Event::CaseLoaded {
                 ct_path,
+                hu_range: ct.hu_range(),
                 ct,
                 ground_truth,
                 task,
