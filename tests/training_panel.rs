@@ -311,3 +311,55 @@ fn the_tumour_channel_box_turns_into_the_run_configuration() {
         image.save(path).expect("write the panel's picture");
     }
 }
+
+#[test]
+fn the_training_preview_does_not_replace_a_case_with_results_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    phantom_dataset(&data, 4, 24);
+    let mut h = harness();
+    // A case the user ran the segmentation on (the shipped liver models).
+    let (ct, _) = viewer_common::sample();
+    h.state_mut()
+        .command(oncoscope::app::state::Command::OpenCase {
+            ct: ct.clone(),
+            ground_truth: None,
+            task: None,
+        });
+    run_until(&mut h, "the sample", |app| app.case().is_some());
+    h.state_mut().command(oncoscope::app::state::Command::Run {
+        classify: false,
+        segment: true,
+    });
+    run_until(&mut h, "its segmentation", |app| {
+        !app.busy() && app.case().unwrap().prediction.is_some()
+    });
+    open_panel(&mut h);
+    {
+        let s = &mut h.state_mut().preferences_mut().training;
+        s.data_dir = data.display().to_string();
+        s.out_dir = dir.path().join("run").display().to_string();
+        s.models = ModelChoice::Unet;
+        s.grid = 16;
+        s.base_width = 4;
+        s.epochs = 50;
+        s.preview = true;
+    }
+    h.run_steps(1);
+    h.get_by_label("Start").click();
+    run_until(&mut h, "the preview's notice", |app| {
+        app.notices()
+            .iter()
+            .any(|n| n.text.starts_with("Training preview: open"))
+    });
+    let case = h.state().case().unwrap();
+    assert_eq!(case.ct_path, ct, "the user's case stays open");
+    assert!(case.segmentation_run.is_some(), "with its own segmentation");
+    h.get_by_label("Stop").click();
+    run_until(&mut h, "the stop", |app| {
+        app.training()
+            .run
+            .as_ref()
+            .is_some_and(|r| r.status == RunStatus::Stopped)
+    });
+}

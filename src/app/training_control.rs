@@ -247,11 +247,24 @@ impl OncoscopeApp {
             }
             Event::Training { kind, event } => self.follow_training(kind, event),
             Event::TrainingPreviewCase { ct, ground_truth } => {
-                if let Some(run) = &mut self.training.run {
-                    run.preview_case = Some(ct.clone());
-                }
+                let earlier_preview = self
+                    .training
+                    .run
+                    .as_mut()
+                    .and_then(|run| run.preview_case.replace(ct.clone()));
                 let open = self.case.as_ref().is_some_and(|c| c.ct_path == ct);
-                if !open {
+                // A case the user ran the models on stays open: its results would be lost.
+                let keeps_results = self.case.as_ref().is_some_and(|c| {
+                    let a_preview = earlier_preview.as_ref() == Some(&c.ct_path);
+                    !a_preview && (c.segmentation_run.is_some() || c.classification.is_some())
+                });
+                if !open && keeps_results {
+                    self.notify_info(format!(
+                        "Training preview: open {} to watch the model learn (the case open, \
+                         with its results, stays)",
+                        ct.display()
+                    ));
+                } else if !open {
                     let task = Some(self.prefs.training.task);
                     self.command(Command::OpenCase {
                         ct,
