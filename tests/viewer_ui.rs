@@ -500,3 +500,21 @@ fn a_ground_truth_asked_for_while_a_ct_loads_is_refused_not_put_on_the_wrong_ct(
     );
     run_until(&mut h, "the CT", |app| !app.busy() && app.case().is_some());
 }
+
+#[test]
+fn switching_the_task_selector_does_not_rename_the_open_case_s_labels() {
+    let (ct, label) = sample();
+    let mut h = harness(StartupPlan::open(Some((ct, Some(label)))));
+    run_until(&mut h, "the sample", |app| {
+        !app.busy() && app.case().is_some_and(|c| c.ground_truth.is_some())
+    });
+    assert_eq!(h.state().case().unwrap().task, Task::Liver);
+    h.get_by_label("pancreas").click();
+    h.run_steps(2);
+    assert_eq!(h.state().task(), Task::Pancreas);
+    assert_eq!(
+        h.state().case().unwrap().task,
+        Task::Liver,
+        "its liver labels stay named liver until pancreas models run on it"
+    );
+}

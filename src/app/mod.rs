@@ -312,10 +312,14 @@ impl OncoscopeApp {
             self.notify_error("The models are already running");
             return;
         }
-        // Asked for both while the folder holds only the segmenter (e.g. a user's training run
-        // of the U-Net alone): segment, and say so without calling it a failure.
         let weights_dir = self.weights_dir();
         let task = self.prefs.task;
+        // The case's results are now this task's: name its labels so.
+        if let Some(case) = &mut self.case {
+            case.task = task;
+        }
+        // Asked for both while the folder holds only the segmenter (e.g. a user's training run
+        // of the U-Net alone): segment, and say so without calling it a failure.
         let classify =
             if classify && segment && model_stem(&weights_dir, task, ModelKind::Cnn).is_none() {
                 self.notify_info(format!(
@@ -470,7 +474,7 @@ impl OncoscopeApp {
                         self.switch_task(task, &ct_path);
                     }
                     self.ct_path_input = ct_path.display().to_string();
-                    let mut case = Case::new(ct_path, ct, hu_range);
+                    let mut case = Case::new(ct_path, ct, hu_range, self.prefs.task);
                     for view in &mut self.slice_views {
                         view.clear();
                     }

@@ -54,6 +54,10 @@ pub struct Case {
     pub ct: Arc<CtVolume>,
     /// HU range of the CT, for the window sliders.
     pub hu_range: (f32, f32),
+    /// The task its labels are named by (organ name of label 1): the one it was opened for,
+    /// then that of the last models run on it; switching the task selector does not rename
+    /// results already shown.
+    pub task: Task,
     pub ground_truth: Option<LabelLayer>,
     pub prediction: Option<LabelLayer>,
     pub classification: Option<ClassifierResult>,
@@ -68,12 +72,13 @@ pub struct Case {
 impl Case {
     /// A case of `ct` read from `ct_path`; `hu_range`: its lowest and highest finite HU
     /// ([`CtVolume::hu_range`], found off the UI thread).
-    pub fn new(ct_path: PathBuf, ct: Arc<CtVolume>, hu_range: (f32, f32)) -> Self {
+    pub fn new(ct_path: PathBuf, ct: Arc<CtVolume>, hu_range: (f32, f32), task: Task) -> Self {
         let dims = ct.grid.dims;
         Self {
             ct_path,
             ct,
             hu_range,
+            task,
             ground_truth: None,
             prediction: None,
             classification: None,

@@ -456,7 +456,7 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                     RichText::new(format!(
                         "{pieces} under {} mL shown as {} (the model's min_lesion_ml)",
                         report.min_lesion_ml,
-                        app.prefs.task.organ()
+                        case.task.organ()
                     ))
                     .small()
                     .weak(),
@@ -473,7 +473,7 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             let confirmed = case
                 .current_matching()
                 .map(|m| (m.prediction_confirmed.as_slice(), "true", "spurious"));
-            lesion_table_ui(ui, "prediction-lesions", table, app.prefs.task, confirmed);
+            lesion_table_ui(ui, "prediction-lesions", table, case.task, confirmed);
         }
     }
     if let Some(matching) = case.current_matching() {
@@ -492,7 +492,7 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             let found = case
                 .current_matching()
                 .map(|m| (m.truth_found.as_slice(), "found", "missed"));
-            lesion_table_ui(ui, "truth-lesions", table, app.prefs.task, found);
+            lesion_table_ui(ui, "truth-lesions", table, case.task, found);
         });
     }
     if let Some(scores) = case.scores() {
@@ -592,7 +592,7 @@ pub fn status_bar(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             "voxel ({x}, {y}, {z})  RAS ({:.1}, {:.1}, {:.1}) mm  {:.0} HU",
             world.x, world.y, world.z, case.ct.voxels[i]
         );
-        let names = app.prefs.task.labels();
+        let names = case.task.labels();
         let name = |v: u8| names.get(&v).cloned().unwrap_or_else(|| v.to_string());
         if let Some(&v) = case
             .prediction
