@@ -684,6 +684,8 @@ fn mesh_leaves_no_file_of_an_earlier_run_nor_a_partial_one() {
         ]);
         assert_refused(&o, &["smoothing iterations"]);
     }
+    let o = oncoscope(&["mesh", &d("with.nii.gz"), "--out", &d("with.nii.gz")]);
+    assert_refused(&o, &["with.nii.gz", "a file, not a folder"]);
     let o = oncoscope(&["bench", "models", "--runs", "0"]);
     assert_refused(&o, &["not a number of runs"]);
     // A file that cannot be put in place (a folder has its name): an error naming it once,

@@ -98,6 +98,12 @@ pub fn run_mesh(args: &MeshArgs) -> anyhow::Result<()> {
         || extract_surfaces(&labels, &smoothing),
     );
     let surfaces = surfaces.context("building surfaces")?;
+    if args.out.exists() && !args.out.is_dir() {
+        anyhow::bail!(
+            "--out {}: a file, not a folder; the surfaces go into a folder (organ.stl, lesions.stl)",
+            args.out.display()
+        );
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let format = ExportFormat::from(args.format);

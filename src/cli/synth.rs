@@ -226,6 +226,7 @@ pub fn run_synth(args: &SynthArgs) -> Result<()> {
     }
     let mut started = Instant::now();
     let mut short = 0usize;
+    let out_existed = args.out.exists();
     let json = write_phantom_dataset(
         &args.out,
         task,
@@ -246,6 +247,19 @@ pub fn run_synth(args: &SynthArgs) -> Result<()> {
             started = Instant::now();
         },
     )
+    .inspect_err(|_| {
+        // A folder this run made, left empty by the failure, is removed again (one with any
+        // case written in it is kept: remove_dir only removes empty folders).
+        if !out_existed {
+            for dir in [
+                args.out.join("imagesTr"),
+                args.out.join("labelsTr"),
+                args.out.clone(),
+            ] {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    })
     .with_context(|| format!("cannot write the data set in {}", args.out.display()))?;
     println!(
         "wrote {} case{} and {} to {}",

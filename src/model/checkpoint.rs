@@ -148,25 +148,33 @@ pub fn save(stem: &Path, varmap: &VarMap, card: &ModelCard) -> Result<()> {
     if let Some(dir) = weights.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let tmp_weights = weights.with_extension("safetensors.partial");
-    varmap
-        .save(&tmp_weights)
-        .with_context(|| format!("writing {}", tmp_weights.display()))?;
-    let tmp_card = card_file.with_extension("json.partial");
-    std::fs::write(&tmp_card, serde_json::to_string_pretty(card)?)
-        .with_context(|| format!("writing {}", tmp_card.display()))?;
-    // candle's writer creates the weights owner-only; give them the card's permissions (the
-    // user's default), so that a shared weights folder is readable by all who read the cards.
-    let permissions = std::fs::metadata(&tmp_card)
-        .with_context(|| format!("reading {}", tmp_card.display()))?
-        .permissions();
-    std::fs::set_permissions(&tmp_weights, permissions)
-        .with_context(|| format!("setting the permissions of {}", tmp_weights.display()))?;
-    std::fs::rename(&tmp_weights, &weights)
-        .with_context(|| format!("renaming to {}", weights.display()))?;
-    std::fs::rename(&tmp_card, &card_file)
-        .with_context(|| format!("renaming to {}", card_file.display()))?;
-    Ok(())
+    let tmp_weights = crate::atomic_file::temporary_path(&weights);
+    let tmp_card = crate::atomic_file::temporary_path(&card_file);
+    let saved = (|| -> Result<()> {
+        varmap
+            .save(&tmp_weights)
+            .with_context(|| format!("writing {}", tmp_weights.display()))?;
+        std::fs::write(&tmp_card, serde_json::to_string_pretty(card)?)
+            .with_context(|| format!("writing {}", tmp_card.display()))?;
+        // candle's writer creates the weights owner-only; give them the card's permissions
+        // (the user's default), so that a shared weights folder is readable by all who read
+        // the cards.
+        let permissions = std::fs::metadata(&tmp_card)
+            .with_context(|| format!("reading {}", tmp_card.display()))?
+            .permissions();
+        std::fs::set_permissions(&tmp_weights, permissions)
+            .with_context(|| format!("setting the permissions of {}", tmp_weights.display()))?;
+        std::fs::rename(&tmp_weights, &weights)
+            .with_context(|| format!("renaming to {}", weights.display()))?;
+        std::fs::rename(&tmp_card, &card_file)
+            .with_context(|| format!("renaming to {}", card_file.display()))
+    })();
+    // A failed save (a full disk) leaves no temporary file behind.
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&tmp_weights);
+        let _ = std::fs::remove_file(&tmp_card);
+    }
+    saved
 }
 
 /// Reads a model card, with a clear message when it is missing or malformed.
