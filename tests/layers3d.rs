@@ -295,7 +295,7 @@ fn dice_ce_loss_matches_pytorch() {
         .collect();
     let target =
         Tensor::from_vec(target, (dims[0], dims[2], dims[3], dims[4]), &Device::Cpu).unwrap();
-    let loss = dice_ce_loss(logits.as_tensor(), &target).unwrap();
+    let loss = dice_ce_loss(logits.as_tensor(), &target, &[1.0; 3]).unwrap();
     let want = c["loss"].as_f64().unwrap() as f32;
     let got = loss
         .to_dtype(DType::F32)

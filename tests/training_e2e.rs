@@ -680,6 +680,16 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     }
     cfg.validation_fraction = sound_fraction;
     assert!(!run.join("last.json").exists());
+    // The tumour weight must be a finite number above 0, and is the U-Net's alone.
+    for weight in [f64::NAN, 0.0, -2.0, f64::INFINITY] {
+        cfg.tumour_weight = weight;
+        assert_refused_before_preparation(&cfg, false, &["tumour weight"]);
+    }
+    let mut classifier = tiny_config(&data, &run, ModelKind::Cnn, 1);
+    classifier.tumour_weight = 4.0;
+    assert_refused_before_preparation(&classifier, false, &["tumour weight", "U-Net"]);
+    cfg.tumour_weight = 4.0;
+    assert!(!run.join("last.json").exists());
 
     // A rate so high that the weights overflow in the first step (the step's loss, taken
     // before it, is finite; 1 training case, so that step is the run's only one): the run
@@ -689,11 +699,17 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     assert!(text.contains("diverged"), "{text}");
     assert!(!run.join("best.json").exists() && !run.join("last.json").exists());
 
-    // The same run at a sound rate writes cards that load, every figure a number.
+    // The same run at a sound rate (and tumour weight 4) writes cards that load, every figure
+    // a number, that record the weight.
     cfg.learning_rate = 3e-3;
     train_from_scratch(&cfg).unwrap();
     for stem in ["best", "last"] {
         let card = oncoscope::model::checkpoint::read_card(&run.join(stem)).unwrap();
+        assert_eq!(
+            card.notes.get("tumour_weight").map(String::as_str),
+            Some("4"),
+            "{stem}"
+        );
         assert!(
             card.metrics.contains_key("validation_loss")
                 && card.metrics.values().all(|v| v.is_finite()),

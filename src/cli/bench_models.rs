@@ -135,7 +135,7 @@ fn bench_one(
     let train_s = timed(runs, || {
         let out = network.forward_t(&x2, true)?;
         let loss = match kind {
-            ModelKind::Unet => dice_ce_loss(&out, &labels)?,
+            ModelKind::Unet => dice_ce_loss(&out, &labels, &[1.0; 3])?,
             ModelKind::Cnn => bce_with_logits(&out, &targets, 1.0)?,
         };
         optimizer.backward_step(&loss)?;

@@ -94,6 +94,10 @@ pub struct TrainArgs {
     /// from, else 0, every piece kept). `oncoscope model --set-min-lesion-ml` changes it later.
     #[arg(long, value_name = "ML", value_parser = super::non_negative_ml, allow_negative_numbers = true)]
     pub min_lesion_ml: Option<f64>,
+    /// For the U-Net: weight of tumour voxels in the cross-entropy (every other class weighs
+    /// 1), so that a missed small lesion costs more. Written to the cards' notes.
+    #[arg(long, value_name = "W", default_value_t = 1.0)]
+    pub tumour_weight: f64,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -185,6 +189,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         init_from: args.init_from.clone(),
         cube_refinements: args.cube_refinements,
         min_lesion_ml: args.min_lesion_ml,
+        tumour_weight: args.tumour_weight,
     };
     let control = RunControl::new();
     let mut on_event = |event: &TrainingEvent| print_event(event);

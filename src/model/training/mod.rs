@@ -28,7 +28,7 @@ use self::start::{StartingPoint, plan_start};
 use super::CNN3D;
 use super::checkpoint::{LoadedModel, ModelCard, check_inference_settings, read_card, save};
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
-use super::losses::{bce_with_logits, dice_ce_loss};
+use super::losses::{bce_with_logits, ce_weights_with_tumour, dice_ce_loss};
 use super::metrics::{ClassifierScores, SegmentationScores};
 use super::preprocess::Preprocessing;
 use super::progress::RunControl;
@@ -72,6 +72,10 @@ pub struct TrainConfig {
     /// For the cards this run writes, [`ModelCard::min_lesion_ml`] (mL): `None` keeps that of
     /// the run resumed or the model started from (none: 0).
     pub min_lesion_ml: Option<f64>,
+    /// U-Net only: the cross-entropy weight of tumour voxels (every other class weighs 1), to
+    /// make missing a small lesion cost more; 1 is the plain loss. Recorded in the cards'
+    /// notes when not 1.
+    pub tumour_weight: f64,
 }
 
 /// Figures of one epoch.
@@ -162,6 +166,15 @@ pub fn train(
              always kept for validation)",
             config.validation_fraction
         );
+    }
+    if !(config.tumour_weight.is_finite() && config.tumour_weight > 0.0) {
+        bail!(
+            "the tumour weight must be a finite number above 0, not {}",
+            config.tumour_weight
+        );
+    }
+    if config.architecture.kind == ModelKind::Cnn && config.tumour_weight != 1.0 {
+        bail!("the tumour weight is for the U-Net's loss; the classifier has no tumour voxels");
     }
     if let Err(why) = config.preprocessing.check().and_then(|()| {
         check_inference_settings(
@@ -321,6 +334,12 @@ pub fn train(
         .cloned();
 
     let kind = config.architecture.kind;
+    let tumour_weight_note = (config.tumour_weight != 1.0).then(|| {
+        (
+            "tumour_weight".to_string(),
+            config.tumour_weight.to_string(),
+        )
+    });
     // Class imbalance (CNN): each epoch oversamples the minority class (see `epoch_order`), so
     // the classes are balanced and the loss weights them equally; weighting positives by
     // negatives/positives as well would correct twice and bias the classifier.
@@ -376,6 +395,7 @@ pub fn train(
             .iter()
             .map(|stem| ("initialised_from".to_string(), stem.display().to_string()))
             .chain(organ_note.clone())
+            .chain(tumour_weight_note.clone())
             .collect(),
         locator: locator_name.clone(),
         cube_refinements,
@@ -417,7 +437,11 @@ pub fn train(
                 _ => {
                     let out = network.forward_t(&xs.input, true)?;
                     match kind {
-                        ModelKind::Unet => dice_ce_loss(&out, &targets)?,
+                        ModelKind::Unet => dice_ce_loss(
+                            &out,
+                            &targets,
+                            &ce_weights_with_tumour(out.dim(1)?, config.tumour_weight),
+                        )?,
                         ModelKind::Cnn => bce_with_logits(&out, &targets, pos_weight)?,
                     }
                 }
@@ -764,7 +788,9 @@ fn validate(
         let out = network.forward_t(&xs.input, false)?;
         match kind {
             ModelKind::Unet => {
-                loss_sum += dice_ce_loss(&out, &targets)?.to_scalar::<f32>()? as f64;
+                // The plain loss, so that runs of any tumour weight compare.
+                let uniform = vec![1.0; out.dim(1)?];
+                loss_sum += dice_ce_loss(&out, &targets, &uniform)?.to_scalar::<f32>()? as f64;
                 let predicted: Vec<u8> = out
                     .argmax(1)?
                     .flatten_all()?
