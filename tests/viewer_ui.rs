@@ -518,3 +518,62 @@ fn switching_the_task_selector_does_not_rename_the_open_case_s_labels() {
         "its liver labels stay named liver until pancreas models run on it"
     );
 }
+
+#[test]
+fn without_a_file_dialog_every_file_choice_asks_for_a_typed_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ct, label) = sample();
+    let mut h = harness(StartupPlan::open(Some((ct.clone(), Some(label)))));
+    run_until(&mut h, "the case and its ground-truth surfaces", |app| {
+        !app.busy()
+            && app
+                .case()
+                .and_then(|c| c.ground_truth.as_ref())
+                .is_some_and(|t| t.surfaces.is_some())
+    });
+    h.state_mut().use_typed_paths();
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Export meshes…").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().path_prompt(),
+        Some(oncoscope::ui::DialogPurpose::ExportMeshes)
+    );
+    // Offered beside the CT, named after it.
+    let suggested = ct.parent().unwrap().join("ct_meshes");
+    let shown = |h: &Harness<'static, OncoscopeApp>, text: &str| {
+        h.query_all_by_value(text).next().is_some()
+    };
+    assert!(shown(&h, &suggested.display().to_string()));
+    // Cancel closes it and does nothing.
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert_eq!(h.state().path_prompt(), None);
+    assert!(!suggested.exists());
+
+    // A typed folder gets the meshes.
+    let out = dir.path().join("typed meshes");
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Export meshes…").click();
+    h.run_steps(2);
+    // The field has the focus: select all, type over it.
+    h.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
+    h.run_steps(1);
+    h.query_all_by_value(&suggested.display().to_string())
+        .next()
+        .expect("the suggested path")
+        .type_text(&out.display().to_string());
+    h.run_steps(2);
+    assert!(shown(&h, &out.display().to_string()), "typed over");
+    h.get_by_label("OK").click();
+    run_until(&mut h, "the export", |app| {
+        !app.busy() && app.path_prompt().is_none()
+    });
+    assert!(
+        out.join("ground_truth_organ.ply").is_file(),
+        "{:?}",
+        h.state().notices()
+    );
+}

@@ -134,6 +134,17 @@ impl OncoscopeApp {
         app
     }
 
+    /// Asks for typed paths instead of native file dialogs from now on (where a dialog would
+    /// hang, and in tests).
+    pub fn use_typed_paths(&mut self) {
+        self.dialogs.use_typed_paths();
+    }
+
+    /// The purpose of the typed-path window open now, if any.
+    pub fn path_prompt(&self) -> Option<crate::ui::DialogPurpose> {
+        self.dialogs.prompt().map(|p| p.purpose)
+    }
+
     /// Queues a command; applied at the end of the frame.
     pub fn command(&mut self, command: Command) {
         self.commands.push(command);

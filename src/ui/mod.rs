@@ -44,6 +44,7 @@ pub fn draw(app: &mut OncoscopeApp, ui: &mut egui::Ui, _frame: &mut eframe::Fram
     egui::CentralPanel::default()
         .frame(egui::Frame::NONE.fill(Color32::from_gray(12)))
         .show(ui, |ui| views(app, ui));
+    dialogs::path_prompt_window(app, ui.ctx());
 }
 
 /// The four views: axial, coronal, sagittal and 3D in a 2×2 grid, or one of them maximised.

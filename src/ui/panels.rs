@@ -181,7 +181,7 @@ fn case_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
     });
     if app.dialogs.unavailable_hint {
         ui.label(
-            RichText::new("No file dialog available here: type or paste the path below.")
+            RichText::new("No file dialog can be shown here: file choices ask for a typed path.")
                 .color(Color32::from_rgb(240, 200, 120)),
         );
     }
