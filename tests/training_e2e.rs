@@ -682,13 +682,13 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     assert!(!run.join("last.json").exists());
     // The tumour weight must be a finite number above 0, and is the U-Net's alone.
     for weight in [f64::NAN, 0.0, -2.0, f64::INFINITY] {
-        cfg.tumour_weight = weight;
+        cfg.tumour_weight = Some(weight);
         assert_refused_before_preparation(&cfg, false, &["tumour weight"]);
     }
     let mut classifier = tiny_config(&data, &run, ModelKind::Cnn, 1);
-    classifier.tumour_weight = 4.0;
+    classifier.tumour_weight = Some(4.0);
     assert_refused_before_preparation(&classifier, false, &["tumour weight", "U-Net"]);
-    cfg.tumour_weight = 4.0;
+    cfg.tumour_weight = Some(4.0);
     assert!(!run.join("last.json").exists());
 
     // A rate so high that the weights overflow in the first step (the step's loss, taken
@@ -717,6 +717,34 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
             card.metrics
         );
     }
+    // Resumed without a tumour weight, the run keeps its own; a card whose note is not a
+    // weight is named.
+    let mut resumed = cfg.clone();
+    resumed.tumour_weight = None;
+    resumed.epochs = 2;
+    train(
+        &resumed,
+        &Device::Cpu,
+        true,
+        &RunControl::new(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let last = oncoscope::model::checkpoint::read_card(&run.join("last")).unwrap();
+    assert_eq!(last.epoch, 2);
+    assert_eq!(
+        last.notes.get("tumour_weight").map(String::as_str),
+        Some("4")
+    );
+    let card = std::fs::read_to_string(run.join("last.json")).unwrap();
+    assert!(card.contains("\"tumour_weight\": \"4\""), "{card}");
+    std::fs::write(
+        run.join("last.json"),
+        card.replace("\"tumour_weight\": \"4\"", "\"tumour_weight\": \"heavy\""),
+    )
+    .unwrap();
+    resumed.epochs = 3;
+    assert_refused_before_preparation(&resumed, true, &["last.json", "heavy", "--tumour-weight"]);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The viewer driven through egui_kittest: open the sample case, run real models (the shipped
 //! U-Net and a tiny, freshly trained CNN), see results and the lesion table, cancel, and
-//! survive an unreadable file.
+//! survive an unreadable file; without a file dialog, type paths.
 //! Uses kittest's wgpu renderer (mesa lavapipe in CI) so the 3D view renders too.
 
 mod viewer_common;

@@ -277,7 +277,8 @@ impl TrainingSettings {
             cube_refinements: (self.organ_region && self.cube_refinements > 0)
                 .then_some(self.cube_refinements),
             min_lesion_ml: self.drop_small_lesions.then_some(self.min_lesion_ml),
-            tumour_weight: 1.0,
+            // The panel has no tumour weight: a run resumed keeps its own, a new one has 1.
+            tumour_weight: None,
         })
     }
 }

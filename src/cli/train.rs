@@ -95,9 +95,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "ML", value_parser = super::non_negative_ml, allow_negative_numbers = true)]
     pub min_lesion_ml: Option<f64>,
     /// For the U-Net: weight of tumour voxels in the cross-entropy (every other class weighs
-    /// 1), so that a missed small lesion costs more. Written to the cards' notes.
-    #[arg(long, value_name = "W", default_value_t = 1.0)]
-    pub tumour_weight: f64,
+    /// 1), so that a missed small lesion costs more. Written to the cards' notes; default: that
+    /// of the run resumed, else 1.
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    pub tumour_weight: Option<f64>,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long)]
     pub resume: bool,

@@ -10,25 +10,35 @@ use std::time::{Duration, Instant};
 use crate::app::OncoscopeApp;
 use crate::app::state::Command;
 
-/// A dialog that comes back empty sooner than this was never shown (a person takes longer to
-/// cancel one).
-const UNAVAILABLE_WITHIN: Duration = Duration::from_millis(1500);
+/// A dialog that comes back empty sooner than this was never shown: without a desktop portal
+/// rfd answers within milliseconds, and a person takes longer to cancel one.
+const UNAVAILABLE_WITHIN: Duration = Duration::from_millis(300);
 
 /// What a picked path is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialogPurpose {
+    /// A CT to open (a file).
     OpenCt,
+    /// A ground-truth label map for the open CT (a file).
     OpenGroundTruth,
+    /// Where to save the predicted label map (a `.nii` / `.nii.gz` file).
     SaveSegmentation,
+    /// The folder the meshes are exported to.
     ExportMeshes,
+    /// Where to save a screenshot of the window (a `.png` file).
     SaveScreenshot,
+    /// Where to save the 3D view (a `.png` file).
     SaveSceneScreenshot,
+    /// A folder of trained models, or a training run.
     ChooseWeights,
+    /// A training data set folder.
     ChooseTrainingData,
+    /// The folder for a training run.
     ChooseTrainingOutput,
 }
 
 impl DialogPurpose {
+    /// The command that acts on `path` picked for this purpose.
     fn command(self, path: PathBuf) -> Option<Command> {
         Some(match self {
             DialogPurpose::OpenCt => Command::OpenCase {
@@ -50,10 +60,23 @@ impl DialogPurpose {
 
 /// A path being typed for `purpose` because no native dialog can be shown.
 #[derive(Debug, Clone)]
-pub struct PathPrompt {
+pub(crate) struct PathPrompt {
+    /// What the path is for.
     pub purpose: DialogPurpose,
     /// `None` until the window first shows, which fills in the suggested path.
     pub text: Option<String>,
+    /// The CT open when the window first showed: a prompt for one case never acts on another.
+    pub case_ct: Option<PathBuf>,
+}
+
+impl PathPrompt {
+    fn new(purpose: DialogPurpose) -> Self {
+        PathPrompt {
+            purpose,
+            text: None,
+            case_ct: None,
+        }
+    }
 }
 
 /// The dialog in flight, if any (one at a time), or the typed-path prompt.
@@ -73,7 +96,7 @@ impl FileDialogs {
     }
 
     /// The typed-path prompt open now, if any.
-    pub fn prompt(&self) -> Option<&PathPrompt> {
+    pub(crate) fn prompt(&self) -> Option<&PathPrompt> {
         self.prompt.as_ref()
     }
 
@@ -84,10 +107,7 @@ impl FileDialogs {
             return;
         }
         if self.unavailable_hint {
-            self.prompt = Some(PathPrompt {
-                purpose,
-                text: None,
-            });
+            self.prompt = Some(PathPrompt::new(purpose));
             return;
         }
         let (tx, rx) = channel();
@@ -136,10 +156,7 @@ impl FileDialogs {
             self.pending = Some((purpose, rx, Instant::now()));
         } else {
             self.unavailable_hint = true;
-            self.prompt = Some(PathPrompt {
-                purpose,
-                text: None,
-            });
+            self.prompt = Some(PathPrompt::new(purpose));
         }
     }
 
@@ -162,10 +179,7 @@ impl FileDialogs {
                 self.pending = None;
                 if opened.elapsed() < UNAVAILABLE_WITHIN {
                     self.unavailable_hint = true;
-                    self.prompt = Some(PathPrompt {
-                        purpose,
-                        text: None,
-                    });
+                    self.prompt = Some(PathPrompt::new(purpose));
                 }
                 None
             }
@@ -192,21 +206,20 @@ impl DialogPurpose {
 }
 
 /// The path first offered for `purpose`: beside the open CT where something is saved, the
-/// models in use when choosing models.
+/// models in use when choosing models, the training panel's folders for training.
 fn suggested_path(app: &OncoscopeApp, purpose: DialogPurpose) -> String {
     let case = app.case.as_ref();
-    let folder = case
-        .and_then(|c| c.ct_path.parent())
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_default();
+    let folder = typed_path_base(app);
     let stem = case
         .and_then(|c| c.ct_path.file_name())
         .map(|n| n.to_string_lossy().to_string())
         .map(|n| {
-            n.trim_end_matches(".gz")
-                .trim_end_matches(".nii")
-                .to_string()
+            let n = n.strip_suffix(".gz").unwrap_or(&n);
+            let n = n
+                .strip_suffix(".nii")
+                .or(n.strip_suffix(".hdr"))
+                .unwrap_or(n);
+            n.to_string()
         })
         .unwrap_or_else(|| "oncoscope".into());
     let beside = |name: String| folder.join(name).display().to_string();
@@ -224,63 +237,142 @@ fn suggested_path(app: &OncoscopeApp, purpose: DialogPurpose) -> String {
     }
 }
 
-/// `~/…` under the home folder; anything else as typed (trimmed).
-fn expand_home(text: &str) -> PathBuf {
-    let text = text.trim();
-    match (text.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+/// The folder a relative typed path is taken from: the open CT's, else the working folder.
+fn typed_path_base(app: &OncoscopeApp) -> PathBuf {
+    app.case
+        .as_ref()
+        .and_then(|c| c.ct_path.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default()
+}
+
+/// The path a person typed or pasted: trimmed, without surrounding quotes or a `file://`
+/// prefix, `~` standing for `home` (when known), and relative to `base`.
+pub fn resolve_typed_path(text: &str, base: &Path, home: Option<&Path>) -> PathBuf {
+    let mut text = text.trim();
+    for quote in ['"', '\''] {
+        if text.len() >= 2 && text.starts_with(quote) && text.ends_with(quote) {
+            text = text[1..text.len() - 1].trim();
+        }
+    }
+    let text = text.strip_prefix("file://").unwrap_or(text);
+    let path = match (home, text) {
+        (Some(home), "~") => home.to_path_buf(),
+        (Some(home), _) if text.starts_with("~/") || text.starts_with("~\\") => {
+            home.join(&text[2..])
+        }
         _ => PathBuf::from(text),
+    };
+    if path.is_absolute() {
+        path
+    } else {
+        base.join(path)
     }
 }
 
-/// The typed-path window, while one is asked for: OK (or Enter) issues the purpose's command
-/// with the typed path, Cancel (or Escape) closes it.
+/// The typed-path window, while one is asked for (modal): OK (or Enter) issues the purpose's
+/// command with the typed path, Cancel (Escape, a click outside) closes it, and *Use the system
+/// dialog* tries the native one again. A window asked for on one case closes when another opens.
 pub fn path_prompt_window(app: &mut OncoscopeApp, ctx: &egui::Context) {
-    let Some(purpose) = app.dialogs.prompt.as_ref().map(|p| p.purpose) else {
+    let Some(prompt) = app.dialogs.prompt.as_ref() else {
         return;
     };
-    let suggested = suggested_path(app, purpose);
-    let Some(prompt) = app.dialogs.prompt.as_mut() else {
-        return;
-    };
+    let purpose = prompt.purpose;
+    let open_ct = app.case.as_ref().map(|c| c.ct_path.clone());
     let first_frame = prompt.text.is_none();
-    let text = prompt.text.get_or_insert(suggested);
-    let (mut accepted, mut cancelled) = (false, false);
-    egui::Window::new("Type a path")
-        .collapsible(false)
-        .resizable(false)
-        .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
-        .show(ctx, |ui| {
-            ui.label(purpose.question());
-            ui.label(
-                egui::RichText::new("No file dialog can be shown here.")
-                    .weak()
-                    .small(),
-            );
-            let field = ui.add(egui::TextEdit::singleline(text).desired_width(420.0));
-            if first_frame {
-                field.request_focus();
-            }
-            if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-                accepted = true;
-            }
-            ui.horizontal(|ui| {
-                accepted |= ui.button("OK").clicked();
-                cancelled |= ui.button("Cancel").clicked();
-            });
+    if first_frame {
+        let suggested = suggested_path(app, purpose);
+        if let Some(prompt) = app.dialogs.prompt.as_mut() {
+            prompt.text = Some(suggested);
+            prompt.case_ct = open_ct.clone();
+        }
+    } else if prompt.case_ct != open_ct {
+        app.dialogs.prompt = None;
+        app.notify_info("Another case opened: the path asked for the previous one was not used");
+        return;
+    }
+    let base = typed_path_base(app);
+    let Some(text) = app.dialogs.prompt.as_mut().and_then(|p| p.text.as_mut()) else {
+        return;
+    };
+    let (mut accepted, mut cancelled, mut native) = (false, false, false);
+    let modal = egui::Modal::new(egui::Id::unique("oncoscope_path_prompt")).show(ctx, |ui| {
+        ui.label(egui::RichText::new("Type a path").strong());
+        ui.label(purpose.question());
+        ui.label(
+            egui::RichText::new("No file dialog can be shown here. Relative paths start beside the open CT; ~ is your home folder.")
+                .weak()
+                .small(),
+        );
+        let field = ui.add(egui::TextEdit::singleline(text).desired_width(420.0));
+        if first_frame {
+            field.request_focus();
+        }
+        if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            accepted = true;
+        }
+        ui.horizontal(|ui| {
+            accepted |= ui.button("OK").clicked();
+            cancelled |= ui.button("Cancel").clicked();
+            native |= ui.button("Use the system dialog").clicked();
         });
-    cancelled |= ctx.input(|i| i.key_pressed(egui::Key::Escape));
+    });
+    cancelled |= modal.should_close();
     if accepted {
-        let typed = text.trim().to_string();
-        if typed.is_empty() {
+        if text.trim().is_empty() {
             app.notify_error("Type a path first");
             return;
         }
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let path = resolve_typed_path(text, &base, home.as_deref());
         app.dialogs.prompt = None;
-        if let Some(command) = purpose.command(expand_home(&typed)) {
+        if let Some(command) = purpose.command(path) {
             app.command(command);
         }
+    } else if native {
+        app.dialogs.prompt = None;
+        app.dialogs.unavailable_hint = false;
+        app.dialogs.open_dialog(purpose);
     } else if cancelled {
         app.dialogs.prompt = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_paths_are_cleaned_and_taken_from_the_ct_s_folder() {
+        let base = Path::new("/data/case");
+        let home = Some(Path::new("/home/ana"));
+        let resolve = |text: &str| resolve_typed_path(text, base, home);
+        assert_eq!(
+            resolve("  /tmp/seg.nii.gz "),
+            PathBuf::from("/tmp/seg.nii.gz")
+        );
+        assert_eq!(
+            resolve("seg.nii.gz"),
+            PathBuf::from("/data/case/seg.nii.gz")
+        );
+        assert_eq!(
+            resolve("out/my meshes"),
+            PathBuf::from("/data/case/out/my meshes")
+        );
+        assert_eq!(resolve("~"), PathBuf::from("/home/ana"));
+        assert_eq!(
+            resolve("~/scans/a.png"),
+            PathBuf::from("/home/ana/scans/a.png")
+        );
+        assert_eq!(resolve("\"/tmp/a b.png\""), PathBuf::from("/tmp/a b.png"));
+        assert_eq!(resolve("'/tmp/c.png'"), PathBuf::from("/tmp/c.png"));
+        assert_eq!(resolve("file:///tmp/d.png"), PathBuf::from("/tmp/d.png"));
+        // Without a home folder `~` is an ordinary name.
+        assert_eq!(
+            resolve_typed_path("~", base, None),
+            PathBuf::from("/data/case/~")
+        );
     }
 }

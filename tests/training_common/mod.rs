@@ -62,7 +62,7 @@ pub fn tiny_config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> T
         init_from: None,
         cube_refinements: None,
         min_lesion_ml: None,
-        tumour_weight: 1.0,
+        tumour_weight: None,
     }
 }
 

@@ -74,8 +74,9 @@ pub struct TrainConfig {
     pub min_lesion_ml: Option<f64>,
     /// U-Net only: the cross-entropy weight of tumour voxels (every other class weighs 1), to
     /// make missing a small lesion cost more; 1 is the plain loss. Recorded in the cards'
-    /// notes when not 1.
-    pub tumour_weight: f64,
+    /// notes (`tumour_weight`) when not 1. `None`: that of the run resumed (its `last` card's
+    /// note), else 1. The validation loss is always the plain one, so runs compare.
+    pub tumour_weight: Option<f64>,
 }
 
 /// Figures of one epoch.
@@ -142,6 +143,20 @@ pub fn best_checkpoint(run_dir: &Path) -> PathBuf {
     run_dir.join("best")
 }
 
+/// The card note that records a U-Net run's tumour weight ([`TrainConfig::tumour_weight`]).
+pub const TUMOUR_WEIGHT_NOTE: &str = "tumour_weight";
+
+/// A tumour weight must be a finite number above 0, and only the U-Net has one (not 1).
+pub(crate) fn check_tumour_weight(weight: f64, kind: ModelKind) -> Result<()> {
+    if !(weight.is_finite() && weight > 0.0) {
+        bail!("the tumour weight must be a finite number above 0, not {weight}");
+    }
+    if kind == ModelKind::Cnn && weight != 1.0 {
+        bail!("the tumour weight is for the U-Net's loss; the classifier has no tumour voxels");
+    }
+    Ok(())
+}
+
 /// Trains as configured. `resume` continues from the run folder's `last` checkpoint.
 pub fn train(
     config: &TrainConfig,
@@ -167,14 +182,8 @@ pub fn train(
             config.validation_fraction
         );
     }
-    if !(config.tumour_weight.is_finite() && config.tumour_weight > 0.0) {
-        bail!(
-            "the tumour weight must be a finite number above 0, not {}",
-            config.tumour_weight
-        );
-    }
-    if config.architecture.kind == ModelKind::Cnn && config.tumour_weight != 1.0 {
-        bail!("the tumour weight is for the U-Net's loss; the classifier has no tumour voxels");
+    if let Some(weight) = config.tumour_weight {
+        check_tumour_weight(weight, config.architecture.kind)?;
     }
     if let Err(why) = config.preprocessing.check().and_then(|()| {
         check_inference_settings(
@@ -325,6 +334,7 @@ pub fn train(
         first_epoch,
         cube_refinements,
         min_lesion_ml,
+        tumour_weight,
     } = start.load(config, &mut varmap)?;
     let last = config.out.join("last");
     let mut best = history
@@ -334,12 +344,8 @@ pub fn train(
         .cloned();
 
     let kind = config.architecture.kind;
-    let tumour_weight_note = (config.tumour_weight != 1.0).then(|| {
-        (
-            "tumour_weight".to_string(),
-            config.tumour_weight.to_string(),
-        )
-    });
+    let tumour_weight_note =
+        (tumour_weight != 1.0).then(|| (TUMOUR_WEIGHT_NOTE.to_string(), tumour_weight.to_string()));
     // Class imbalance (CNN): each epoch oversamples the minority class (see `epoch_order`), so
     // the classes are balanced and the loss weights them equally; weighting positives by
     // negatives/positives as well would correct twice and bias the classifier.
@@ -440,7 +446,7 @@ pub fn train(
                         ModelKind::Unet => dice_ce_loss(
                             &out,
                             &targets,
-                            &ce_weights_with_tumour(out.dim(1)?, config.tumour_weight),
+                            &ce_weights_with_tumour(out.dim(1)?, tumour_weight),
                         )?,
                         ModelKind::Cnn => bce_with_logits(&out, &targets, pos_weight)?,
                     }

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use candle_nn::VarMap;
 
-use super::{EpochSummary, TrainConfig, best_checkpoint, read_curves};
+use super::{
+    EpochSummary, TUMOUR_WEIGHT_NOTE, TrainConfig, best_checkpoint, check_tumour_weight,
+    read_curves,
+};
 use crate::model::checkpoint::{
     ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, write_card,
 };
@@ -27,6 +30,8 @@ pub(super) struct StartingPoint {
     pub cube_refinements: usize,
     /// The cards' [`ModelCard::min_lesion_ml`] (mL), checked.
     pub min_lesion_ml: f64,
+    /// The U-Net's tumour weight ([`TrainConfig::tumour_weight`]), checked.
+    pub tumour_weight: f64,
 }
 
 /// A run's starting point, checked, its weights not loaded yet.
@@ -41,6 +46,8 @@ pub(super) struct StartPlan {
     cube_refinements: usize,
     /// The cards' [`ModelCard::min_lesion_ml`] (mL), checked.
     min_lesion_ml: f64,
+    /// The U-Net's tumour weight, checked.
+    tumour_weight: f64,
     /// A resumed run's best card, to be given the settings when they differ from its own.
     best_card: Option<ModelCard>,
 }
@@ -58,6 +65,8 @@ struct CardsRead {
     settings: (usize, f64),
     settings_from: Option<PathBuf>,
     best_card: Option<ModelCard>,
+    /// A resumed run's tumour weight, from its `last` card's note.
+    tumour_weight: Option<f64>,
 }
 
 /// Reads and checks what a run starts from, before any case is prepared: `last` when `resume`
@@ -80,6 +89,7 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
     };
     let cube_refinements = config.cube_refinements.unwrap_or(read.settings.0);
     let min_lesion_ml = config.min_lesion_ml.unwrap_or(read.settings.1);
+    let tumour_weight = config.tumour_weight.or(read.tumour_weight).unwrap_or(1.0);
     check_settings(
         config,
         cube_refinements,
@@ -92,6 +102,7 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         first_epoch: read.epochs_done + 1,
         cube_refinements,
         min_lesion_ml,
+        tumour_weight,
         best_card: read.best_card,
     })
 }
@@ -116,6 +127,7 @@ impl StartPlan {
             first_epoch: self.first_epoch,
             cube_refinements: self.cube_refinements,
             min_lesion_ml: self.min_lesion_ml,
+            tumour_weight: self.tumour_weight,
         })
     }
 }
@@ -169,6 +181,22 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
     let settings = (settings_card.cube_refinements, settings_card.min_lesion_ml);
     let mut history = read_curves(&config.out.join("curves.csv"));
     history.retain(|e: &EpochSummary| e.epoch <= card.epoch);
+    let tumour_weight = match card.notes.get(TUMOUR_WEIGHT_NOTE) {
+        None => None,
+        Some(text) => {
+            let weight = text
+                .parse::<f64>()
+                .ok()
+                .filter(|w| check_tumour_weight(*w, config.architecture.kind).is_ok());
+            Some(weight.with_context(|| {
+                format!(
+                    "{}: its {TUMOUR_WEIGHT_NOTE} note {text:?} is not a tumour weight; \
+                     give one with --tumour-weight",
+                    card_path(&last).display()
+                )
+            })?)
+        }
+    };
     Ok(CardsRead {
         weights: Some(last),
         history,
@@ -176,6 +204,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         settings,
         settings_from: Some(settings_from),
         best_card,
+        tumour_weight,
     })
 }
 
