@@ -32,6 +32,12 @@ pub fn dice_ce_loss(logits: &Tensor, target: &Tensor, ce_class_weights: &[f64]) 
             ce_class_weights.len()
         );
     }
+    if let Some(w) = ce_class_weights
+        .iter()
+        .find(|w| !(w.is_finite() && **w > 0.0))
+    {
+        candle_core::bail!("class weight {w} is not a finite number above 0");
+    }
     let truth = one_hot(target, classes)?;
     let log_p = candle_nn::ops::log_softmax(logits, 1)?;
     let ce = if ce_class_weights.iter().all(|&w| w == 1.0) {
@@ -131,6 +137,8 @@ mod tests {
     fn class_weights_must_match_the_classes() {
         let (logits, target) = two_voxels();
         assert!(dice_ce_loss(&logits, &target, &[1.0, 4.0]).is_err());
+        assert!(dice_ce_loss(&logits, &target, &[1.0, 0.0, 4.0]).is_err());
+        assert!(dice_ce_loss(&logits, &target, &[1.0, f64::NAN, 4.0]).is_err());
         assert_eq!(ce_weights_with_tumour(3, 4.0), vec![1.0, 1.0, 4.0]);
         assert_eq!(ce_weights_with_tumour(2, 4.0), vec![1.0, 1.0]);
     }
