@@ -106,6 +106,9 @@ pub struct TrainingSettings {
     /// organ (written to its cards; off: every piece kept).
     pub drop_small_lesions: bool,
     pub min_lesion_ml: f64,
+    /// For the U-Net's loss: the cross-entropy weight of tumour voxels (1: the plain loss, and a
+    /// resumed run keeps its own).
+    pub tumour_weight: f64,
     /// Synthetic data set: number of cases, seed and folder.
     pub synth_cases: usize,
     pub synth_seed: u64,
@@ -142,6 +145,7 @@ impl Default for TrainingSettings {
             cube_refinements: 0,
             drop_small_lesions: false,
             min_lesion_ml: 0.4,
+            tumour_weight: 1.0,
             synth_cases: 24,
             synth_seed: 1,
             synth_dir: "data/synthetic".into(),
@@ -210,6 +214,9 @@ impl TrainingSettings {
         {
             return Err("The smallest tumour piece kept must be zero or more mL".into());
         }
+        if !(self.tumour_weight.is_finite() && self.tumour_weight > 0.0) {
+            return Err("The tumour weight must be a number above 0".into());
+        }
         if self.organ_region && self.cube_refinements > MAX_CUBE_REFINEMENTS {
             return Err(format!(
                 "Re-centre the cube at most {MAX_CUBE_REFINEMENTS} times"
@@ -277,8 +284,8 @@ impl TrainingSettings {
             cube_refinements: (self.organ_region && self.cube_refinements > 0)
                 .then_some(self.cube_refinements),
             min_lesion_ml: self.drop_small_lesions.then_some(self.min_lesion_ml),
-            // The panel has no tumour weight: a run resumed keeps its own, a new one has 1.
-            tumour_weight: None,
+            // At 1 (the plain loss) a resumed run keeps its own weight.
+            tumour_weight: (self.tumour_weight != 1.0).then_some(self.tumour_weight),
         })
     }
 }
@@ -497,6 +504,14 @@ mod tests {
         s.learning_rate = -1.0;
         assert!(s.config().unwrap_err().contains("learning rate"));
         s.learning_rate = 1e-3;
+        // The tumour weight: 1 leaves a resumed run its own; another number is the run's; not
+        // a number above 0 is refused.
+        assert_eq!(s.config().unwrap().tumour_weight, None);
+        s.tumour_weight = 3.0;
+        assert_eq!(s.config().unwrap().tumour_weight, Some(3.0));
+        s.tumour_weight = 0.0;
+        assert!(s.config().unwrap_err().contains("tumour weight"));
+        s.tumour_weight = 1.0;
         s.organ_region = true;
         let c = s.config().unwrap();
         assert_eq!(

@@ -321,6 +321,19 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                 .speed(0.05),
         );
     });
+    ui.horizontal(|ui| {
+        ui.label("U-Net: tumour voxels weigh");
+        ui.add(
+            egui::DragValue::new(&mut s.tumour_weight)
+                .range(0.1..=100.0)
+                .speed(0.1),
+        );
+        ui.label("× in the loss");
+    })
+    .response
+    .on_hover_text(
+        "The cross-entropy weight of tumour voxels (every other class weighs 1): above 1, missing a small lesion costs more. 1 is the plain loss, and then a resumed run keeps its own weight. Written to the model card's notes",
+    );
     ui.checkbox(
         &mut s.preview,
         "Preview on a validation case after each epoch",
