@@ -189,10 +189,17 @@ fn case_line(id: &str, case: &PhantomCase, files: (&str, &str), seconds: f64) ->
         let sizes: Vec<String> = case
             .lesions
             .iter()
-            .map(|l| format!("{:.0}", l.diameter_mm))
+            .map(|l| {
+                format!(
+                    "{:.0} mm {} −{:.0} HU",
+                    l.diameter_mm,
+                    l.kind.name(),
+                    l.contrast_hu
+                )
+            })
             .collect();
         format!(
-            "{} lesion{} ({} mm)",
+            "{} lesion{} ({})",
             case.lesions.len(),
             if case.lesions.len() == 1 { "" } else { "s" },
             sizes.join(", ")
