@@ -423,9 +423,8 @@ fn a_failing_classifier_is_reported_as_such_and_the_segmentation_goes_on() {
     assert!(h.state().case().unwrap().classification.is_none());
 }
 
-#[test]
-fn a_mesh_export_leaves_no_file_of_an_earlier_export_beside_its_own() {
-    let dir = tempfile::tempdir().unwrap();
+/// The sample case open with its ground truth, whose surfaces are built.
+fn sample_with_ground_truth_surfaces() -> Harness<'static, OncoscopeApp> {
     let (ct, label) = sample();
     let mut h = harness(StartupPlan::open(Some((ct, Some(label)))));
     run_until(&mut h, "the case and its ground-truth surfaces", |app| {
@@ -435,6 +434,13 @@ fn a_mesh_export_leaves_no_file_of_an_earlier_export_beside_its_own() {
                 .and_then(|c| c.ground_truth.as_ref())
                 .is_some_and(|t| t.surfaces.is_some())
     });
+    h
+}
+
+#[test]
+fn a_mesh_export_leaves_no_file_of_an_earlier_export_beside_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = sample_with_ground_truth_surfaces();
     let out = dir.path().join("meshes");
     std::fs::create_dir_all(&out).unwrap();
     // An earlier export, of a case that had a prediction.
@@ -522,15 +528,8 @@ fn switching_the_task_selector_does_not_rename_the_open_case_s_labels() {
 #[test]
 fn without_a_file_dialog_every_file_choice_asks_for_a_typed_path() {
     let dir = tempfile::tempdir().unwrap();
-    let (ct, label) = sample();
-    let mut h = harness(StartupPlan::open(Some((ct.clone(), Some(label)))));
-    run_until(&mut h, "the case and its ground-truth surfaces", |app| {
-        !app.busy()
-            && app
-                .case()
-                .and_then(|c| c.ground_truth.as_ref())
-                .is_some_and(|t| t.surfaces.is_some())
-    });
+    let (ct, _) = sample();
+    let mut h = sample_with_ground_truth_surfaces();
     h.state_mut().use_typed_paths();
     h.get_by_label("File").click();
     h.run_steps(2);
