@@ -531,6 +531,14 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("U-Net (segmenter) for the liver"), "{out}");
+    assert!(out.contains("started from: weights/liver_unet"), "{out}");
+    assert!(!out.contains("tumour voxels weighed"), "{out}");
+    // A run's tumour weight, from its card's notes.
+    let mut card = card_of(&unet);
+    card["notes"]["tumour_weight"] = "4".into();
+    std::fs::write(format!("{unet}.json"), card.to_string()).unwrap();
+    let weighted = text(&oncoscope(&["model", &unet]));
+    assert!(weighted.contains("tumour voxels weighed 4"), "{weighted}");
     // A folder: every model in it.
     let o = oncoscope(&["model", "--json", &dir.path().display().to_string()]);
     assert!(o.status.success(), "{}", text(&o));

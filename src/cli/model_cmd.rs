@@ -13,6 +13,7 @@ use oncoscope::model::checkpoint::{
     LoadedModel, ModelCard, card_path, read_card_to_edit, weights_path, write_card,
 };
 use oncoscope::model::region::Region;
+use oncoscope::model::training::TUMOUR_WEIGHT_NOTE;
 
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
@@ -205,6 +206,12 @@ fn print_report(report: &ModelReport) {
         "  trained: epoch {} on {} (seed {})",
         card.epoch, card.dataset, card.seed
     );
+    if let Some(from) = card.notes.get("initialised_from") {
+        println!("  started from: {from}");
+    }
+    if let Some(weight) = card.notes.get(TUMOUR_WEIGHT_NOTE) {
+        println!("  tumour voxels weighed {weight} in its cross-entropy");
+    }
     if !card.metrics.is_empty() {
         println!(
             "  figures of that epoch: {}",
