@@ -576,3 +576,20 @@ fn without_a_file_dialog_every_file_choice_asks_for_a_typed_path() {
         h.state().notices()
     );
 }
+
+#[test]
+fn view_no_file_dialog_asks_for_typed_paths_from_the_start() {
+    let mut plan = StartupPlan::open(None);
+    plan.typed_paths = true;
+    let mut h = harness(plan);
+    h.run_steps(2);
+    h.get_by_label("Open CT…").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().path_prompt(),
+        Some(oncoscope::ui::DialogPurpose::OpenCt)
+    );
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert_eq!(h.state().path_prompt(), None);
+}

@@ -120,6 +120,9 @@ impl OncoscopeApp {
             app.prefs.weights_dir = Some(weights);
         }
         app.startup.display.apply(&mut app.prefs);
+        if app.startup.typed_paths {
+            app.use_typed_paths();
+        }
         if let Some((ct, ground_truth)) = app.startup.case.clone() {
             let task = app.startup.task;
             app.command(Command::OpenCase {

@@ -70,6 +70,9 @@ pub struct StartupPlan {
     pub screenshot: Option<PathBuf>,
     /// Start training at once.
     pub training: Option<TrainingStart>,
+    /// Never try a native file dialog: every file choice asks for a typed path (where a
+    /// desktop portal would keep one waiting).
+    pub typed_paths: bool,
     pub(crate) screenshot_requested: bool,
     settled_frames: u32,
     started: Instant,
@@ -86,6 +89,7 @@ impl StartupPlan {
             run_models: false,
             screenshot: None,
             training: None,
+            typed_paths: false,
             screenshot_requested: false,
             settled_frames: 0,
             started: Instant::now(),

@@ -51,6 +51,10 @@ pub struct ViewArgs {
     /// Model grid for --train (voxels per axis, a multiple of 8).
     #[arg(long, value_name = "N")]
     pub train_grid: Option<usize>,
+    /// Never open the system's file dialogs: every file choice asks for a typed path (for
+    /// desktops where the file-dialog portal hangs or is missing).
+    #[arg(long)]
+    pub no_file_dialog: bool,
 }
 
 impl ViewArgs {
@@ -70,6 +74,7 @@ impl ViewArgs {
             train_out: PathBuf::from("runs/viewer-training"),
             train_epochs: None,
             train_grid: None,
+            no_file_dialog: false,
         }
     }
 }
@@ -129,6 +134,7 @@ pub fn run_view(args: &ViewArgs) -> Result<()> {
     };
     // Without --task, opening a data set's CT takes that data set's task.
     plan.task = args.task;
+    plan.typed_paths = args.no_file_dialog;
     if let Some(data) = &args.train {
         if !data.is_dir() {
             return Err(anyhow!("{}: no such folder", data.display()));
