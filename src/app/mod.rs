@@ -758,7 +758,7 @@ impl eframe::App for OncoscopeApp {
         self.apply_commands();
         self.handle_screenshots(&ctx);
         let scripted = self.startup.screenshot.is_some();
-        if self.busy() || self.prefs.auto_rotate || self.dialogs.open() || scripted {
+        if self.busy() || self.prefs.auto_rotate || self.dialogs.waiting() || scripted {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
         self.pacing.record(frame_started.elapsed());

@@ -160,9 +160,10 @@ impl FileDialogs {
         }
     }
 
-    /// Whether a dialog (native or typed) is open.
-    pub fn open(&self) -> bool {
-        self.pending.is_some() || self.prompt.is_some()
+    /// Whether a native dialog is open, whose answer the app must poll for (the typed-path
+    /// window repaints on input like any other).
+    pub fn waiting(&self) -> bool {
+        self.pending.is_some()
     }
 
     /// The command for a path picked since the last call. A native dialog that comes back
