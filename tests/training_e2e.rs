@@ -745,6 +745,21 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     .unwrap();
     resumed.epochs = 3;
     assert_refused_before_preparation(&resumed, true, &["last.json", "heavy", "--tumour-weight"]);
+    // Giving one, as the message says, resumes.
+    resumed.tumour_weight = Some(2.0);
+    train(
+        &resumed,
+        &Device::Cpu,
+        true,
+        &RunControl::new(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let last = oncoscope::model::checkpoint::read_card(&run.join("last")).unwrap();
+    assert_eq!(
+        last.notes.get("tumour_weight").map(String::as_str),
+        Some("2")
+    );
 }
 
 #[test]

@@ -181,7 +181,12 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
     let settings = (settings_card.cube_refinements, settings_card.min_lesion_ml);
     let mut history = read_curves(&config.out.join("curves.csv"));
     history.retain(|e: &EpochSummary| e.epoch <= card.epoch);
-    let tumour_weight = match card.notes.get(TUMOUR_WEIGHT_NOTE) {
+    // A weight given for this run replaces the note, which then need not be read.
+    let note = card
+        .notes
+        .get(TUMOUR_WEIGHT_NOTE)
+        .filter(|_| config.tumour_weight.is_none());
+    let tumour_weight = match note {
         None => None,
         Some(text) => {
             let weight = text
