@@ -578,6 +578,51 @@ fn without_a_file_dialog_every_file_choice_asks_for_a_typed_path() {
 }
 
 #[test]
+fn a_typed_save_onto_an_existing_file_asks_before_replacing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let earlier = dir.path().join("earlier.png");
+    std::fs::write(&earlier, b"a picture to keep").unwrap();
+    let mut h = sample_with_ground_truth_surfaces();
+    h.state_mut().use_typed_paths();
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Save 3D view…").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().path_prompt(),
+        Some(oncoscope::ui::DialogPurpose::SaveSceneScreenshot)
+    );
+    h.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
+    h.run_steps(1);
+    let (ct, _) = sample();
+    let suggested = ct.parent().unwrap().join("ct_3d.png");
+    h.query_all_by_value(&suggested.display().to_string())
+        .next()
+        .expect("the suggested path")
+        .type_text(&earlier.display().to_string());
+    h.run_steps(2);
+    // OK on an existing file warns and keeps the window open; the file is untouched.
+    h.get_by_label("OK").click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().path_prompt(),
+        Some(oncoscope::ui::DialogPurpose::SaveSceneScreenshot)
+    );
+    assert!(
+        h.query_all_by_label_contains("earlier.png already exists")
+            .next()
+            .is_some(),
+        "the warning names the file"
+    );
+    assert!(h.query_all_by_label("Replace").next().is_some());
+    // Cancel keeps it as it was.
+    h.get_by_label("Cancel").click();
+    h.run_steps(3);
+    assert_eq!(h.state().path_prompt(), None);
+    assert_eq!(std::fs::read(&earlier).unwrap(), b"a picture to keep");
+}
+
+#[test]
 fn view_no_file_dialog_asks_for_typed_paths_from_the_start() {
     let mut plan = StartupPlan::open(None);
     plan.typed_paths = true;

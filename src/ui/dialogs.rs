@@ -67,6 +67,9 @@ pub(crate) struct PathPrompt {
     pub text: Option<String>,
     /// The CT open when the window first showed: a prompt for one case never acts on another.
     pub case_ct: Option<PathBuf>,
+    /// An existing file the person was told the save would replace: OK on the same path again
+    /// replaces it.
+    pub replace_warned: Option<PathBuf>,
 }
 
 impl PathPrompt {
@@ -75,6 +78,7 @@ impl PathPrompt {
             purpose,
             text: None,
             case_ct: None,
+            replace_warned: None,
         }
     }
 }
@@ -190,6 +194,17 @@ impl FileDialogs {
 }
 
 impl DialogPurpose {
+    /// Whether the path picked is a file this purpose writes (a native save dialog asks before
+    /// replacing one; the typed-path window must too).
+    fn writes_a_file(self) -> bool {
+        matches!(
+            self,
+            DialogPurpose::SaveSegmentation
+                | DialogPurpose::SaveScreenshot
+                | DialogPurpose::SaveSceneScreenshot
+        )
+    }
+
     /// What the typed-path window asks for.
     fn question(self) -> &'static str {
         match self {
@@ -273,9 +288,20 @@ pub fn resolve_typed_path(text: &str, base: &Path, home: Option<&Path>) -> PathB
     }
 }
 
+/// Whether accepting `path` typed for `purpose` must first warn that it replaces an existing
+/// file: a save onto an existing file asks once, and OK on the same path again replaces it.
+pub fn must_warn_before_replacing(
+    purpose: DialogPurpose,
+    path: &Path,
+    warned: Option<&Path>,
+) -> bool {
+    purpose.writes_a_file() && path.is_file() && warned != Some(path)
+}
+
 /// The typed-path window, while one is asked for (modal): OK (or Enter) issues the purpose's
 /// command with the typed path, Cancel (Escape, a click outside) closes it, and *Use the system
-/// dialog* tries the native one again. A window asked for on one case closes when another opens.
+/// dialog* tries the native one again. A save onto an existing file asks once before replacing
+/// it. A window asked for on one case closes when another opens.
 pub fn path_prompt_window(app: &mut OncoscopeApp, ctx: &egui::Context) {
     let Some(prompt) = app.dialogs.prompt.as_ref() else {
         return;
@@ -295,9 +321,15 @@ pub fn path_prompt_window(app: &mut OncoscopeApp, ctx: &egui::Context) {
         return;
     }
     let base = typed_path_base(app);
-    let Some(text) = app.dialogs.prompt.as_mut().and_then(|p| p.text.as_mut()) else {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let Some(prompt) = app.dialogs.prompt.as_mut() else {
         return;
     };
+    let Some(text) = prompt.text.as_mut() else {
+        return;
+    };
+    let typed = resolve_typed_path(text, &base, home.as_deref());
+    let replacing = prompt.replace_warned.as_deref() == Some(typed.as_path());
     let (mut accepted, mut cancelled, mut native) = (false, false, false);
     let modal = egui::Modal::new(egui::Id::unique("oncoscope_path_prompt")).show(ctx, |ui| {
         ui.label(egui::RichText::new("Type a path").strong());
@@ -314,8 +346,18 @@ pub fn path_prompt_window(app: &mut OncoscopeApp, ctx: &egui::Context) {
         if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
             accepted = true;
         }
+        if replacing {
+            let name = typed.file_name().unwrap_or(typed.as_os_str());
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "{} already exists. Replace it, or type another name.",
+                    name.to_string_lossy()
+                ),
+            );
+        }
         ui.horizontal(|ui| {
-            accepted |= ui.button("OK").clicked();
+            accepted |= ui.button(if replacing { "Replace" } else { "OK" }).clicked();
             cancelled |= ui.button("Cancel").clicked();
             native |= ui.button("Use the system dialog").clicked();
         });
@@ -326,8 +368,11 @@ pub fn path_prompt_window(app: &mut OncoscopeApp, ctx: &egui::Context) {
             app.notify_error("Type a path first");
             return;
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from);
         let path = resolve_typed_path(text, &base, home.as_deref());
+        if must_warn_before_replacing(purpose, &path, prompt.replace_warned.as_deref()) {
+            prompt.replace_warned = Some(path);
+            return;
+        }
         app.dialogs.prompt = None;
         if let Some(command) = purpose.command(path) {
             app.command(command);
@@ -375,5 +420,38 @@ mod tests {
             resolve_typed_path("~", base, None),
             PathBuf::from("/data/case/~")
         );
+    }
+
+    #[test]
+    fn a_typed_save_onto_an_existing_file_warns_once() {
+        let dir = std::env::temp_dir().join(format!("oncoscope-replace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let existing = dir.join("seg.nii.gz");
+        std::fs::write(&existing, b"earlier").unwrap();
+        let new = dir.join("other.nii.gz");
+        let save = DialogPurpose::SaveSegmentation;
+        assert!(must_warn_before_replacing(save, &existing, None));
+        // Warned about another file: this one still needs its own warning.
+        assert!(must_warn_before_replacing(save, &existing, Some(&new)));
+        // OK again on the path it warned about replaces it.
+        assert!(!must_warn_before_replacing(
+            save,
+            &existing,
+            Some(&existing)
+        ));
+        // A new file, a folder and opening a file never warn.
+        assert!(!must_warn_before_replacing(save, &new, None));
+        assert!(!must_warn_before_replacing(save, &dir, None));
+        assert!(!must_warn_before_replacing(
+            DialogPurpose::OpenCt,
+            &existing,
+            None
+        ));
+        assert!(must_warn_before_replacing(
+            DialogPurpose::SaveScreenshot,
+            &existing,
+            None
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
