@@ -688,7 +688,11 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     let mut classifier = tiny_config(&data, &run, ModelKind::Cnn, 1);
     classifier.tumour_weight = Some(4.0);
     assert_refused_before_preparation(&classifier, false, &["tumour weight", "U-Net"]);
+    classifier.tumour_weight = None;
+    classifier.balance_lesions = Some(true);
+    assert_refused_before_preparation(&classifier, false, &["balancing lesions", "U-Net"]);
     cfg.tumour_weight = Some(4.0);
+    cfg.balance_lesions = Some(true);
     assert!(!run.join("last.json").exists());
 
     // A rate so high that the weights overflow in the first step (the step's loss, taken
@@ -699,8 +703,8 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     assert!(text.contains("diverged"), "{text}");
     assert!(!run.join("best.json").exists() && !run.join("last.json").exists());
 
-    // The same run at a sound rate (and tumour weight 4) writes cards that load, every figure
-    // a number, that record the weight.
+    // The same run at a sound rate (tumour weight 4, lesions balanced) writes cards that load,
+    // every figure a number, that record the weighting.
     cfg.learning_rate = 3e-3;
     train_from_scratch(&cfg).unwrap();
     for stem in ["best", "last"] {
@@ -710,6 +714,11 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
             Some("4"),
             "{stem}"
         );
+        assert_eq!(
+            card.notes.get("balance_lesions").map(String::as_str),
+            Some("true"),
+            "{stem}"
+        );
         assert!(
             card.metrics.contains_key("validation_loss")
                 && card.metrics.values().all(|v| v.is_finite()),
@@ -717,10 +726,11 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
             card.metrics
         );
     }
-    // Resumed without a tumour weight, the run keeps its own; a card whose note is not a
-    // weight is named.
+    // Resumed without a tumour weight or a word on lesions, the run keeps its own; a card whose
+    // note is not a weight is named.
     let mut resumed = cfg.clone();
     resumed.tumour_weight = None;
+    resumed.balance_lesions = None;
     resumed.epochs = 2;
     train(
         &resumed,
@@ -736,6 +746,10 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
         last.notes.get("tumour_weight").map(String::as_str),
         Some("4")
     );
+    assert_eq!(
+        last.notes.get("balance_lesions").map(String::as_str),
+        Some("true")
+    );
     let card = std::fs::read_to_string(run.join("last.json")).unwrap();
     assert!(card.contains("\"tumour_weight\": \"4\""), "{card}");
     std::fs::write(
@@ -745,8 +759,9 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     .unwrap();
     resumed.epochs = 3;
     assert_refused_before_preparation(&resumed, true, &["last.json", "heavy", "--tumour-weight"]);
-    // Giving one, as the message says, resumes.
+    // Giving one, as the message says, resumes; balancing can be turned off there too.
     resumed.tumour_weight = Some(2.0);
+    resumed.balance_lesions = Some(false);
     train(
         &resumed,
         &Device::Cpu,
@@ -760,6 +775,7 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
         last.notes.get("tumour_weight").map(String::as_str),
         Some("2")
     );
+    assert_eq!(last.notes.get("balance_lesions"), None);
 }
 
 #[test]

@@ -109,6 +109,9 @@ pub struct TrainingSettings {
     /// For the U-Net's loss: the cross-entropy weight of tumour voxels (1: the plain loss, and a
     /// resumed run keeps its own).
     pub tumour_weight: f64,
+    /// For the U-Net's loss: small lesions' voxels weigh more, so each lesion counts (off: the
+    /// plain per-voxel weights, and a resumed run keeps its own).
+    pub balance_lesions: bool,
     /// Synthetic data set: number of cases, seed and folder.
     pub synth_cases: usize,
     pub synth_seed: u64,
@@ -146,6 +149,7 @@ impl Default for TrainingSettings {
             drop_small_lesions: false,
             min_lesion_ml: 0.4,
             tumour_weight: 1.0,
+            balance_lesions: false,
             synth_cases: 24,
             synth_seed: 1,
             synth_dir: "data/synthetic".into(),
@@ -286,6 +290,7 @@ impl TrainingSettings {
             min_lesion_ml: self.drop_small_lesions.then_some(self.min_lesion_ml),
             // At 1 (the plain loss) a resumed run keeps its own weight.
             tumour_weight: (self.tumour_weight != 1.0).then_some(self.tumour_weight),
+            balance_lesions: self.balance_lesions.then_some(true),
         })
     }
 }

@@ -13,7 +13,7 @@ use oncoscope::model::checkpoint::{
     LoadedModel, ModelCard, card_path, read_card_to_edit, weights_path, write_card,
 };
 use oncoscope::model::region::Region;
-use oncoscope::model::training::TUMOUR_WEIGHT_NOTE;
+use oncoscope::model::training::{BALANCE_LESIONS_NOTE, TUMOUR_WEIGHT_NOTE};
 
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
@@ -211,6 +211,9 @@ fn print_report(report: &ModelReport) {
     }
     if let Some(weight) = card.notes.get(TUMOUR_WEIGHT_NOTE) {
         println!("  tumour voxels weighed {weight} in its cross-entropy");
+    }
+    if card.notes.get(BALANCE_LESIONS_NOTE).map(String::as_str) == Some("true") {
+        println!("  small lesions' voxels weighed more (lesion-balanced cross-entropy)");
     }
     if !card.metrics.is_empty() {
         println!(

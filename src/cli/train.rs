@@ -99,6 +99,12 @@ pub struct TrainArgs {
     /// of the run resumed, else 1.
     #[arg(long, value_name = "W", allow_negative_numbers = true)]
     pub tumour_weight: Option<f64>,
+    /// For the U-Net: the voxels of each small true lesion weigh more (up to 25× for a lesion
+    /// of 20 voxels or fewer of the training cube, none from 500 voxels up), so every lesion
+    /// counts, not just the large ones. Written to the cards' notes; default: that of the run
+    /// resumed, else off. `--balance-lesions false` turns it off on resume.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true")]
+    pub balance_lesions: Option<bool>,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -191,6 +197,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         cube_refinements: args.cube_refinements,
         min_lesion_ml: args.min_lesion_ml,
         tumour_weight: args.tumour_weight,
+        balance_lesions: args.balance_lesions,
     };
     let control = RunControl::new();
     let mut on_event = |event: &TrainingEvent| print_event(event);
@@ -269,5 +276,40 @@ fn print_event(event: &TrainingEvent) {
                 e.seconds
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+
+    fn balance_lesions(extra: &[&str]) -> Option<bool> {
+        let base = [
+            "train", "--data", "d", "--task", "liver", "--model", "unet", "--out", "r",
+        ];
+        let args = base.iter().chain(extra).copied();
+        Wrapper::try_parse_from(args).unwrap().train.balance_lesions
+    }
+
+    #[test]
+    fn balance_lesions_is_a_flag_that_a_resume_can_turn_off() {
+        assert_eq!(balance_lesions(&[]), None);
+        assert_eq!(balance_lesions(&["--balance-lesions"]), Some(true));
+        assert_eq!(
+            balance_lesions(&["--balance-lesions", "--resume"]),
+            Some(true)
+        );
+        assert_eq!(
+            balance_lesions(&["--balance-lesions", "false"]),
+            Some(false)
+        );
+        assert_eq!(balance_lesions(&["--balance-lesions=true"]), Some(true));
     }
 }

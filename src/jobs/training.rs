@@ -43,10 +43,11 @@ pub(super) fn training_job(request: TrainingRequest, reporter: &Reporter) -> Res
             config.preprocessing.outside_organ = OutsideOrgan::Keep;
             config.preprocessing.locator_tumour_channel = false;
         } else {
-            // Re-centring, dropping tumour pieces and the tumour weight are the segmenter's.
+            // Re-centring, dropping tumour pieces and weighing tumour are the segmenter's.
             config.cube_refinements = None;
             config.min_lesion_ml = None;
             config.tumour_weight = None;
+            config.balance_lesions = None;
         }
         config.out = run_dir_of(&request.config.out, &request.kinds, kind);
         let mut on_event = |event: &TrainingEvent| {

@@ -39,22 +39,120 @@ pub fn dice_ce_loss(logits: &Tensor, target: &Tensor, ce_class_weights: &[f64]) 
         candle_core::bail!("class weight {w} is not a finite number above 0");
     }
     let truth = one_hot(target, classes)?;
+    if ce_class_weights.iter().all(|&w| w == 1.0) {
+        return ce_plus_dice(logits, &truth, None);
+    }
+    let weights: Vec<f32> = ce_class_weights.iter().map(|&w| w as f32).collect();
+    let weights = Tensor::from_vec(weights, (1, classes, 1, 1, 1), logits.device())?;
+    let voxel_weights = truth.broadcast_mul(&weights)?.sum_keepdim(1)?;
+    ce_plus_dice(logits, &truth, Some(&voxel_weights))
+}
+
+/// [`dice_ce_loss`] with a weight per voxel instead of per class: the CE sums each voxel's
+/// cross-entropy times its weight and divides by the sum of the weights.
+///
+/// logits: `(n, classes, d, h, w)`; target: `(n, d, h, w)`; voxel_weights: `(n, 1, d, h, w)`,
+/// positive (see [`lesion_balanced_weights`]).
+pub fn dice_voxel_weighted_ce_loss(
+    logits: &Tensor,
+    target: &Tensor,
+    voxel_weights: &Tensor,
+) -> Result<Tensor> {
+    let truth = one_hot(target, logits.dim(1)?)?;
+    ce_plus_dice(logits, &truth, Some(voxel_weights))
+}
+
+/// `CE + (1 − mean soft Dice)` against the one-hot `truth`, the CE weighted per voxel by
+/// `voxel_weights` `(n, 1, d, h, w)` (none: the plain mean).
+fn ce_plus_dice(logits: &Tensor, truth: &Tensor, voxel_weights: Option<&Tensor>) -> Result<Tensor> {
     let log_p = candle_nn::ops::log_softmax(logits, 1)?;
-    let ce = if ce_class_weights.iter().all(|&w| w == 1.0) {
-        (truth.mul(&log_p)?.sum(1)?.mean_all()? * -1.0)?
-    } else {
-        let weights: Vec<f32> = ce_class_weights.iter().map(|&w| w as f32).collect();
-        let weights = Tensor::from_vec(weights, (1, classes, 1, 1, 1), logits.device())?;
-        let weighted_truth = truth.broadcast_mul(&weights)?;
-        let total_weight = weighted_truth.sum_all()?;
-        (weighted_truth.mul(&log_p)?.sum_all()?.div(&total_weight)? * -1.0)?
+    let ce = match voxel_weights {
+        None => (truth.mul(&log_p)?.sum(1)?.mean_all()? * -1.0)?,
+        Some(weights) => {
+            let per_voxel = truth.mul(&log_p)?.sum_keepdim(1)?;
+            (per_voxel
+                .mul(weights)?
+                .sum_all()?
+                .div(&weights.sum_all()?)?
+                * -1.0)?
+        }
     };
     let p = log_p.exp()?;
     let spatial = |t: &Tensor| t.flatten_from(2)?.sum(D::Minus1);
-    let overlap = spatial(&p.mul(&truth)?)?;
-    let denominator = (spatial(&p)? + spatial(&truth)?)?;
+    let overlap = spatial(&p.mul(truth)?)?;
+    let denominator = (spatial(&p)? + spatial(truth)?)?;
     let dice = ((overlap * 2.0)? + DICE_EPS)?.div(&(denominator + DICE_EPS)?)?;
     (ce - dice.mean_all()?)? + 1.0
+}
+
+/// A lesion of this many voxels or more (in the training cube) weighs like any tumour voxel
+/// in a lesion-balanced loss; a smaller one's voxels weigh more (about a 10-voxel sphere: a
+/// 15–20 mm lesion in a 96³ cube of the organ's region).
+pub const BALANCED_LESION_VOXELS: usize = 500;
+
+/// The most a small lesion's voxels are boosted in a lesion-balanced loss (a lesion of
+/// `BALANCED_LESION_VOXELS / MAX_LESION_BOOST` voxels or fewer gets all of it).
+pub const MAX_LESION_BOOST: f64 = 25.0;
+
+/// Per-voxel cross-entropy weights that give small lesions their share: 1 for every voxel
+/// that is not tumour; for the voxels of each true lesion (26-connected component of tumour
+/// label) of `s` voxels, `tumour_weight × min(MAX_LESION_BOOST, max(1, BALANCED_LESION_VOXELS
+/// / s))`. So every lesion under `BALANCED_LESION_VOXELS` weighs about as much in all as one
+/// of that size (down to the boost's cap), and a 6 mm lesion is no longer lost among the
+/// cube's million voxels.
+///
+/// labels: `n` cubes of `grid = [nx, ny, nz]` voxels, x fastest, z slowest, then case; the
+/// result has the same layout.
+pub fn lesion_balanced_weights(labels: &[u32], grid: [usize; 3], tumour_weight: f64) -> Vec<f32> {
+    let tumour = u32::from(crate::volume::decathlon::TUMOUR_LABEL);
+    let [nx, ny, nz] = grid;
+    let cube = nx * ny * nz;
+    let mut weights = vec![1f32; labels.len()];
+    let mut seen = vec![false; labels.len()];
+    let mut component = Vec::new();
+    let mut stack = Vec::new();
+    for seed in 0..labels.len() {
+        if labels[seed] != tumour || seen[seed] {
+            continue;
+        }
+        let case_start = seed / cube * cube;
+        seen[seed] = true;
+        stack.push(seed);
+        component.clear();
+        while let Some(i) = stack.pop() {
+            component.push(i);
+            let local = i - case_start;
+            let (x, y, z) = (local % nx, (local / nx) % ny, local / (nx * ny));
+            for dz in -1i64..=1 {
+                for dy in -1i64..=1 {
+                    for dx in -1i64..=1 {
+                        let (qx, qy, qz) = (x as i64 + dx, y as i64 + dy, z as i64 + dz);
+                        if qx < 0
+                            || qy < 0
+                            || qz < 0
+                            || qx >= nx as i64
+                            || qy >= ny as i64
+                            || qz >= nz as i64
+                        {
+                            continue;
+                        }
+                        let q = case_start + (qx as usize) + nx * (qy as usize + ny * qz as usize);
+                        if labels[q] == tumour && !seen[q] {
+                            seen[q] = true;
+                            stack.push(q);
+                        }
+                    }
+                }
+            }
+        }
+        let boost =
+            (BALANCED_LESION_VOXELS as f64 / component.len() as f64).clamp(1.0, MAX_LESION_BOOST);
+        let weight = (tumour_weight * boost) as f32;
+        for &i in &component {
+            weights[i] = weight;
+        }
+    }
+    weights
 }
 
 /// Cross-entropy class weights for `classes` classes: 1 for each, `tumour_weight` for the
@@ -141,5 +239,52 @@ mod tests {
         assert!(dice_ce_loss(&logits, &target, &[1.0, f64::NAN, 4.0]).is_err());
         assert_eq!(ce_weights_with_tumour(3, 4.0), vec![1.0, 1.0, 4.0]);
         assert_eq!(ce_weights_with_tumour(2, 4.0), vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn voxel_weights_equal_to_class_weights_give_the_class_weighted_loss() {
+        let (logits, target) = two_voxels();
+        let by_class = scalar(dice_ce_loss(&logits, &target, &[1.0, 1.0, 4.0]).unwrap());
+        let weights = Tensor::from_vec(vec![1f32, 4.0], (1, 1, 1, 1, 2), &Device::Cpu).unwrap();
+        let by_voxel = scalar(dice_voxel_weighted_ce_loss(&logits, &target, &weights).unwrap());
+        assert!(
+            (by_class - by_voxel).abs() < 1e-6,
+            "{by_class} vs {by_voxel}"
+        );
+    }
+
+    #[test]
+    fn small_lesions_weigh_more_per_voxel_and_touching_voxels_are_one_lesion() {
+        // Two cubes of 12 × 12 × 12: the first holds a 2-voxel lesion (touching by a corner)
+        // and a 3 × 3 × 3 one; the second a 1-voxel lesion and organ.
+        let grid = [12usize, 12, 12];
+        let cube = 12 * 12 * 12;
+        let at = |case: usize, x: usize, y: usize, z: usize| case * cube + x + 12 * (y + 12 * z);
+        let mut labels = vec![0u32; 2 * cube];
+        labels[at(0, 1, 1, 1)] = 2;
+        labels[at(0, 2, 2, 2)] = 2;
+        for z in 6..9 {
+            for y in 6..9 {
+                for x in 6..9 {
+                    labels[at(0, x, y, z)] = 2;
+                }
+            }
+        }
+        labels[at(1, 0, 0, 0)] = 2;
+        labels[at(1, 5, 5, 5)] = 1;
+        let w = lesion_balanced_weights(&labels, grid, 2.0);
+        let boost = |voxels: f64| (BALANCED_LESION_VOXELS as f64 / voxels).min(MAX_LESION_BOOST);
+        assert_eq!(w[at(0, 1, 1, 1)], (2.0 * boost(2.0)) as f32);
+        assert_eq!(w[at(0, 2, 2, 2)], w[at(0, 1, 1, 1)]);
+        assert_eq!(w[at(0, 7, 7, 7)], (2.0 * boost(27.0)) as f32);
+        assert!(w[at(0, 1, 1, 1)] >= w[at(0, 7, 7, 7)]);
+        // The lesion at the second cube's corner is not joined to anything in the first.
+        assert_eq!(w[at(1, 0, 0, 0)], (2.0 * boost(1.0)) as f32);
+        assert_eq!(w[at(1, 5, 5, 5)], 1.0);
+        assert_eq!(w[at(0, 0, 0, 0)], 1.0);
+        // A lesion of the reference size or larger keeps the plain tumour weight.
+        let big = vec![2u32; 8 * 8 * 8];
+        let w = lesion_balanced_weights(&big, [8, 8, 8], 3.0);
+        assert!(w.iter().all(|&v| v == 3.0));
     }
 }

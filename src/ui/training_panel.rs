@@ -335,6 +335,13 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         "The cross-entropy weight of tumour voxels (every other class weighs 1): above 1, missing a small lesion costs more. 1 is the plain loss, and then a resumed run keeps its own weight. Written to the model card's notes",
     );
     ui.checkbox(
+        &mut s.balance_lesions,
+        "U-Net: small lesions weigh more (each lesion counts)",
+    )
+    .on_hover_text(
+        "The voxels of each true lesion smaller than about 500 voxels of the training cube weigh more, up to 25×, so a 6 mm lesion counts about as much as a 15 mm one. Off: plain per-voxel weights, and then a resumed run keeps its own choice. Written to the model card's notes",
+    );
+    ui.checkbox(
         &mut s.preview,
         "Preview on a validation case after each epoch",
     );

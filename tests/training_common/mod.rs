@@ -63,6 +63,7 @@ pub fn tiny_config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> T
         cube_refinements: None,
         min_lesion_ml: None,
         tumour_weight: None,
+        balance_lesions: None,
     }
 }
 

@@ -28,7 +28,10 @@ use self::start::{StartingPoint, plan_start};
 use super::CNN3D;
 use super::checkpoint::{LoadedModel, ModelCard, check_inference_settings, read_card, save};
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
-use super::losses::{bce_with_logits, ce_weights_with_tumour, dice_ce_loss};
+use super::losses::{
+    bce_with_logits, ce_weights_with_tumour, dice_ce_loss, dice_voxel_weighted_ce_loss,
+    lesion_balanced_weights,
+};
 use super::metrics::{ClassifierScores, SegmentationScores};
 use super::preprocess::Preprocessing;
 use super::progress::RunControl;
@@ -77,6 +80,11 @@ pub struct TrainConfig {
     /// notes (`tumour_weight`) when not 1. `None`: that of the run resumed (its `last` card's
     /// note), else 1. The validation loss is always the plain one, so runs compare.
     pub tumour_weight: Option<f64>,
+    /// U-Net only: weigh the voxels of each small true lesion more, so that every lesion in a
+    /// training cube counts about as much as a mid-sized one
+    /// ([`super::losses::lesion_balanced_weights`], on top of the tumour weight). Recorded in
+    /// the cards' notes (`balance_lesions`) when on. `None`: that of the run resumed, else off.
+    pub balance_lesions: Option<bool>,
 }
 
 /// Figures of one epoch.
@@ -146,6 +154,10 @@ pub fn best_checkpoint(run_dir: &Path) -> PathBuf {
 /// The card note that records a U-Net run's tumour weight ([`TrainConfig::tumour_weight`]).
 pub const TUMOUR_WEIGHT_NOTE: &str = "tumour_weight";
 
+/// The card note that records that a U-Net run balanced lesions
+/// ([`TrainConfig::balance_lesions`]).
+pub const BALANCE_LESIONS_NOTE: &str = "balance_lesions";
+
 /// A tumour weight must be a finite number above 0, and only the U-Net has one (not 1).
 pub(crate) fn check_tumour_weight(weight: f64, kind: ModelKind) -> Result<()> {
     if !(weight.is_finite() && weight > 0.0) {
@@ -184,6 +196,9 @@ pub fn train(
     }
     if let Some(weight) = config.tumour_weight {
         check_tumour_weight(weight, config.architecture.kind)?;
+    }
+    if config.balance_lesions == Some(true) && config.architecture.kind == ModelKind::Cnn {
+        bail!("balancing lesions is for the U-Net's loss; the classifier has no tumour voxels");
     }
     if let Err(why) = config.preprocessing.check().and_then(|()| {
         check_inference_settings(
@@ -335,6 +350,7 @@ pub fn train(
         cube_refinements,
         min_lesion_ml,
         tumour_weight,
+        balance_lesions,
     } = start.load(config, &mut varmap)?;
     let last = config.out.join("last");
     let mut best = history
@@ -346,6 +362,8 @@ pub fn train(
     let kind = config.architecture.kind;
     let tumour_weight_note =
         (tumour_weight != 1.0).then(|| (TUMOUR_WEIGHT_NOTE.to_string(), tumour_weight.to_string()));
+    let balance_lesions_note =
+        balance_lesions.then(|| (BALANCE_LESIONS_NOTE.to_string(), "true".to_string()));
     // Class imbalance (CNN): each epoch oversamples the minority class (see `epoch_order`), so
     // the classes are balanced and the loss weights them equally; weighting positives by
     // negatives/positives as well would correct twice and bias the classifier.
@@ -402,6 +420,7 @@ pub fn train(
             .map(|stem| ("initialised_from".to_string(), stem.display().to_string()))
             .chain(organ_note.clone())
             .chain(tumour_weight_note.clone())
+            .chain(balance_lesions_note.clone())
             .collect(),
         locator: locator_name.clone(),
         cube_refinements,
@@ -443,6 +462,13 @@ pub fn train(
                 _ => {
                     let out = network.forward_t(&xs.input, true)?;
                     match kind {
+                        ModelKind::Unet if balance_lesions => {
+                            let weights =
+                                lesion_balanced_weights(&xs.labels, pre.grid, tumour_weight);
+                            let weights =
+                                Tensor::from_vec(weights, targets.shape(), device)?.unsqueeze(1)?;
+                            dice_voxel_weighted_ce_loss(&out, &targets, &weights)?
+                        }
                         ModelKind::Unet => dice_ce_loss(
                             &out,
                             &targets,
@@ -699,9 +725,8 @@ fn epoch_order(
 /// [`GlobalPool::MaxCell`] classifier (tumour cells are a few of the 64 in a case).
 const CELL_POS_WEIGHT: f64 = 4.0;
 
-/// A batch's network input `(n, c, d, h, w)` and, for the classifier, its (augmented) label
-/// maps, `n·d·h·w` values in the model grid, z slowest (empty for the U-Net, whose targets
-/// they become).
+/// A batch's network input `(n, c, d, h, w)` and its (augmented) label maps, `n·d·h·w` values
+/// in the model grid, z slowest (the classifier's cell targets, the U-Net's lesion weights).
 struct BatchInput {
     input: Tensor,
     labels: Vec<u32>,
@@ -754,9 +779,7 @@ fn batch_tensors(
     let n = batch.len();
     let xs = Tensor::from_vec(inputs, (n, pre.input_channels(), nz, ny, nx), device)?;
     let targets = match kind {
-        // The U-Net's targets are the label maps themselves; the batch keeps them only for
-        // the classifier's cell targets.
-        ModelKind::Unet => Tensor::from_vec(std::mem::take(&mut labels), (n, nz, ny, nx), device)?,
+        ModelKind::Unet => Tensor::from_slice(&labels, (n, nz, ny, nx), device)?,
         ModelKind::Cnn => Tensor::from_vec(truths, (n, 1), device)?,
     };
     Ok((BatchInput { input: xs, labels }, targets))

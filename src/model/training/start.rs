@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use candle_nn::VarMap;
 
 use super::{
-    EpochSummary, TUMOUR_WEIGHT_NOTE, TrainConfig, best_checkpoint, check_tumour_weight,
-    read_curves,
+    BALANCE_LESIONS_NOTE, EpochSummary, TUMOUR_WEIGHT_NOTE, TrainConfig, best_checkpoint,
+    check_tumour_weight, read_curves,
 };
 use crate::model::checkpoint::{
     ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, write_card,
@@ -32,6 +32,8 @@ pub(super) struct StartingPoint {
     pub min_lesion_ml: f64,
     /// The U-Net's tumour weight ([`TrainConfig::tumour_weight`]), checked.
     pub tumour_weight: f64,
+    /// Whether the U-Net's loss balances lesions ([`TrainConfig::balance_lesions`]).
+    pub balance_lesions: bool,
 }
 
 /// A run's starting point, checked, its weights not loaded yet.
@@ -48,6 +50,8 @@ pub(super) struct StartPlan {
     min_lesion_ml: f64,
     /// The U-Net's tumour weight, checked.
     tumour_weight: f64,
+    /// Whether the U-Net's loss balances lesions.
+    balance_lesions: bool,
     /// A resumed run's best card, to be given the settings when they differ from its own.
     best_card: Option<ModelCard>,
 }
@@ -67,6 +71,8 @@ struct CardsRead {
     best_card: Option<ModelCard>,
     /// A resumed run's tumour weight, from its `last` card's note.
     tumour_weight: Option<f64>,
+    /// Whether a resumed run balanced lesions, from its `last` card's note.
+    balance_lesions: Option<bool>,
 }
 
 /// Reads and checks what a run starts from, before any case is prepared: `last` when `resume`
@@ -90,6 +96,10 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
     let cube_refinements = config.cube_refinements.unwrap_or(read.settings.0);
     let min_lesion_ml = config.min_lesion_ml.unwrap_or(read.settings.1);
     let tumour_weight = config.tumour_weight.or(read.tumour_weight).unwrap_or(1.0);
+    let balance_lesions = config
+        .balance_lesions
+        .or(read.balance_lesions)
+        .unwrap_or(false);
     check_settings(
         config,
         cube_refinements,
@@ -103,6 +113,7 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         cube_refinements,
         min_lesion_ml,
         tumour_weight,
+        balance_lesions,
         best_card: read.best_card,
     })
 }
@@ -128,6 +139,7 @@ impl StartPlan {
             cube_refinements: self.cube_refinements,
             min_lesion_ml: self.min_lesion_ml,
             tumour_weight: self.tumour_weight,
+            balance_lesions: self.balance_lesions,
         })
     }
 }
@@ -202,6 +214,20 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
             })?)
         }
     };
+    let balance_lesions = match card
+        .notes
+        .get(BALANCE_LESIONS_NOTE)
+        .filter(|_| config.balance_lesions.is_none())
+    {
+        None => None,
+        Some(text) => Some(text.parse::<bool>().ok().with_context(|| {
+            format!(
+                "{}: its {BALANCE_LESIONS_NOTE} note {text:?} is neither true nor false; \
+                 say which with --balance-lesions true|false",
+                card_path(&last).display()
+            )
+        })?),
+    };
     Ok(CardsRead {
         weights: Some(last),
         history,
@@ -210,6 +236,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         settings_from: Some(settings_from),
         best_card,
         tumour_weight,
+        balance_lesions,
     })
 }
 
