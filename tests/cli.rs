@@ -619,6 +619,20 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
     assert_refused(&oncoscope(&["model", &unet]), &["liver_unet.json", "-2"]);
     let o = oncoscope(&["model", &unet, "--set-min-lesion-ml", "1.5"]);
     assert!(o.status.success(), "{}", text(&o));
+    // Tiles the U-Net cannot run (not a multiple of 8) are named; tiles it can are shown.
+    let mut card = card_of(&unet);
+    card["tile_voxels"] = serde_json::json!(20);
+    std::fs::write(format!("{unet}.json"), card.to_string()).unwrap();
+    assert_refused(
+        &oncoscope(&["model", &unet]),
+        &["liver_unet.json", "tile_voxels", "20"],
+    );
+    card["tile_voxels"] = serde_json::json!(48);
+    std::fs::write(format!("{unet}.json"), card.to_string()).unwrap();
+    let tiled = text(&oncoscope(&["model", &unet]));
+    assert!(tiled.contains("overlapping 48³-voxel tiles"), "{tiled}");
+    card["tile_voxels"] = serde_json::json!(0);
+    std::fs::write(format!("{unet}.json"), card.to_string()).unwrap();
 
     // A change to a model whose weights do not load is not written, nor to any other model
     // of the same command (here a sound copy, named first, whose card is put back).

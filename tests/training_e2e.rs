@@ -566,6 +566,14 @@ fn assert_refused_before_preparation(
     );
 }
 
+/// Resumes `config`'s run on the CPU to its `epochs` and reads the `last` card it leaves.
+fn resume_and_read_last(
+    config: &oncoscope::model::training::TrainConfig,
+) -> oncoscope::model::checkpoint::ModelCard {
+    train(config, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
+    oncoscope::model::checkpoint::read_card(&config.out.join("last")).unwrap()
+}
+
 #[test]
 fn the_cache_prepares_a_case_again_when_its_files_change() {
     use oncoscope::model::training::data::{PreparedCase, open_dataset, prepare_cases};
@@ -732,15 +740,7 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     resumed.tumour_weight = None;
     resumed.balance_lesions = None;
     resumed.epochs = 2;
-    train(
-        &resumed,
-        &Device::Cpu,
-        true,
-        &RunControl::new(),
-        &mut |_| {},
-    )
-    .unwrap();
-    let last = oncoscope::model::checkpoint::read_card(&run.join("last")).unwrap();
+    let last = resume_and_read_last(&resumed);
     assert_eq!(last.epoch, 2);
     assert_eq!(
         last.notes.get("tumour_weight").map(String::as_str),
@@ -762,20 +762,77 @@ fn a_run_needs_a_validation_case_a_sound_learning_rate_and_finite_weights() {
     // Giving one, as the message says, resumes; balancing can be turned off there too.
     resumed.tumour_weight = Some(2.0);
     resumed.balance_lesions = Some(false);
-    train(
-        &resumed,
-        &Device::Cpu,
-        true,
-        &RunControl::new(),
-        &mut |_| {},
-    )
-    .unwrap();
-    let last = oncoscope::model::checkpoint::read_card(&run.join("last")).unwrap();
+    let last = resume_and_read_last(&resumed);
     assert_eq!(
         last.notes.get("tumour_weight").map(String::as_str),
         Some("2")
     );
     assert_eq!(last.notes.get("balance_lesions"), None);
+}
+
+#[test]
+fn lesion_crops_train_on_part_of_the_grid_and_a_resume_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 3, 52);
+    let run = dir.path().join("run");
+    let mut cfg = tiny_config(&data, &run, ModelKind::Unet, 1);
+    cfg.preprocessing = oncoscope::model::preprocess::Preprocessing::cube(32);
+    // Edges that are not a multiple of 8, that exceed the grid, or that are for the
+    // classifier are refused before any case is prepared.
+    for bad in [20, 40, 8] {
+        cfg.lesion_crop_voxels = Some(bad);
+        assert_refused_before_preparation(&cfg, false, &["lesion crop", &bad.to_string(), "32"]);
+    }
+    let mut classifier = tiny_config(&data, &run, ModelKind::Cnn, 1);
+    classifier.lesion_crop_voxels = Some(16);
+    assert_refused_before_preparation(&classifier, false, &["lesion crops", "U-Net"]);
+    assert!(!run.join("last.json").exists());
+
+    // 16³ crops of a 32³ grid: the run trains, validates on whole grids, and its cards load
+    // and record the crop.
+    cfg.lesion_crop_voxels = Some(16);
+    let outcome = train_from_scratch(&cfg).unwrap();
+    let first = &outcome.history[0];
+    assert!(first.train_loss.is_finite() && first.validation_loss.is_finite());
+    for stem in ["best", "last"] {
+        let card = oncoscope::model::checkpoint::read_card(&run.join(stem)).unwrap();
+        assert_eq!(
+            card.notes.get("lesion_crop_voxels").map(String::as_str),
+            Some("16"),
+            "{stem}"
+        );
+        assert_eq!(card.preprocessing.grid, [32, 32, 32], "{stem}");
+        // It runs at inference as it learnt: in tiles of the crop's size.
+        assert_eq!(card.tile_voxels, 16, "{stem}");
+    }
+    // Resumed without a word on crops, the run keeps them; a note that is no crop is named;
+    // 0 turns them off.
+    let mut resumed = cfg.clone();
+    resumed.lesion_crop_voxels = None;
+    resumed.epochs = 2;
+    let last = resume_and_read_last(&resumed);
+    assert_eq!(last.epoch, 2);
+    assert_eq!(
+        last.notes.get("lesion_crop_voxels").map(String::as_str),
+        Some("16")
+    );
+    let card = std::fs::read_to_string(run.join("last.json")).unwrap();
+    std::fs::write(
+        run.join("last.json"),
+        card.replace(
+            "\"lesion_crop_voxels\": \"16\"",
+            "\"lesion_crop_voxels\": \"12\"",
+        ),
+    )
+    .unwrap();
+    resumed.epochs = 3;
+    assert_refused_before_preparation(&resumed, true, &["last.json", "\"12\"", "--lesion-crops"]);
+    resumed.lesion_crop_voxels = Some(0);
+    let last = resume_and_read_last(&resumed);
+    assert_eq!(last.epoch, 3);
+    assert_eq!(last.notes.get("lesion_crop_voxels"), None);
+    assert_eq!(last.tile_voxels, 0);
 }
 
 #[test]

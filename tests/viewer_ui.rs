@@ -525,16 +525,37 @@ fn switching_the_task_selector_does_not_rename_the_open_case_s_labels() {
     );
 }
 
+/// Opens the File menu and picks `item`.
+fn choose_from_file_menu(h: &mut Harness<'static, OncoscopeApp>, item: &str) {
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label(item).click();
+    h.run_steps(2);
+}
+
+/// In the typed-path window, whose field has the focus and shows `shown`: selects it all and
+/// types `path` over it.
+fn type_over(
+    h: &mut Harness<'static, OncoscopeApp>,
+    shown: &std::path::Path,
+    path: &std::path::Path,
+) {
+    h.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
+    h.run_steps(1);
+    h.query_all_by_value(&shown.display().to_string())
+        .next()
+        .expect("the suggested path")
+        .type_text(&path.display().to_string());
+    h.run_steps(2);
+}
+
 #[test]
 fn without_a_file_dialog_every_file_choice_asks_for_a_typed_path() {
     let dir = tempfile::tempdir().unwrap();
     let (ct, _) = sample();
     let mut h = sample_with_ground_truth_surfaces();
     h.state_mut().use_typed_paths();
-    h.get_by_label("File").click();
-    h.run_steps(2);
-    h.get_by_label("Export meshes…").click();
-    h.run_steps(2);
+    choose_from_file_menu(&mut h, "Export meshes…");
     assert_eq!(
         h.state().path_prompt(),
         Some(oncoscope::ui::DialogPurpose::ExportMeshes)
@@ -553,18 +574,8 @@ fn without_a_file_dialog_every_file_choice_asks_for_a_typed_path() {
 
     // A typed folder gets the meshes.
     let out = dir.path().join("typed meshes");
-    h.get_by_label("File").click();
-    h.run_steps(2);
-    h.get_by_label("Export meshes…").click();
-    h.run_steps(2);
-    // The field has the focus: select all, type over it.
-    h.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
-    h.run_steps(1);
-    h.query_all_by_value(&suggested.display().to_string())
-        .next()
-        .expect("the suggested path")
-        .type_text(&out.display().to_string());
-    h.run_steps(2);
+    choose_from_file_menu(&mut h, "Export meshes…");
+    type_over(&mut h, &suggested, &out);
     assert!(shown(&h, &out.display().to_string()), "typed over");
     h.get_by_label("OK").click();
     run_until(&mut h, "the export", |app| {
@@ -584,23 +595,13 @@ fn a_typed_save_onto_an_existing_file_asks_before_replacing_it() {
     std::fs::write(&earlier, b"a picture to keep").unwrap();
     let mut h = sample_with_ground_truth_surfaces();
     h.state_mut().use_typed_paths();
-    h.get_by_label("File").click();
-    h.run_steps(2);
-    h.get_by_label("Save 3D view…").click();
-    h.run_steps(2);
+    choose_from_file_menu(&mut h, "Save 3D view…");
     assert_eq!(
         h.state().path_prompt(),
         Some(oncoscope::ui::DialogPurpose::SaveSceneScreenshot)
     );
-    h.key_combination_modifiers(egui::Modifiers::COMMAND, &[egui::Key::A]);
-    h.run_steps(1);
     let (ct, _) = sample();
-    let suggested = ct.parent().unwrap().join("ct_3d.png");
-    h.query_all_by_value(&suggested.display().to_string())
-        .next()
-        .expect("the suggested path")
-        .type_text(&earlier.display().to_string());
-    h.run_steps(2);
+    type_over(&mut h, &ct.parent().unwrap().join("ct_3d.png"), &earlier);
     // OK on an existing file warns and keeps the window open; the file is untouched.
     h.get_by_label("OK").click();
     h.run_steps(3);

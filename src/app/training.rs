@@ -112,6 +112,10 @@ pub struct TrainingSettings {
     /// For the U-Net's loss: small lesions' voxels weigh more, so each lesion counts (off: the
     /// plain per-voxel weights, and a resumed run keeps its own).
     pub balance_lesions: bool,
+    /// For the U-Net's training steps: cubes of `lesion_crop_voxels` a side cut from each
+    /// case, half of them around a lesion (off: whole grids, and a resumed run keeps its own).
+    pub lesion_crops: bool,
+    pub lesion_crop_voxels: usize,
     /// Synthetic data set: number of cases, seed and folder.
     pub synth_cases: usize,
     pub synth_seed: u64,
@@ -150,6 +154,8 @@ impl Default for TrainingSettings {
             min_lesion_ml: 0.4,
             tumour_weight: 1.0,
             balance_lesions: false,
+            lesion_crops: false,
+            lesion_crop_voxels: 48,
             synth_cases: 24,
             synth_seed: 1,
             synth_dir: "data/synthetic".into(),
@@ -291,6 +297,7 @@ impl TrainingSettings {
             // At 1 (the plain loss) a resumed run keeps its own weight.
             tumour_weight: (self.tumour_weight != 1.0).then_some(self.tumour_weight),
             balance_lesions: self.balance_lesions.then_some(true),
+            lesion_crop_voxels: self.lesion_crops.then_some(self.lesion_crop_voxels),
         })
     }
 }

@@ -13,7 +13,7 @@ use oncoscope::model::checkpoint::{
     LoadedModel, ModelCard, card_path, read_card_to_edit, weights_path, write_card,
 };
 use oncoscope::model::region::Region;
-use oncoscope::model::training::{BALANCE_LESIONS_NOTE, TUMOUR_WEIGHT_NOTE};
+use oncoscope::model::training::{BALANCE_LESIONS_NOTE, LESION_CROP_NOTE, TUMOUR_WEIGHT_NOTE};
 
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
@@ -214,6 +214,15 @@ fn print_report(report: &ModelReport) {
     }
     if card.notes.get(BALANCE_LESIONS_NOTE).map(String::as_str) == Some("true") {
         println!("  small lesions' voxels weighed more (lesion-balanced cross-entropy)");
+    }
+    if let Some(edge) = card.notes.get(LESION_CROP_NOTE) {
+        println!("  trained on {edge}³-voxel crops, half of them around a lesion");
+    }
+    if card.tile_voxels > 0 {
+        println!(
+            "  runs its grid in overlapping {}³-voxel tiles",
+            card.tile_voxels
+        );
     }
     if !card.metrics.is_empty() {
         println!(

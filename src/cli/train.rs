@@ -105,6 +105,13 @@ pub struct TrainArgs {
     /// resumed, else off. `--balance-lesions false` turns it off on resume.
     #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true")]
     pub balance_lesions: Option<bool>,
+    /// For the U-Net: train on cubes of N voxels a side cut from each case's grid, half of
+    /// them around one of its true lesions picked at random (each lesion as likely as any
+    /// other), so that small lesions are seen more often and a step costs less; validation
+    /// keeps whole grids. N: a multiple of 8 from 32 to the grid; 0 turns it off on resume.
+    /// Written to the cards' notes; default: that of the run resumed, else whole grids.
+    #[arg(long, value_name = "N")]
+    pub lesion_crops: Option<usize>,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -198,6 +205,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         min_lesion_ml: args.min_lesion_ml,
         tumour_weight: args.tumour_weight,
         balance_lesions: args.balance_lesions,
+        lesion_crop_voxels: args.lesion_crops,
     };
     let control = RunControl::new();
     let mut on_event = |event: &TrainingEvent| print_event(event);

@@ -54,6 +54,11 @@ pub struct ModelCard {
     /// is made of; training always scores every voxel.
     #[serde(default, skip_serializing_if = "is_zero_ml")]
     pub min_lesion_ml: f64,
+    /// For a U-Net trained on lesion crops of this many voxels a side: at inference its grid
+    /// is run as overlapping cubes of that size ([`crate::model::tiles`]), as it learnt (0: the
+    /// whole grid at once).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tile_voxels: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -79,7 +84,16 @@ impl ModelCard {
             self.preprocessing.region,
             self.cube_refinements,
             self.min_lesion_ml,
-        )
+        )?;
+        if self.tile_voxels > 0 {
+            crate::model::training::crops::check_crop(
+                self.tile_voxels,
+                self.architecture.kind,
+                self.preprocessing.grid,
+            )
+            .map_err(|why| format!("tile_voxels: {why}"))?;
+        }
+        Ok(())
     }
 }
 

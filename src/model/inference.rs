@@ -9,6 +9,7 @@ use super::postprocess::drop_small_lesions;
 use super::preprocess::{model_volume, tensor_from_voxels, voxels_from_tensor};
 use super::progress::CancelToken;
 use super::region::{Region, RegionBox, main_organ_pieces, organ_cube};
+use super::tiles::forward_tiled;
 use crate::volume::{CtVolume, LabelVolume, resample_argmax, resample_argmax_where};
 use anyhow::{Context, Result, bail};
 
@@ -135,7 +136,10 @@ fn run_network(
     }
     on_stage(Stage::Network);
     let xs = tensor_from_voxels(&input, pre.grid, &model.device)?;
-    let output = model.network.forward_t(&xs, false)?;
+    let output = match model.card.tile_voxels {
+        0 => model.network.forward_t(&xs, false)?,
+        tile => forward_tiled(&model.network, &xs, tile)?,
+    };
     if cancel.is_cancelled() {
         return Ok(None);
     }

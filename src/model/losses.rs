@@ -104,47 +104,8 @@ pub const MAX_LESION_BOOST: f64 = 25.0;
 /// labels: `n` cubes of `grid = [nx, ny, nz]` voxels, x fastest, z slowest, then case; the
 /// result has the same layout.
 pub fn lesion_balanced_weights(labels: &[u32], grid: [usize; 3], tumour_weight: f64) -> Vec<f32> {
-    let tumour = u32::from(crate::volume::decathlon::TUMOUR_LABEL);
-    let [nx, ny, nz] = grid;
-    let cube = nx * ny * nz;
     let mut weights = vec![1f32; labels.len()];
-    let mut seen = vec![false; labels.len()];
-    let mut component = Vec::new();
-    let mut stack = Vec::new();
-    for seed in 0..labels.len() {
-        if labels[seed] != tumour || seen[seed] {
-            continue;
-        }
-        let case_start = seed / cube * cube;
-        seen[seed] = true;
-        stack.push(seed);
-        component.clear();
-        while let Some(i) = stack.pop() {
-            component.push(i);
-            let local = i - case_start;
-            let (x, y, z) = (local % nx, (local / nx) % ny, local / (nx * ny));
-            for dz in -1i64..=1 {
-                for dy in -1i64..=1 {
-                    for dx in -1i64..=1 {
-                        let (qx, qy, qz) = (x as i64 + dx, y as i64 + dy, z as i64 + dz);
-                        if qx < 0
-                            || qy < 0
-                            || qz < 0
-                            || qx >= nx as i64
-                            || qy >= ny as i64
-                            || qz >= nz as i64
-                        {
-                            continue;
-                        }
-                        let q = case_start + (qx as usize) + nx * (qy as usize + ny * qz as usize);
-                        if labels[q] == tumour && !seen[q] {
-                            seen[q] = true;
-                            stack.push(q);
-                        }
-                    }
-                }
-            }
-        }
+    for component in tumour_components(labels, grid) {
         let boost =
             (BALANCED_LESION_VOXELS as f64 / component.len() as f64).clamp(1.0, MAX_LESION_BOOST);
         let weight = (tumour_weight * boost) as f32;
@@ -153,6 +114,47 @@ pub fn lesion_balanced_weights(labels: &[u32], grid: [usize; 3], tumour_weight: 
         }
     }
     weights
+}
+
+/// The true lesions of label cubes: the 26-connected components of the tumour label, each as
+/// the indices of its voxels into `labels`, in the order their first voxel comes.
+///
+/// labels: `n` cubes of `grid = [nx, ny, nz]` voxels, x fastest, z slowest, then case (no
+/// component crosses from one cube to the next).
+pub fn tumour_components(labels: &[u32], grid: [usize; 3]) -> Vec<Vec<usize>> {
+    let tumour = u32::from(crate::volume::decathlon::TUMOUR_LABEL);
+    let [nx, ny, nz] = grid;
+    let cube = nx * ny * nz;
+    let mut seen = vec![false; labels.len()];
+    let mut components = Vec::new();
+    let mut stack = Vec::new();
+    for seed in 0..labels.len() {
+        if labels[seed] != tumour || seen[seed] {
+            continue;
+        }
+        let case_start = seed / cube * cube;
+        seen[seed] = true;
+        stack.push(seed);
+        let mut component = Vec::new();
+        while let Some(i) = stack.pop() {
+            component.push(i);
+            let local = i - case_start;
+            let (x, y, z) = (local % nx, (local / nx) % ny, local / (nx * ny));
+            for qz in z.saturating_sub(1)..=(z + 1).min(nz - 1) {
+                for qy in y.saturating_sub(1)..=(y + 1).min(ny - 1) {
+                    for qx in x.saturating_sub(1)..=(x + 1).min(nx - 1) {
+                        let q = case_start + qx + nx * (qy + ny * qz);
+                        if labels[q] == tumour && !seen[q] {
+                            seen[q] = true;
+                            stack.push(q);
+                        }
+                    }
+                }
+            }
+        }
+        components.push(component);
+    }
+    components
 }
 
 /// Cross-entropy class weights for `classes` classes: 1 for each, `tumour_weight` for the
@@ -251,6 +253,33 @@ mod tests {
             (by_class - by_voxel).abs() < 1e-6,
             "{by_class} vs {by_voxel}"
         );
+    }
+
+    #[test]
+    fn tumour_components_join_corner_neighbours_but_never_two_cubes() {
+        let grid = [4usize, 3, 2];
+        let cube = 4 * 3 * 2;
+        let at = |case: usize, x: usize, y: usize, z: usize| case * cube + x + 4 * (y + 3 * z);
+        let mut labels = vec![0u32; 2 * cube];
+        // Cube 0: two voxels touching by a corner, a lone voxel at the far end, organ between.
+        labels[at(0, 0, 0, 0)] = 2;
+        labels[at(0, 1, 1, 1)] = 2;
+        labels[at(0, 2, 1, 1)] = 1;
+        labels[at(0, 3, 2, 1)] = 2;
+        // Cube 1 starts right after cube 0's last voxel, which is tumour.
+        labels[at(1, 0, 0, 0)] = 2;
+        let components = tumour_components(&labels, grid);
+        let mut sizes: Vec<(usize, usize)> = components.iter().map(|c| (c[0], c.len())).collect();
+        sizes.sort();
+        assert_eq!(
+            sizes,
+            vec![
+                (at(0, 0, 0, 0), 2),
+                (at(0, 3, 2, 1), 1),
+                (at(1, 0, 0, 0), 1)
+            ]
+        );
+        assert!(tumour_components(&vec![1u32; cube], grid).is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod progress;
 pub mod region;
+pub mod tiles;
 pub mod training;
 pub mod unet;
 pub mod weights;

@@ -10,6 +10,7 @@ use crate::app::state::Command;
 use crate::app::training::{DataCheck, ModelChoice, ModelCurves, RunStatus, TrainingRun};
 use crate::model::checkpoint::MAX_CUBE_REFINEMENTS;
 use crate::model::progress::format_duration;
+use crate::model::training::crops::{CROP_MULTIPLE, MIN_CROP_VOXELS};
 use crate::model::{GlobalPool, ModelKind};
 use crate::volume::decathlon::Task;
 
@@ -341,6 +342,21 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
     .on_hover_text(
         "The voxels of each true lesion smaller than about 500 voxels of the training cube weigh more, up to 25×, so a 6 mm lesion counts about as much as a 15 mm one. Off: plain per-voxel weights, and then a resumed run keeps its own choice. Written to the model card's notes",
     );
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut s.lesion_crops, "U-Net: train on crops of")
+            .on_hover_text(
+                "Each training step sees a cube of this many voxels a side cut from each case, half of them around one of its lesions (each lesion as likely as any other): small lesions are seen more often and a step costs less. Validation keeps the whole grid. Off: whole grids, and then a resumed run keeps its own choice. Written to the model card's notes",
+            );
+        ui.add_enabled(
+            s.lesion_crops,
+            egui::DragValue::new(&mut s.lesion_crop_voxels)
+                .range(MIN_CROP_VOXELS..=s.grid.max(MIN_CROP_VOXELS))
+                .speed(CROP_MULTIPLE as f64),
+        );
+        // The U-Net halves its input three times: keep the edge a multiple of 8.
+        s.lesion_crop_voxels = s.lesion_crop_voxels.div_ceil(CROP_MULTIPLE) * CROP_MULTIPLE;
+        ui.label("voxels, half around a lesion");
+    });
     ui.checkbox(
         &mut s.preview,
         "Preview on a validation case after each epoch",

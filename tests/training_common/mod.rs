@@ -64,6 +64,7 @@ pub fn tiny_config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> T
         min_lesion_ml: None,
         tumour_weight: None,
         balance_lesions: None,
+        lesion_crop_voxels: None,
     }
 }
 

@@ -9,6 +9,7 @@
 //! part-way through an epoch saves its weights as `last` with the previous epoch's number, so
 //! resuming repeats that epoch from where training got to.
 
+pub mod crops;
 pub mod data;
 mod start;
 
@@ -35,6 +36,7 @@ use super::losses::{
 use super::metrics::{ClassifierScores, SegmentationScores};
 use super::preprocess::Preprocessing;
 use super::progress::RunControl;
+use super::tiles::forward_tiled;
 use crate::volume::decathlon::Task;
 use crate::volume::phantom::Rng;
 
@@ -85,6 +87,12 @@ pub struct TrainConfig {
     /// ([`super::losses::lesion_balanced_weights`], on top of the tumour weight). Recorded in
     /// the cards' notes (`balance_lesions`) when on. `None`: that of the run resumed, else off.
     pub balance_lesions: Option<bool>,
+    /// U-Net only: train on cubes of this many voxels a side cut from each case's grid, half
+    /// of them around one of its true lesions ([`crops`]); 0 trains on the whole grid.
+    /// Validation, and inference with the cards written ([`ModelCard::tile_voxels`]), then run
+    /// the grid in overlapping tiles of that size. Recorded in the cards' notes
+    /// (`lesion_crop_voxels`) when not 0. `None`: that of the run resumed, else 0.
+    pub lesion_crop_voxels: Option<usize>,
 }
 
 /// Figures of one epoch.
@@ -158,6 +166,10 @@ pub const TUMOUR_WEIGHT_NOTE: &str = "tumour_weight";
 /// ([`TrainConfig::balance_lesions`]).
 pub const BALANCE_LESIONS_NOTE: &str = "balance_lesions";
 
+/// The card note that records a U-Net run's lesion crop edge in voxels
+/// ([`TrainConfig::lesion_crop_voxels`]).
+pub const LESION_CROP_NOTE: &str = "lesion_crop_voxels";
+
 /// A tumour weight must be a finite number above 0, and only the U-Net has one (not 1).
 pub(crate) fn check_tumour_weight(weight: f64, kind: ModelKind) -> Result<()> {
     if !(weight.is_finite() && weight > 0.0) {
@@ -199,6 +211,9 @@ pub fn train(
     }
     if config.balance_lesions == Some(true) && config.architecture.kind == ModelKind::Cnn {
         bail!("balancing lesions is for the U-Net's loss; the classifier has no tumour voxels");
+    }
+    if let Some(edge) = config.lesion_crop_voxels.filter(|&edge| edge > 0) {
+        crops::check_crop(edge, config.architecture.kind, config.preprocessing.grid)?;
     }
     if let Err(why) = config.preprocessing.check().and_then(|()| {
         check_inference_settings(
@@ -351,6 +366,7 @@ pub fn train(
         min_lesion_ml,
         tumour_weight,
         balance_lesions,
+        lesion_crop_voxels,
     } = start.load(config, &mut varmap)?;
     let last = config.out.join("last");
     let mut best = history
@@ -364,6 +380,8 @@ pub fn train(
         (tumour_weight != 1.0).then(|| (TUMOUR_WEIGHT_NOTE.to_string(), tumour_weight.to_string()));
     let balance_lesions_note =
         balance_lesions.then(|| (BALANCE_LESIONS_NOTE.to_string(), "true".to_string()));
+    let lesion_crop = (lesion_crop_voxels > 0).then_some(lesion_crop_voxels);
+    let lesion_crop_note = lesion_crop.map(|edge| (LESION_CROP_NOTE.to_string(), edge.to_string()));
     // Class imbalance (CNN): each epoch oversamples the minority class (see `epoch_order`), so
     // the classes are balanced and the loss weights them equally; weighting positives by
     // negatives/positives as well would correct twice and bias the classifier.
@@ -421,10 +439,12 @@ pub fn train(
             .chain(organ_note.clone())
             .chain(tumour_weight_note.clone())
             .chain(balance_lesions_note.clone())
+            .chain(lesion_crop_note.clone())
             .collect(),
         locator: locator_name.clone(),
         cube_refinements,
         min_lesion_ml,
+        tile_voxels: lesion_crop_voxels,
     };
     for epoch in first_epoch..=config.epochs {
         let epoch_start = Instant::now();
@@ -446,7 +466,10 @@ pub fn train(
                 batch,
                 &cases,
                 &pre,
-                &config.augmentation,
+                Sampling {
+                    augmentation: config.augmentation,
+                    lesion_crop,
+                },
                 kind,
                 &mut rng,
                 device,
@@ -455,7 +478,7 @@ pub fn train(
                 Network::Cnn(cnn) if cnn.global_pool() == GlobalPool::MaxCell => {
                     let cells = cnn.cell_logits(&xs.input)?;
                     let case = CNN3D::case_logit(&cells)?;
-                    let cell_targets = tumour_cells(&xs.labels, pre.grid, batch.len(), device)?;
+                    let cell_targets = tumour_cells(&xs.labels, xs.grid, batch.len(), device)?;
                     (bce_with_logits(&case, &targets, pos_weight)?
                         + bce_with_logits(&cells, &cell_targets, CELL_POS_WEIGHT)?)?
                 }
@@ -464,7 +487,7 @@ pub fn train(
                     match kind {
                         ModelKind::Unet if balance_lesions => {
                             let weights =
-                                lesion_balanced_weights(&xs.labels, pre.grid, tumour_weight);
+                                lesion_balanced_weights(&xs.labels, xs.grid, tumour_weight);
                             let weights =
                                 Tensor::from_vec(weights, targets.shape(), device)?.unsqueeze(1)?;
                             dice_voxel_weighted_ce_loss(&out, &targets, &weights)?
@@ -517,8 +540,13 @@ pub fn train(
             break;
         }
         let eval_net = frozen(&config.architecture, pre.input_channels(), &varmap, device)?;
+        // A model trained on lesion crops is validated as it runs at inference: in tiles.
+        let forward = |xs: &Tensor| match lesion_crop {
+            None => eval_net.forward_t(xs, false),
+            Some(tile) => forward_tiled(&eval_net, xs, tile),
+        };
         let (validation_loss, metrics, score) =
-            validate(&eval_net, &val_idx, &cases, &pre, kind, pos_weight, device)?;
+            validate(&forward, &val_idx, &cases, &pre, kind, pos_weight, device)?;
         // An epoch whose figures are not numbers is never the best.
         let is_best = score.is_finite()
             && validation_loss.is_finite()
@@ -726,10 +754,12 @@ fn epoch_order(
 const CELL_POS_WEIGHT: f64 = 4.0;
 
 /// A batch's network input `(n, c, d, h, w)` and its (augmented) label maps, `n·d·h·w` values
-/// in the model grid, z slowest (the classifier's cell targets, the U-Net's lesion weights).
+/// in the batch's grid, z slowest (the classifier's cell targets, the U-Net's lesion weights).
 struct BatchInput {
     input: Tensor,
     labels: Vec<u32>,
+    /// `[w, h, d]`: the model grid, or the lesion crop's.
+    grid: [usize; 3],
 }
 
 /// Whether each cell (16-voxel cube, as the classifier's last feature map sees the input)
@@ -757,21 +787,43 @@ fn tumour_cells(labels: &[u32], grid: [usize; 3], n: usize, device: &Device) -> 
     Ok(Tensor::from_vec(cells, (n, 1, cz, cy, cx), device)?)
 }
 
+/// How a batch's inputs are drawn from its cases' prepared grids.
+#[derive(Debug, Clone, Copy)]
+struct Sampling {
+    augmentation: Augmentation,
+    /// The edge (voxels) of the lesion crop cut from each augmented grid; `None`: whole grids.
+    lesion_crop: Option<usize>,
+}
+
+impl Sampling {
+    /// Whole grids as prepared (validation).
+    const AS_IS: Sampling = Sampling {
+        augmentation: Augmentation::NONE,
+        lesion_crop: None,
+    };
+}
+
 fn batch_tensors(
     batch: &[usize],
     cases: &[PreparedCase],
     pre: &Preprocessing,
-    augmentation: &Augmentation,
+    sampling: Sampling,
     kind: ModelKind,
     rng: &mut Rng,
     device: &Device,
 ) -> Result<(BatchInput, Tensor)> {
-    let [nx, ny, nz] = pre.grid;
-    let mut inputs = Vec::with_capacity(batch.len() * nx * ny * nz);
+    let grid = sampling.lesion_crop.map_or(pre.grid, |edge| [edge; 3]);
+    let [nx, ny, nz] = grid;
+    let mut inputs = Vec::with_capacity(batch.len() * pre.input_channels() * nx * ny * nz);
     let mut labels = Vec::with_capacity(batch.len() * nx * ny * nz);
     let mut truths = Vec::with_capacity(batch.len());
     for &i in batch {
-        let (input, target) = augmentation.apply(&cases[i], pre.grid, rng);
+        let (mut input, mut target) = sampling.augmentation.apply(&cases[i], pre.grid, rng);
+        if let Some(edge) = sampling.lesion_crop {
+            let origin = crops::crop_origin(&target, pre.grid, edge, rng);
+            input = crops::cut(&input, pre.grid, origin, edge);
+            target = crops::cut(&target, pre.grid, origin, edge);
+        }
         inputs.extend_from_slice(&input);
         labels.extend(target.into_iter().map(u32::from));
         truths.push(if cases[i].has_tumour { 1f32 } else { 0f32 });
@@ -782,12 +834,19 @@ fn batch_tensors(
         ModelKind::Unet => Tensor::from_slice(&labels, (n, nz, ny, nx), device)?,
         ModelKind::Cnn => Tensor::from_vec(truths, (n, 1), device)?,
     };
-    Ok((BatchInput { input: xs, labels }, targets))
+    Ok((
+        BatchInput {
+            input: xs,
+            labels,
+            grid,
+        },
+        targets,
+    ))
 }
 
 /// Validation loss, figures and the score the best checkpoint is chosen by.
 fn validate(
-    network: &Network,
+    forward: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
     val: &[usize],
     cases: &[PreparedCase],
     pre: &Preprocessing,
@@ -805,16 +864,9 @@ fn validate(
     let mut truths = Vec::new();
     let mut no_rng = Rng::new(0);
     for &i in val {
-        let (xs, targets) = batch_tensors(
-            &[i],
-            cases,
-            pre,
-            &Augmentation::NONE,
-            kind,
-            &mut no_rng,
-            device,
-        )?;
-        let out = network.forward_t(&xs.input, false)?;
+        let (xs, targets) =
+            batch_tensors(&[i], cases, pre, Sampling::AS_IS, kind, &mut no_rng, device)?;
+        let out = forward(&xs.input)?;
         match kind {
             ModelKind::Unet => {
                 // The plain loss, so that runs of any tumour weight compare.

@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use candle_nn::VarMap;
 
 use super::{
-    BALANCE_LESIONS_NOTE, EpochSummary, TUMOUR_WEIGHT_NOTE, TrainConfig, best_checkpoint,
-    check_tumour_weight, read_curves,
+    BALANCE_LESIONS_NOTE, EpochSummary, LESION_CROP_NOTE, TUMOUR_WEIGHT_NOTE, TrainConfig,
+    best_checkpoint, check_tumour_weight, crops, read_curves,
 };
 use crate::model::checkpoint::{
     ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, write_card,
@@ -34,6 +34,8 @@ pub(super) struct StartingPoint {
     pub tumour_weight: f64,
     /// Whether the U-Net's loss balances lesions ([`TrainConfig::balance_lesions`]).
     pub balance_lesions: bool,
+    /// The U-Net's lesion crop edge in voxels, 0 for none ([`TrainConfig::lesion_crop_voxels`]).
+    pub lesion_crop_voxels: usize,
 }
 
 /// A run's starting point, checked, its weights not loaded yet.
@@ -52,6 +54,8 @@ pub(super) struct StartPlan {
     tumour_weight: f64,
     /// Whether the U-Net's loss balances lesions.
     balance_lesions: bool,
+    /// The U-Net's lesion crop edge in voxels, 0 for none.
+    lesion_crop_voxels: usize,
     /// A resumed run's best card, to be given the settings when they differ from its own.
     best_card: Option<ModelCard>,
 }
@@ -73,6 +77,8 @@ struct CardsRead {
     tumour_weight: Option<f64>,
     /// Whether a resumed run balanced lesions, from its `last` card's note.
     balance_lesions: Option<bool>,
+    /// A resumed run's lesion crop edge (voxels), from its `last` card's note.
+    lesion_crop_voxels: Option<usize>,
 }
 
 /// Reads and checks what a run starts from, before any case is prepared: `last` when `resume`
@@ -100,6 +106,10 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         .balance_lesions
         .or(read.balance_lesions)
         .unwrap_or(false);
+    let lesion_crop_voxels = config
+        .lesion_crop_voxels
+        .or(read.lesion_crop_voxels)
+        .unwrap_or(0);
     check_settings(
         config,
         cube_refinements,
@@ -114,6 +124,7 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         min_lesion_ml,
         tumour_weight,
         balance_lesions,
+        lesion_crop_voxels,
         best_card: read.best_card,
     })
 }
@@ -140,6 +151,7 @@ impl StartPlan {
             min_lesion_ml: self.min_lesion_ml,
             tumour_weight: self.tumour_weight,
             balance_lesions: self.balance_lesions,
+            lesion_crop_voxels: self.lesion_crop_voxels,
         })
     }
 }
@@ -228,6 +240,28 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
             )
         })?),
     };
+    let lesion_crop_voxels = match card
+        .notes
+        .get(LESION_CROP_NOTE)
+        .filter(|_| config.lesion_crop_voxels.is_none())
+    {
+        None => None,
+        Some(text) => Some(
+            text.parse::<usize>()
+                .ok()
+                .filter(|&edge| {
+                    crops::check_crop(edge, config.architecture.kind, config.preprocessing.grid)
+                        .is_ok()
+                })
+                .with_context(|| {
+                    format!(
+                        "{}: its {LESION_CROP_NOTE} note {text:?} is not a crop this run can \
+                         use; give one with --lesion-crops (0: whole grids)",
+                        card_path(&last).display()
+                    )
+                })?,
+        ),
+    };
     Ok(CardsRead {
         weights: Some(last),
         history,
@@ -237,6 +271,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         best_card,
         tumour_weight,
         balance_lesions,
+        lesion_crop_voxels,
     })
 }
 
