@@ -306,6 +306,16 @@ fn the_tumour_channel_box_turns_into_the_run_configuration() {
     settings.cube_refinements = 99;
     assert!(settings.config().unwrap_err().contains("at most 8 times"));
     settings.cube_refinements = 1;
+    // Lesion crops: left to the run until ticked, then the edge shown, a multiple of 8.
+    assert_eq!(settings.config().unwrap().lesion_crop_voxels, None);
+    h.get_by_label("U-Net: train on crops of").click();
+    h.run_steps(2);
+    let settings = &mut h.state_mut().preferences_mut().training;
+    assert_eq!(settings.config().unwrap().lesion_crop_voxels, Some(48));
+    settings.lesion_crop_voxels = 50;
+    h.run_steps(2);
+    let settings = &mut h.state_mut().preferences_mut().training;
+    assert_eq!(settings.config().unwrap().lesion_crop_voxels, Some(56));
     let image = h.render().expect("wgpu render of the panel");
     if let Some(path) = std::env::var_os("ONCOSCOPE_PANEL_PNG") {
         image.save(path).expect("write the panel's picture");
