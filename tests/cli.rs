@@ -664,6 +664,60 @@ fn model_shows_a_card_and_sets_its_inference_settings() {
 }
 
 #[test]
+fn model_names_a_new_locator_for_a_copied_classifier() {
+    // A run's classifier copied into another folder still names the run's copy of its locator
+    // (`liver_finder`); `--set-locator` points it at the one beside it there.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights");
+    let dir = tempfile::tempdir().unwrap();
+    for stem in ["liver_cnn", "liver_unet", "liver_locator"] {
+        for ext in ["json", "safetensors"] {
+            let name = format!("{stem}.{ext}");
+            std::fs::copy(shipped.join(&name), dir.path().join(&name)).unwrap();
+        }
+    }
+    let cnn = dir.path().join("liver_cnn").display().to_string();
+    let card_file = format!("{cnn}.json");
+    let mut card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&card_file).unwrap()).unwrap();
+    card["locator"] = "liver_finder".into();
+    std::fs::write(&card_file, card.to_string()).unwrap();
+    assert_refused(
+        &oncoscope(&["model", &cnn]),
+        &["liver_cnn.json", "liver_finder"],
+    );
+
+    // Names that are no model beside it are refused, and the card stays as it was.
+    assert_refused(
+        &oncoscope(&["model", &cnn, "--set-locator", "../weights/liver_unet"]),
+        &["liver_cnn.json", "not a model name"],
+    );
+    assert_refused(
+        &oncoscope(&["model", &cnn, "--set-locator", "liver_cnn"]),
+        &["liver_cnn.json", "its own locator"],
+    );
+    assert_refused(
+        &oncoscope(&["model", &cnn, "--set-locator", "pancreas_unet"]),
+        &["liver_cnn.json", "pancreas_unet"],
+    );
+    let unchanged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&card_file).unwrap()).unwrap();
+    assert_eq!(unchanged["locator"], "liver_finder");
+
+    let o = oncoscope(&["model", &cnn, "--set-locator", "liver_unet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("organ found by: liver_unet"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("set locator"), "{}", text(&o));
+    let mended: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&card_file).unwrap()).unwrap();
+    assert_eq!(mended["locator"], "liver_unet");
+    assert!(oncoscope(&["model", &cnn]).status.success());
+}
+
+#[test]
 fn mesh_leaves_no_file_of_an_earlier_run_nor_a_partial_one() {
     use oncoscope::volume::{AxisMap, Grid, Volume, nifti::write_volume};
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! `oncoscope model STEM...`: what a trained model is (its card, checked by loading it with its
-//! locators), and setting the card's inference settings (`min_lesion_ml`, `cube_refinements`)
-//! without training again.
+//! locators), setting the card's inference settings (`min_lesion_ml`, `cube_refinements`)
+//! without training again, and naming its locator once a model has moved beside another.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,11 @@ pub struct ModelArgs {
     /// only).
     #[arg(long, value_name = "N")]
     pub set_cube_refinements: Option<usize>,
+    /// Set the card's `locator`: the model stem, in the same folder, that finds the organ for
+    /// it (e.g. `liver_unet` after copying a run's `best` classifier into `weights/`, where
+    /// its card still names the run's copy, `liver_finder`). Checked by loading the model.
+    #[arg(long, value_name = "NAME")]
+    pub set_locator: Option<String>,
     /// Print one JSON object per model instead of text.
     #[arg(long)]
     pub json: bool,
@@ -140,10 +145,33 @@ fn with_settings(stem: &Path, args: &ModelArgs) -> Result<(ModelCard, Vec<&'stat
         card.cube_refinements = n;
         changed.push("cube_refinements");
     }
+    if let Some(name) = &args.set_locator
+        && card.locator.as_ref() != Some(name)
+    {
+        check_locator_name(stem, name)?;
+        card.locator = Some(name.clone());
+        changed.push("locator");
+    }
     if let Err(why) = card.check_inference_settings() {
         bail!("{}: {why}", card_path(stem).display());
     }
     Ok((card, changed))
+}
+
+/// Refuses, naming the card, a locator name that is not a model stem in the model's own
+/// folder: empty, a path, or the model itself.
+fn check_locator_name(stem: &Path, name: &str) -> Result<()> {
+    let card = card_path(stem).display().to_string();
+    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+        bail!(
+            "{card}: locator {name:?} is not a model name (a stem in the same folder, e.g. liver_unet)"
+        );
+    }
+    let own = card_path(stem).with_extension("");
+    if own.file_name().is_some_and(|own| own == name) {
+        bail!("{card}: a model cannot be its own locator");
+    }
+    Ok(())
 }
 
 /// Writes `card` for the model at `stem` (its card as it was pushed to `written` first) and

@@ -1,0 +1,127 @@
+//! `weights/reproduce.sh`: the shipped weights' training chain runs end to end at toy scale
+//! (`--tiny`), installs six models whose cards are set as the shipped ones are, and continues
+//! rather than repeats once done; at full scale it generates the data sets the model card names.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/reproduce.sh")
+}
+
+fn reproduce(args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg(script())
+        .args(["--bin", env!("CARGO_BIN_EXE_oncoscope")])
+        .args(args)
+        .output()
+        .expect("bash runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn card(dir: &Path, stem: &str) -> serde_json::Value {
+    let file = dir.join(format!("{stem}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!("{}: {e}", file.display());
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
+    let work = tempfile::tempdir().unwrap();
+    let work_arg = work.path().display().to_string();
+    let o = reproduce(&["--tiny", "--work", &work_arg, "all"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = work.path().join("weights");
+
+    // Six models, each loading with its locators from that folder alone.
+    let o = Command::new(env!("CARGO_BIN_EXE_oncoscope"))
+        .args(["model", "--json"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 6);
+    for stem in ["liver_cnn", "pancreas_unet"] {
+        assert!(out.join(format!("{stem}.curves.csv")).is_file(), "{stem}");
+    }
+
+    // The cards as weights/README.md says the shipped ones are.
+    assert_eq!(card(&out, "liver_unet")["locator"], "liver_locator");
+    assert_eq!(card(&out, "liver_unet")["min_lesion_ml"], 0.4);
+    assert_eq!(card(&out, "liver_cnn")["locator"], "liver_unet");
+    assert_eq!(card(&out, "pancreas_cnn")["locator"], "pancreas_unet");
+    let pancreas = card(&out, "pancreas_unet");
+    assert_eq!(pancreas["locator"], "pancreas_locator");
+    assert_eq!(pancreas["cube_refinements"], 1);
+    assert_eq!(pancreas["min_lesion_ml"], 0.4);
+    assert_eq!(pancreas["notes"]["tumour_weight"], "4");
+    assert!(card(&out, "liver_locator").get("locator").is_none());
+    // The pancreas classifier started from the liver classifier, as shipped.
+    let s14 = card(&work.path().join("runs/pancreas_cnn_s14"), "best");
+    assert!(
+        s14["notes"]["initialised_from"]
+            .as_str()
+            .unwrap()
+            .ends_with("weights/liver_cnn"),
+        "{s14}"
+    );
+
+    // Once done, the same command trains nothing again; a step whose marker is gone resumes
+    // its run instead of refusing the folder.
+    let o = reproduce(&["--tiny", "--work", &work_arg, "all"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("training step"), "{}", text(&o));
+    std::fs::remove_file(work.path().join("done/liver_cnn.2")).unwrap();
+    let o = reproduce(&["--tiny", "--work", &work_arg, "liver_cnn"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("--resume --out") && text(&o).contains("liver_cnn_l96"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
+    let work = tempfile::tempdir().unwrap();
+    let o = reproduce(&[
+        "--dry-run",
+        "--work",
+        &work.path().display().to_string(),
+        "all",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/README.md"))
+            .unwrap();
+    let commands = text(&o);
+    let synths: Vec<&str> = commands
+        .lines()
+        .filter_map(|line| line.split_once(" synth ").map(|(_, args)| args))
+        .collect();
+    assert_eq!(synths.len(), 17, "{commands}");
+    for args in synths {
+        // "--task liver --cases 48 --seed 1 …": the README names each data set by its seed.
+        let seed_at = args.find(" --seed ").unwrap();
+        let seed_end = args[seed_at + 8..].find(' ').unwrap() + seed_at + 8;
+        let (cases, seed) = (&args[..seed_at], &args[seed_at + 1..seed_end]);
+        let count = cases.rsplit(' ').next().unwrap();
+        assert!(
+            readme.contains(&format!("--cases {count} {seed}"))
+                || readme.contains(&format!("--cases {count} --small {seed}"))
+                || readme.contains(&format!("--small --cases {count} {seed}")),
+            "not in weights/README.md: {args}"
+        );
+    }
+    // Nothing ran.
+    assert!(!work.path().join("data").exists());
+}

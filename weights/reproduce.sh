@@ -1,0 +1,371 @@
+#!/usr/bin/env bash
+# Reproduces the shipped weights from seeds: generates the phantom data sets, runs each model's
+# training chain as weights/README.md documents it, and installs the results (cards fixed up as
+# the README says) into an output folder. One command per model:
+#
+#   weights/reproduce.sh liver_unet            # or liver_locator, liver_cnn, pancreas_*, all
+#
+# Every step is skipped once done, and a training step that was stopped resumes from its last
+# checkpoint, so the same command continues a reproduction across sessions. See --help.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: weights/reproduce.sh [--work DIR] [--out DIR] [--bin PATH] [--tiny] [--dry-run] MODEL...
+
+MODEL: liver_locator, liver_unet, liver_cnn, pancreas_locator, pancreas_unet, pancreas_cnn, or
+all. A model's prerequisites (its locator, the models its classifier was trained behind) are
+made first.
+
+  --work DIR   data sets, training runs and step markers (default: ./reproduce)
+  --out DIR    where the models are installed (default: WORK/weights)
+  --bin PATH   the oncoscope binary (default: $ONCOSCOPE, else oncoscope on PATH, else
+               target/release/oncoscope of this checkout)
+  --tiny       the same chain at toy scale (a few small cases, one or two epochs, 16³ grids):
+               checks the chain in minutes; its models are useless
+  --dry-run    print the commands, run nothing
+
+Full scale takes days on a 2-core CPU (weights/README.md gives each model's time).
+EOF
+}
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+work=reproduce
+out=
+bin=${ONCOSCOPE:-}
+tiny=false
+dry=false
+models=()
+while (($#)); do
+  case $1 in
+    --work) work=${2:?--work needs a folder}; shift 2 ;;
+    --out) out=${2:?--out needs a folder}; shift 2 ;;
+    --bin) bin=${2:?--bin needs a path}; shift 2 ;;
+    --tiny) tiny=true; shift ;;
+    --dry-run) dry=true; shift ;;
+    -h | --help) usage; exit 0 ;;
+    -*) echo "reproduce.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    *) models+=("$1"); shift ;;
+  esac
+done
+if ((${#models[@]} == 0)); then
+  usage >&2
+  exit 2
+fi
+out=${out:-$work/weights}
+if [ -z "$bin" ]; then
+  if command -v oncoscope >/dev/null; then
+    bin=oncoscope
+  else
+    bin=$here/../target/release/oncoscope
+  fi
+fi
+if ! $dry && ! "$bin" --version >/dev/null 2>&1; then
+  echo "reproduce.sh: $bin: not a runnable oncoscope binary (cargo build --release, or --bin PATH)" >&2
+  exit 1
+fi
+data=$work/data
+runs=$work/runs
+done_dir=$work/done
+
+# ---- scale ---------------------------------------------------------------------------------
+
+# cases N: N phantoms (tiny: 6, or 4 tumour-free ones when the second argument is "normal").
+cases() {
+  if $tiny; then
+    if [ "${2:-}" = normal ]; then echo 4; else echo 6; fi
+  else
+    echo "$1"
+  fi
+}
+# epochs FULL TINY: the epoch count of a step (a resumed run's total, so TINY grows with it).
+epochs() { if $tiny; then echo "$2"; else echo "$1"; fi; }
+# grid N: the model grid (tiny: 16³).
+grid() { if $tiny; then echo 16; else echo "$1"; fi; }
+# fine: the 2 × 2 × 2.5 mm phantoms (tiny: the small coarse ones).
+fine() { if $tiny; then echo --small; else echo --spacing-mm 2,2,2.5; fi; }
+
+# ---- steps -----------------------------------------------------------------------------------
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+# run CMD...: prints the command, and runs it unless --dry-run.
+run() {
+  printf '+ %s\n' "$*" >&2
+  $dry || "$@"
+}
+
+# done_step ID: whether step ID has finished (its marker exists; in a dry run, whether it was
+# printed already).
+declare -A printed=()
+done_step() { [ -e "$done_dir/$1" ] || [ -n "${printed[$1]:-}" ]; }
+mark_done() {
+  if $dry; then
+    printed[$1]=1
+  else
+    mkdir -p "$done_dir" && touch "$done_dir/$1"
+  fi
+}
+
+# synth NAME ARGS...: the data set $data/NAME from `oncoscope synth ARGS` (skipped once its
+# dataset.json, written last, exists).
+synth() {
+  local name=$1
+  shift
+  { [ -e "$data/$name/dataset.json" ] || done_step "data-$name"; } && return
+  say "data set $name"
+  run "$bin" synth "$@" --out "$data/$name"
+  if $dry; then mark_done "data-$name"; fi
+}
+
+# merge NAME TASK SET[:COUNT]...: the data set $data/NAME of links to the first COUNT cases
+# (all without :COUNT) of each SET, in that order, with a dataset.json listing them so.
+merge() {
+  local name=$1 task=$2
+  shift 2
+  local dir=$data/$name
+  { [ -e "$dir/dataset.json" ] || done_step "data-$name"; } && return
+  say "data set $name (links)"
+  printf '+ merge %s\n' "$*" >&2
+  if $dry; then
+    mark_done "data-$name"
+    return
+  fi
+  mkdir -p "$dir/imagesTr" "$dir/labelsTr"
+  local entries=() spec set count image file
+  for spec in "$@"; do
+    set=${spec%%:*}
+    count=${spec#*:}
+    [ "$count" = "$spec" ] && count=
+    local n=0
+    for image in "$data/$set"/imagesTr/*.nii.gz; do
+      [ -n "$count" ] && ((n >= count)) && break
+      file=${set}_$(basename "$image")
+      ln -sfn "$(cd "$data/$set/imagesTr" && pwd)/$(basename "$image")" "$dir/imagesTr/$file"
+      ln -sfn "$(cd "$data/$set/labelsTr" && pwd)/$(basename "$image")" "$dir/labelsTr/$file"
+      entries+=("{\"image\": \"./imagesTr/$file\", \"label\": \"./labelsTr/$file\"}")
+      n=$((n + 1))
+    done
+  done
+  local joined
+  joined=$(printf '%s,\n    ' "${entries[@]}")
+  cat >"$dir/dataset.json.tmp" <<EOF
+{
+  "name": "${name}_synthetic",
+  "description": "Links to phantoms of $*, written by weights/reproduce.sh. No patient data.",
+  "labels": {"0": "background", "1": "$task", "2": "cancer"},
+  "numTraining": ${#entries[@]},
+  "training": [
+    ${joined%,*}
+  ]
+}
+EOF
+  mv "$dir/dataset.json.tmp" "$dir/dataset.json"
+}
+
+# train ID RUN ARGS...: `oncoscope train ARGS --out $runs/RUN`, once; a run stopped before it
+# ended continues from its last checkpoint (--resume).
+train() {
+  local id=$1 run=$2
+  shift 2
+  done_step "$id" && return
+  say "training step $id"
+  local resume=()
+  if [ -e "$runs/$run/last.json" ] && [[ " $* " != *" --resume "* ]]; then
+    resume=(--resume)
+  fi
+  run "$bin" train "$@" "${resume[@]}" --out "$runs/$run"
+  mark_done "$id"
+}
+
+# install NAME FROM [MODEL-ARGS...]: copies the model at stem FROM (and its run's curves) to
+# $out/NAME, then sets its card with `oncoscope model MODEL-ARGS` (e.g. --set-locator).
+install() {
+  local name=$1 from=$2
+  shift 2
+  done_step "install-$name" && return
+  say "installing $name"
+  run mkdir -p "$out"
+  run cp "$from.safetensors" "$out/$name.safetensors"
+  run cp "$from.json" "$out/$name.json"
+  run cp "$(dirname "$from")/curves.csv" "$out/$name.curves.csv"
+  run "$bin" model "$out/$name" "$@"
+  mark_done "install-$name"
+}
+
+unet=(--model unet --channels 8,16,32,64 --batch-size 2)
+cnn=(--model cnn --global-pool max-cell --channels 8,16,32,64 --batch-size 2)
+region=(--region organ --margin-mm 10)
+
+# ---- liver -----------------------------------------------------------------------------------
+
+liver48() { synth liver48 --task liver --cases "$(cases 48)" --seed 1 --small; }
+liver_b() {
+  synth liver300b --task liver --cases "$(cases 300)" --seed 15 --small
+  synth liver_normal150b --task liver --cases "$(cases 150 normal)" --seed 16 --small --lesions 0
+}
+liver_mix() {
+  liver_b
+  synth liver300f --task liver --cases "$(cases 300)" --seed 18 $(fine)
+  synth liver_normal100f --task liver --cases "$(cases 100 normal)" --seed 19 --lesions 0 $(fine)
+  if $tiny; then
+    merge liver_mix liver liver300f liver_normal100f liver300b:3 liver_normal150b:2
+  else
+    merge liver_mix liver liver300f liver_normal100f liver300b:150 liver_normal150b:75
+  fi
+}
+
+liver_locator() {
+  liver48
+  train liver_locator.1 liver_unet --data "$data/liver48" --task liver "${unet[@]}" \
+    --epochs "$(epochs 40 1)" --grid "$(grid 64)" --learning-rate 0.003
+  install liver_locator "$runs/liver_unet/best"
+}
+
+# The 64³ region U-Net of session 9, behind which the classifier first learnt.
+liver_unet_64() {
+  liver_locator
+  synth liver160 --task liver --cases "$(cases 160)" --seed 11 --small
+  synth liver300 --task liver --cases "$(cases 300)" --seed 13 --small
+  local with_locator=(--task liver "${unet[@]}" "${region[@]}" --locator "$out/liver_locator")
+  train liver_unet.1 liver_unet_region --data "$data/liver48" "${with_locator[@]}" \
+    --epochs "$(epochs 40 1)" --grid "$(grid 64)" --learning-rate 0.003
+  train liver_unet.2 liver_unet_region --data "$data/liver48" "${with_locator[@]}" \
+    --epochs "$(epochs 60 2)" --grid "$(grid 64)" --learning-rate 0.001 --resume
+  train liver_unet.3 liver_unet_ft --data "$data/liver160" "${with_locator[@]}" \
+    --epochs "$(epochs 8 1)" --grid "$(grid 64)" --learning-rate 0.001 \
+    --init-from "$runs/liver_unet_region/last"
+  train liver_unet.4 liver_unet_ft300 --data "$data/liver300" "${with_locator[@]}" \
+    --epochs "$(epochs 8 1)" --grid "$(grid 64)" --learning-rate 0.0007 \
+    --init-from "$runs/liver_unet_ft/best"
+  train liver_unet.5 liver_unet_ft300 --data "$data/liver300" "${with_locator[@]}" \
+    --epochs "$(epochs 12 2)" --grid "$(grid 64)" --learning-rate 0.0007 \
+    --init-from "$runs/liver_unet_ft/best" --resume
+}
+
+liver_unet() {
+  liver_unet_64
+  liver_mix
+  train liver_unet.6 liver_unet_mix96 --data "$data/liver_mix" --task liver "${unet[@]}" \
+    "${region[@]}" --locator "$out/liver_locator" --epochs "$(epochs 5 1)" \
+    --grid "$(grid 96)" --learning-rate 0.0007 --init-from "$runs/liver_unet_ft300/best"
+  install liver_unet "$runs/liver_unet_mix96/best" --set-min-lesion-ml 0.4
+}
+
+liver_cnn() {
+  liver_unet
+  liver_b
+  local as_shipped=(--data "$data/liver300b" --normals "$data/liver_normal150b" --task liver
+    "${cnn[@]}" --grid "$(grid 64)" "${region[@]}" --fill-outside-organ-mm 0
+    --locator-tumour-channel)
+  train liver_cnn.1 liver_cnn_tc2 "${as_shipped[@]}" --epochs "$(epochs 12 1)" \
+    --learning-rate 0.001 --locator "$runs/liver_unet_ft300/best"
+  train liver_cnn.2 liver_cnn_l96 "${as_shipped[@]}" --epochs "$(epochs 6 1)" \
+    --learning-rate 0.0005 --locator "$out/liver_unet" --init-from "$runs/liver_cnn_tc2/best"
+  install liver_cnn "$runs/liver_cnn_l96/best" --set-locator liver_unet
+}
+
+# ---- pancreas --------------------------------------------------------------------------------
+
+pancreas_mix() {
+  synth pancreas300u --task pancreas --cases "$(cases 300)" --seed 22 --small
+  synth pancreas300f --task pancreas --cases "$(cases 300)" --seed 22 $(fine)
+  synth pancreas_normal100f --task pancreas --cases "$(cases 100 normal)" --seed 25 --lesions 0 $(fine)
+  synth pancreas_normal150c --task pancreas --cases "$(cases 150 normal)" --seed 24 --small --lesions 0
+  if $tiny; then
+    merge pancreas_mix pancreas pancreas300f pancreas_normal100f pancreas300u:3 pancreas_normal150c:2
+  else
+    merge pancreas_mix pancreas pancreas300f pancreas_normal100f pancreas300u:150 pancreas_normal150c:75
+  fi
+}
+
+# The classifier's: phantoms none of the pancreas segmenters saw.
+pancreas_cnn_data() {
+  synth pancreas300c --task pancreas --cases "$(cases 300)" --seed 23 --small
+  synth pancreas150f27 --task pancreas --cases "$(cases 150)" --seed 27 $(fine)
+  merge pancreas_cnnmix pancreas pancreas300c pancreas150f27
+  synth pancreas_normal150d --task pancreas --cases "$(cases 150 normal)" --seed 26 --small --lesions 0
+  synth pancreas_normal100f28 --task pancreas --cases "$(cases 100 normal)" --seed 28 --lesions 0 $(fine)
+  merge pancreas_cnn_normals pancreas pancreas_normal150d pancreas_normal100f28
+}
+
+pancreas_locator() {
+  synth pancreas48 --task pancreas --cases "$(cases 48)" --seed 2 --small
+  synth pancreas160 --task pancreas --cases "$(cases 160)" --seed 21 --small
+  synth pancreas300u --task pancreas --cases "$(cases 300)" --seed 22 --small
+  local whole=(--task pancreas "${unet[@]}")
+  train pancreas_locator.1 pancreas_unet --data "$data/pancreas48" "${whole[@]}" \
+    --epochs "$(epochs 30 1)" --grid "$(grid 64)" --learning-rate 0.003
+  train pancreas_locator.2 pancreas_unet --data "$data/pancreas48" "${whole[@]}" \
+    --epochs "$(epochs 70 2)" --grid "$(grid 64)" --learning-rate 0.003 --resume
+  train pancreas_locator.3 pancreas_locator_ft --data "$data/pancreas160" "${whole[@]}" \
+    --epochs "$(epochs 8 1)" --grid "$(grid 64)" --learning-rate 0.001 \
+    --init-from "$runs/pancreas_unet/best"
+  train pancreas_locator.4 pancreas_locator96 --data "$data/pancreas300u" "${whole[@]}" \
+    --epochs "$(epochs 8 1)" --grid "$(grid 96)" --learning-rate 0.001 \
+    --init-from "$runs/pancreas_locator_ft/best"
+  install pancreas_locator "$runs/pancreas_locator96/best"
+}
+
+# Session 13's 96³ region U-Net, behind which the classifier first learnt.
+pancreas_unet_13() {
+  pancreas_locator
+  pancreas_mix
+  local with_locator=(--task pancreas "${unet[@]}" "${region[@]}" --locator "$out/pancreas_locator")
+  train pancreas_unet.1 pancreas_unet_region --data "$data/pancreas48" "${with_locator[@]}" \
+    --epochs "$(epochs 16 1)" --grid "$(grid 64)" --learning-rate 0.003
+  train pancreas_unet.2 pancreas_unet_ft --data "$data/pancreas160" "${with_locator[@]}" \
+    --epochs "$(epochs 14 1)" --grid "$(grid 64)" --learning-rate 0.001 \
+    --init-from "$runs/pancreas_unet_region/last"
+  train pancreas_unet.3 pancreas_unet_ft300 --data "$data/pancreas300u" "${with_locator[@]}" \
+    --epochs "$(epochs 10 1)" --grid "$(grid 64)" --learning-rate 0.0007 \
+    --init-from "$runs/pancreas_unet_ft/best" --cube-refinements 1
+  # Shipped: a 5-epoch run stopped after its first epoch, then resumed to 4 epochs in all;
+  # here the first epoch is a run of its own, so its learning rate falls faster.
+  local mix=(--data "$data/pancreas_mix" "${with_locator[@]}" --grid "$(grid 96)"
+    --learning-rate 0.0007 --init-from "$runs/pancreas_unet_ft300/best")
+  train pancreas_unet.4 pancreas_unet_mix96 "${mix[@]}" --epochs 1
+  train pancreas_unet.5 pancreas_unet_mix96 "${mix[@]}" --epochs "$(epochs 4 2)" --resume \
+    --min-lesion-ml 0.4
+}
+
+pancreas_unet() {
+  pancreas_unet_13
+  train pancreas_unet.6 pancreas_unet_tw4 --data "$data/pancreas_mix" --task pancreas \
+    "${unet[@]}" "${region[@]}" --locator "$out/pancreas_locator" --epochs "$(epochs 3 1)" \
+    --grid "$(grid 96)" --learning-rate 0.0005 --tumour-weight 4 \
+    --init-from "$runs/pancreas_unet_mix96/best"
+  install pancreas_unet "$runs/pancreas_unet_tw4/best"
+}
+
+pancreas_cnn() {
+  liver_cnn
+  pancreas_unet
+  pancreas_cnn_data
+  local as_shipped=(--data "$data/pancreas_cnnmix" --normals "$data/pancreas_cnn_normals"
+    --task pancreas "${cnn[@]}" --grid "$(grid 64)" "${region[@]}" --fill-outside-organ-mm 0
+    --locator-tumour-channel)
+  # Started from the liver classifier, whose inputs have the same form.
+  train pancreas_cnn.1 pancreas_cnn_s14 "${as_shipped[@]}" --epochs "$(epochs 12 1)" \
+    --learning-rate 0.001 --locator "$runs/pancreas_unet_mix96/best" \
+    --init-from "$out/liver_cnn"
+  train pancreas_cnn.2 pancreas_cnn_tw4 "${as_shipped[@]}" --epochs "$(epochs 6 1)" \
+    --learning-rate 0.0005 --locator "$out/pancreas_unet" \
+    --init-from "$runs/pancreas_cnn_s14/best"
+  install pancreas_cnn "$runs/pancreas_cnn_tw4/best" --set-locator pancreas_unet
+}
+
+# ---- main ------------------------------------------------------------------------------------
+
+all=(liver_locator liver_unet liver_cnn pancreas_locator pancreas_unet pancreas_cnn)
+for model in "${models[@]}"; do
+  if [ "$model" = all ]; then
+    for m in "${all[@]}"; do "$m"; done
+  elif [[ " ${all[*]} " == *" $model "* ]]; then
+    "$model"
+  else
+    echo "reproduce.sh: unknown model $model (one of: ${all[*]}, all)" >&2
+    exit 2
+  fi
+done
+say "done: ${models[*]} in $out"
