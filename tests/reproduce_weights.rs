@@ -75,6 +75,11 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
         "{s14}"
     );
 
+    // A full-scale command would take these tiny steps for done ones: refused.
+    let o = reproduce(&["--work", &work_arg, "liver_locator"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("tiny-scale"), "{}", text(&o));
+
     // Once done, the same command trains nothing again; a step whose marker is gone resumes
     // its run instead of refusing the folder.
     let o = reproduce(&["--tiny", "--work", &work_arg, "all"]);
@@ -121,6 +126,38 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
                 || readme.contains(&format!("--small --cases {count} {seed}")),
             "not in weights/README.md: {args}"
         );
+    }
+    // Every training run is one the README's commands name (`--out runs/NAME`), with the
+    // same data set, epochs and learning rate somewhere in that model's text.
+    let trains: Vec<&str> = commands
+        .lines()
+        .filter(|line| line.contains(" train "))
+        .collect();
+    assert_eq!(trains.len(), 21, "{commands}");
+    for line in trains {
+        let run = line.rsplit("/runs/").next().unwrap();
+        assert!(
+            readme.contains(&format!("--out runs/{run}`")),
+            "run {run} not in weights/README.md: {line}"
+        );
+        let data = line
+            .split("/data/")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        let value = |flag: &str| line.split(flag).nth(1).unwrap().split(' ').nth(1).unwrap();
+        for fragment in [
+            format!("--data data/{data}"),
+            format!("--epochs {}", value("--epochs")),
+            format!("--learning-rate {}", value("--learning-rate")),
+        ] {
+            let named = [" ", "`", ")"]
+                .iter()
+                .any(|end| readme.contains(&format!("{fragment}{end}")));
+            assert!(named, "{fragment} not in weights/README.md: {line}");
+        }
     }
     // Nothing ran.
     assert!(!work.path().join("data").exists());

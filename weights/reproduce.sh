@@ -17,7 +17,8 @@ MODEL: liver_locator, liver_unet, liver_cnn, pancreas_locator, pancreas_unet, pa
 all. A model's prerequisites (its locator, the models its classifier was trained behind) are
 made first.
 
-  --work DIR   data sets, training runs and step markers (default: ./reproduce)
+  --work DIR   data sets, training runs and step markers (default: ./reproduce, with
+               --tiny ./reproduce-tiny; a folder keeps the scale it was started at)
   --out DIR    where the models are installed (default: WORK/weights)
   --bin PATH   the oncoscope binary (default: $ONCOSCOPE, else oncoscope on PATH, else
                target/release/oncoscope of this checkout)
@@ -30,7 +31,7 @@ EOF
 }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-work=reproduce
+work=
 out=
 bin=${ONCOSCOPE:-}
 tiny=false
@@ -52,6 +53,9 @@ if ((${#models[@]} == 0)); then
   usage >&2
   exit 2
 fi
+if [ -z "$work" ]; then
+  if $tiny; then work=reproduce-tiny; else work=reproduce; fi
+fi
 out=${out:-$work/weights}
 if [ -z "$bin" ]; then
   if command -v oncoscope >/dev/null; then
@@ -63,6 +67,17 @@ fi
 if ! $dry && ! "$bin" --version >/dev/null 2>&1; then
   echo "reproduce.sh: $bin: not a runnable oncoscope binary (cargo build --release, or --bin PATH)" >&2
   exit 1
+fi
+# A folder holds one scale: a full-scale command must not take tiny steps for done ones.
+scale=full
+if $tiny; then scale=tiny; fi
+if [ -e "$work/scale" ] && [ "$(cat "$work/scale")" != "$scale" ]; then
+  echo "reproduce.sh: $work holds a $(cat "$work/scale")-scale reproduction, not $scale; choose another --work" >&2
+  exit 2
+fi
+if ! $dry; then
+  mkdir -p "$work"
+  echo "$scale" >"$work/scale"
 fi
 data=$work/data
 runs=$work/runs
