@@ -316,6 +316,11 @@ fn the_tumour_channel_box_turns_into_the_run_configuration() {
     h.run_steps(2);
     let settings = &mut h.state_mut().preferences_mut().training;
     assert_eq!(settings.config().unwrap().lesion_crop_voxels, Some(56));
+    // A grid made smaller than the edge takes the edge down with it.
+    settings.grid = 48;
+    h.run_steps(2);
+    let settings = &mut h.state_mut().preferences_mut().training;
+    assert_eq!(settings.config().unwrap().lesion_crop_voxels, Some(48));
     let image = h.render().expect("wgpu render of the panel");
     if let Some(path) = std::env::var_os("ONCOSCOPE_PANEL_PNG") {
         image.save(path).expect("write the panel's picture");

@@ -345,7 +345,7 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.checkbox(&mut s.lesion_crops, "U-Net: train on crops of")
             .on_hover_text(
-                "Each training step sees a cube of this many voxels a side cut from each case, half of them around one of its lesions (each lesion as likely as any other): small lesions are seen more often and a step costs less. Validation keeps the whole grid. Off: whole grids, and then a resumed run keeps its own choice. Written to the model card's notes",
+                "Each training step sees a cube of this many voxels a side cut from each case, half of them around one of its lesions (each lesion as likely as any other): small lesions are seen more often and a step costs less. Validation and inference then run the grid as overlapping cubes of that size, as the network learnt. Off: whole grids, and then a resumed run keeps its own choice. Written to the model card's notes",
             );
         ui.add_enabled(
             s.lesion_crops,
@@ -353,8 +353,11 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                 .range(MIN_CROP_VOXELS..=s.grid.max(MIN_CROP_VOXELS))
                 .speed(CROP_MULTIPLE as f64),
         );
-        // The U-Net halves its input three times: keep the edge a multiple of 8.
-        s.lesion_crop_voxels = s.lesion_crop_voxels.div_ceil(CROP_MULTIPLE) * CROP_MULTIPLE;
+        // The U-Net halves its input three times: keep the edge a multiple of 8, and within
+        // the grid, which may have shrunk since the edge was set.
+        let largest = (s.grid / CROP_MULTIPLE * CROP_MULTIPLE).max(MIN_CROP_VOXELS);
+        s.lesion_crop_voxels =
+            (s.lesion_crop_voxels.div_ceil(CROP_MULTIPLE) * CROP_MULTIPLE).min(largest);
         ui.label("voxels, half around a lesion");
     });
     ui.checkbox(
