@@ -161,4 +161,20 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
     }
     // Nothing ran.
     assert!(!work.path().join("data").exists());
+
+    // A model it does not know is named, before anything is made.
+    let fresh = work.path().join("fresh");
+    let o = reproduce(&[
+        "--work",
+        &fresh.display().to_string(),
+        "liver_unet",
+        "kidney_unet",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("unknown model kidney_unet"),
+        "{}",
+        text(&o)
+    );
+    assert!(!fresh.exists());
 }

@@ -49,10 +49,17 @@ while (($#)); do
     *) models+=("$1"); shift ;;
   esac
 done
+all=(liver_locator liver_unet liver_cnn pancreas_locator pancreas_unet pancreas_cnn)
 if ((${#models[@]} == 0)); then
   usage >&2
   exit 2
 fi
+for model in "${models[@]}"; do
+  if [ "$model" != all ] && [[ " ${all[*]} " != *" $model "* ]]; then
+    echo "reproduce.sh: unknown model $model (one of: ${all[*]}, all)" >&2
+    exit 2
+  fi
+done
 if [ -z "$work" ]; then
   if $tiny; then work=reproduce-tiny; else work=reproduce; fi
 fi
@@ -61,7 +68,7 @@ if [ -z "$bin" ]; then
   if command -v oncoscope >/dev/null; then
     bin=oncoscope
   else
-    bin=$here/../target/release/oncoscope
+    bin=$(cd "$here/.." && pwd)/target/release/oncoscope
   fi
 fi
 if ! $dry && ! "$bin" --version >/dev/null 2>&1; then
@@ -112,11 +119,12 @@ run() {
 
 # done_step ID: whether step ID has finished (its marker exists; in a dry run, whether it was
 # printed already).
-declare -A printed=()
-done_step() { [ -e "$done_dir/$1" ] || [ -n "${printed[$1]:-}" ]; }
+# (Plain strings and arrays only: macOS ships bash 3.2.)
+printed=" "
+done_step() { [ -e "$done_dir/$1" ] || [[ $printed == *" $1 "* ]]; }
 mark_done() {
   if $dry; then
-    printed[$1]=1
+    printed="$printed$1 "
   else
     mkdir -p "$done_dir" && touch "$done_dir/$1"
   fi
@@ -189,7 +197,7 @@ train() {
   if [ -e "$runs/$run/last.json" ] && [[ " $* " != *" --resume "* ]]; then
     resume=(--resume)
   fi
-  run "$bin" train "$@" "${resume[@]}" --out "$runs/$run"
+  run "$bin" train "$@" ${resume[@]+"${resume[@]}"} --out "$runs/$run"
   mark_done "$id"
 }
 
@@ -372,15 +380,11 @@ pancreas_cnn() {
 
 # ---- main ------------------------------------------------------------------------------------
 
-all=(liver_locator liver_unet liver_cnn pancreas_locator pancreas_unet pancreas_cnn)
 for model in "${models[@]}"; do
   if [ "$model" = all ]; then
     for m in "${all[@]}"; do "$m"; done
-  elif [[ " ${all[*]} " == *" $model "* ]]; then
-    "$model"
   else
-    echo "reproduce.sh: unknown model $model (one of: ${all[*]}, all)" >&2
-    exit 2
+    "$model"
   fi
 done
 say "done: ${models[*]} in $out"
