@@ -155,17 +155,17 @@ merge() {
     return
   fi
   mkdir -p "$dir/imagesTr" "$dir/labelsTr"
-  local entries=() spec set count image file
+  local entries=() spec from count image file
   for spec in "$@"; do
-    set=${spec%%:*}
+    from=${spec%%:*}
     count=${spec#*:}
     [ "$count" = "$spec" ] && count=
     local n=0
-    for image in "$data/$set"/imagesTr/*.nii.gz; do
+    for image in "$data/$from"/imagesTr/*.nii.gz; do
       [ -n "$count" ] && ((n >= count)) && break
-      file=${set}_$(basename "$image")
-      ln -sfn "$(cd "$data/$set/imagesTr" && pwd)/$(basename "$image")" "$dir/imagesTr/$file"
-      ln -sfn "$(cd "$data/$set/labelsTr" && pwd)/$(basename "$image")" "$dir/labelsTr/$file"
+      file=${from}_$(basename "$image")
+      ln -sfn "$(cd "$data/$from/imagesTr" && pwd)/$(basename "$image")" "$dir/imagesTr/$file"
+      ln -sfn "$(cd "$data/$from/labelsTr" && pwd)/$(basename "$image")" "$dir/labelsTr/$file"
       entries+=("{\"image\": \"./imagesTr/$file\", \"label\": \"./labelsTr/$file\"}")
       n=$((n + 1))
     done
