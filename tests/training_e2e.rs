@@ -518,16 +518,43 @@ fn a_run_can_start_from_another_models_weights() {
     let card = read_card(&second.join("best")).unwrap();
     assert_eq!((card.cube_refinements, card.min_lesion_ml), (1, 0.75));
 
-    // Weights of another architecture are refused, naming the file.
-    let mut cfg = region_config(&dir.path().join("third"), 1);
-    cfg.architecture.channels = [8, 8, 8, 8];
+    // Weights of another architecture are refused, naming the file: a narrower U-Net, or a
+    // classifier.
+    for (channels, kind) in [
+        ([2, 8, 8, 8], ModelKind::Unet),
+        ([4, 8, 8, 8], ModelKind::Cnn),
+    ] {
+        let mut cfg = region_config(&dir.path().join("third"), 1);
+        cfg.architecture.channels = channels;
+        cfg.architecture.kind = kind;
+        cfg.init_from = Some(first.join("last"));
+        let err = train_from_scratch(&cfg).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("first") && text.contains("architecture"),
+            "{text}"
+        );
+    }
+    // A wider U-Net starts from them widened: the old channels keep their weights (the first
+    // layer reads the CT alone, so nothing is divided there), the copies carry a little noise,
+    // and the card says where it came from.
+    let wider = dir.path().join("wider");
+    let mut cfg = region_config(&wider, 1);
+    cfg.architecture.channels = [8, 12, 8, 8];
+    cfg.learning_rate = 1e-12;
     cfg.init_from = Some(first.join("last"));
-    let err = train_from_scratch(&cfg).unwrap_err();
-    let text = format!("{err:#}");
-    assert!(
-        text.contains("first") && text.contains("architecture"),
-        "{text}"
+    train_from_scratch(&cfg).unwrap();
+    let widened = weights(&wider);
+    let (old, new) = (
+        &started_from["enc1.0.conv.weight"],
+        &widened["enc1.0.conv.weight"],
     );
+    assert_eq!(new.dims(), &[8, 1, 3, 3, 3]);
+    assert!(max_diff(old, &new.narrow(0, 0, 4).unwrap()) < 1e-6);
+    let copies = max_diff(old, &new.narrow(0, 4, 4).unwrap());
+    assert!(copies > 0.0 && copies < 0.1, "copies moved by {copies}");
+    let card = read_card(&wider.join("last")).unwrap();
+    assert_eq!(card.notes["widened_from"], "4,8,8,8");
     // … but another grid is not: the networks are convolutional throughout.
     let finer = dir.path().join("finer");
     let mut cfg = region_config(&finer, 1);

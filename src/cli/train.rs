@@ -81,7 +81,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub locator: Option<PathBuf>,
     /// Start from these weights instead of random ones (a model stem of the same architecture,
-    /// grid and region, e.g. weights/liver_unet to fine-tune it on your data).
+    /// grid and region, e.g. weights/liver_unet to fine-tune it on your data). A U-Net with
+    /// fewer channels per level is widened to --channels first, computing the same function.
     #[arg(long)]
     pub init_from: Option<PathBuf>,
     /// For a U-Net of the organ's region, at inference: re-centre the cube on the organ it

@@ -19,6 +19,7 @@ pub mod tiles;
 pub mod training;
 pub mod unet;
 pub mod weights;
+pub mod widen;
 
 pub use cnn::CNN3D;
 pub use config::{Architecture, GlobalPool, ModelKind, Network};

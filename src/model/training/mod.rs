@@ -162,6 +162,10 @@ pub fn best_checkpoint(run_dir: &Path) -> PathBuf {
 /// The card note that records a U-Net run's tumour weight ([`TrainConfig::tumour_weight`]).
 pub const TUMOUR_WEIGHT_NOTE: &str = "tumour_weight";
 
+/// The card note that records the channels of the narrower U-Net a run was widened from
+/// (`init_from` with fewer channels; [`crate::model::widen`]), as "8,16,32,64".
+pub const WIDENED_FROM_NOTE: &str = "widened_from";
+
 /// The card note that records that a U-Net run balanced lesions
 /// ([`TrainConfig::balance_lesions`]).
 pub const BALANCE_LESIONS_NOTE: &str = "balance_lesions";
@@ -367,6 +371,7 @@ pub fn train(
         tumour_weight,
         balance_lesions,
         lesion_crop_voxels,
+        widened_from,
     } = start.load(config, &mut varmap)?;
     let last = config.out.join("last");
     let mut best = history
@@ -376,6 +381,10 @@ pub fn train(
         .cloned();
 
     let kind = config.architecture.kind;
+    let widened_note = widened_from.map(|channels| {
+        let text = channels.map(|c| c.to_string()).join(",");
+        (WIDENED_FROM_NOTE.to_string(), text)
+    });
     let tumour_weight_note =
         (tumour_weight != 1.0).then(|| (TUMOUR_WEIGHT_NOTE.to_string(), tumour_weight.to_string()));
     let balance_lesions_note =
@@ -436,6 +445,7 @@ pub fn train(
             .init_from
             .iter()
             .map(|stem| ("initialised_from".to_string(), stem.display().to_string()))
+            .chain(widened_note.clone())
             .chain(organ_note.clone())
             .chain(tumour_weight_note.clone())
             .chain(balance_lesions_note.clone())

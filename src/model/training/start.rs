@@ -16,9 +16,13 @@ use super::{
     best_checkpoint, check_tumour_weight, crops, read_curves,
 };
 use crate::model::checkpoint::{
-    ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, write_card,
+    ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, weights_path,
+    write_card,
 };
 use crate::model::preprocess::Preprocessing;
+use crate::model::widen::{COPY_NOISE, check_widening, widen_unet};
+use crate::model::{Architecture, ModelKind};
+use candle_core::Device;
 
 /// A run's starting point, its weights already loaded into the var map.
 pub(super) struct StartingPoint {
@@ -36,6 +40,8 @@ pub(super) struct StartingPoint {
     pub balance_lesions: bool,
     /// The U-Net's lesion crop edge in voxels, 0 for none ([`TrainConfig::lesion_crop_voxels`]).
     pub lesion_crop_voxels: usize,
+    /// The channels of the narrower U-Net the weights were widened from.
+    pub widened_from: Option<[usize; 4]>,
 }
 
 /// A run's starting point, checked, its weights not loaded yet.
@@ -58,6 +64,9 @@ pub(super) struct StartPlan {
     lesion_crop_voxels: usize,
     /// A resumed run's best card, to be given the settings when they differ from its own.
     best_card: Option<ModelCard>,
+    /// The channels of a narrower U-Net the run starts from, widened on load
+    /// ([`crate::model::widen`]); `None` when the weights fit as they are.
+    widen_from: Option<[usize; 4]>,
 }
 
 /// What the cards of the run resumed, or of the model started from, give a run: where its
@@ -79,11 +88,14 @@ struct CardsRead {
     balance_lesions: Option<bool>,
     /// A resumed run's lesion crop edge (voxels), from its `last` card's note.
     lesion_crop_voxels: Option<usize>,
+    /// The channels of a narrower U-Net started from.
+    widen_from: Option<[usize; 4]>,
 }
 
 /// Reads and checks what a run starts from, before any case is prepared: `last` when `resume`
 /// (same task, architecture and preprocessing), else `config.init_from` if any (same
-/// architecture and preprocessing, the grid aside), refusing a new run into a folder that
+/// architecture and preprocessing, the grid aside; or a U-Net with fewer channels, widened),
+/// refusing a new run into a folder that
 /// already holds one. Settles the inference settings: the configuration's, else those of the
 /// run resumed (its `best`, which a user may have set with `oncoscope model`, else its `last`)
 /// or of the model started from.
@@ -126,6 +138,7 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         balance_lesions,
         lesion_crop_voxels,
         best_card: read.best_card,
+        widen_from: read.widen_from,
     })
 }
 
@@ -134,8 +147,10 @@ impl StartPlan {
     /// resumed run's `best` card takes the settings now, since `infer` and the viewer load it
     /// even if no later epoch beats it.
     pub(super) fn load(self, config: &TrainConfig, varmap: &mut VarMap) -> Result<StartingPoint> {
-        if let Some(stem) = &self.weights {
-            load_into(varmap, stem)?;
+        match (&self.weights, self.widen_from) {
+            (Some(stem), Some(old)) => load_widened(config, varmap, stem, old)?,
+            (Some(stem), None) => load_into(varmap, stem)?,
+            (None, _) => {}
         }
         let settings = (self.cube_refinements, self.min_lesion_ml);
         if let Some(mut best_card) = self.best_card
@@ -152,6 +167,7 @@ impl StartPlan {
             tumour_weight: self.tumour_weight,
             balance_lesions: self.balance_lesions,
             lesion_crop_voxels: self.lesion_crop_voxels,
+            widened_from: self.widen_from,
         })
     }
 }
@@ -272,6 +288,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         tumour_weight,
         balance_lesions,
         lesion_crop_voxels,
+        widen_from: None,
     })
 }
 
@@ -285,7 +302,15 @@ fn read_init_from(config: &TrainConfig, stem: &Path) -> Result<CardsRead> {
         grid: pre.grid,
         ..card.preprocessing
     };
-    if card.architecture != config.architecture || same_but_grid != pre {
+    let widen_from = (card.architecture != config.architecture
+        && card.architecture.kind == ModelKind::Unet
+        && Architecture {
+            channels: config.architecture.channels,
+            ..card.architecture
+        } == config.architecture
+        && check_widening(card.architecture.channels, config.architecture.channels).is_ok())
+    .then_some(card.architecture.channels);
+    if (card.architecture != config.architecture && widen_from.is_none()) || same_but_grid != pre {
         bail!(
             "{}: its architecture or preprocessing differs from this run's \
              (it has {:?} channels {:?}, grid {:?}, region {:?})",
@@ -298,10 +323,45 @@ fn read_init_from(config: &TrainConfig, stem: &Path) -> Result<CardsRead> {
     }
     Ok(CardsRead {
         weights: Some(stem.to_path_buf()),
+        widen_from,
         settings: (card.cube_refinements, card.min_lesion_ml),
         settings_from: Some(card_path(stem)),
         ..CardsRead::default()
     })
+}
+
+/// Loads the U-Net `stem` of `old` channels into `varmap`, widened to the run's channels
+/// (function-preserving, the copies perturbed with the run's seed).
+fn load_widened(
+    config: &TrainConfig,
+    varmap: &mut VarMap,
+    stem: &Path,
+    old: [usize; 4],
+) -> Result<()> {
+    let file = weights_path(stem);
+    let device = varmap
+        .all_vars()
+        .first()
+        .map(|var| var.device().clone())
+        .unwrap_or(Device::Cpu);
+    let tensors = candle_core::safetensors::load(&file, &device)
+        .with_context(|| format!("{}: cannot load weights", file.display()))?;
+    let widened = widen_unet(
+        &tensors,
+        old,
+        config.architecture.channels,
+        config.preprocessing.input_channels(),
+        Architecture::SEGMENTATION_CLASSES,
+        COPY_NOISE,
+        config.seed,
+    )
+    .with_context(|| format!("{}: cannot widen its U-Net", file.display()))?;
+    for (name, value) in &widened {
+        varmap
+            .set_one(name, value)
+            .with_context(|| format!("{}: cannot load {name}", file.display()))?;
+    }
+    Ok(())
 }
 
 /// Checks the inference settings the run's cards will carry, naming the card they came from.
