@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use crate::volume::phantom::Rng;
 
@@ -24,6 +24,7 @@ pub const COPY_NOISE: f64 = 0.02;
 
 /// How a level's channels map from old to new: new channel `j` is old channel `source[j]`;
 /// `copies[i]` is how many new channels old channel `i` became.
+#[derive(Clone)]
 struct ChannelMap {
     source: Vec<u32>,
     copies: Vec<f32>,
@@ -88,26 +89,27 @@ fn unet_layers(
     classes: &ChannelMap,
 ) -> Vec<(String, Layout, ChannelMap, ChannelMap)> {
     let [l1, l2, l3, l4] = levels;
-    let copy = |m: &ChannelMap| ChannelMap {
-        source: m.source.clone(),
-        copies: m.copies.clone(),
-    };
     let mut layers = Vec::new();
     let mut double = |name: &str, inputs: ChannelMap, level: &ChannelMap| {
-        layers.push((format!("{name}.0"), Layout::OutIn, inputs, copy(level)));
-        layers.push((format!("{name}.1"), Layout::OutIn, copy(level), copy(level)));
+        layers.push((format!("{name}.0"), Layout::OutIn, inputs, level.clone()));
+        layers.push((
+            format!("{name}.1"),
+            Layout::OutIn,
+            level.clone(),
+            level.clone(),
+        ));
     };
-    double("enc1", copy(input), l1);
-    double("enc2", copy(l1), l2);
-    double("enc3", copy(l2), l3);
-    double("bott", copy(l3), l4);
+    double("enc1", input.clone(), l1);
+    double("enc2", l1.clone(), l2);
+    double("enc3", l2.clone(), l3);
+    double("bott", l3.clone(), l4);
     double("dec3", l3.concat(l3), l3);
     double("dec2", l2.concat(l2), l2);
     double("dec1", l1.concat(l1), l1);
-    layers.push(("up3".into(), Layout::InOut, copy(l4), copy(l3)));
-    layers.push(("up2".into(), Layout::InOut, copy(l3), copy(l2)));
-    layers.push(("up1".into(), Layout::InOut, copy(l2), copy(l1)));
-    layers.push(("head".into(), Layout::OutIn, copy(l1), copy(classes)));
+    layers.push(("up3".into(), Layout::InOut, l4.clone(), l3.clone()));
+    layers.push(("up2".into(), Layout::InOut, l3.clone(), l2.clone()));
+    layers.push(("up1".into(), Layout::InOut, l2.clone(), l1.clone()));
+    layers.push(("head".into(), Layout::OutIn, l1.clone(), classes.clone()));
     layers
 }
 
@@ -213,41 +215,37 @@ fn widen_weight(
     let copied = select(weight, out_dim, &outputs.source)?;
     let copied = select(&copied, in_dim, &inputs.source)?;
     // Divide along the input axis by the copies of each input channel.
-    let divisors: Vec<f32> = inputs
+    let divisors = inputs
         .source
         .iter()
-        .map(|&i| 1.0 / inputs.copies[i as usize])
-        .collect();
-    let mut shape = vec![1; dims.len()];
-    shape[in_dim] = inputs.new_len();
-    let divisors = Tensor::from_vec(divisors, shape, weight.device())?;
-    let mut widened = copied.broadcast_mul(&divisors)?;
+        .map(|&i| 1.0 / inputs.copies[i as usize]);
+    let mut widened =
+        copied.broadcast_mul(&along(dims.len(), in_dim, divisors, weight.device())?)?;
     if spread > 0.0 {
-        let new_dims = widened.dims().to_vec();
-        let old_out = outputs.old_len();
-        // Noise on the copies only, laid out along the output axis.
-        let mut offsets = vec![0f32; new_dims.iter().product()];
-        let strides = contiguous_strides(&new_dims);
-        for (flat, offset) in offsets.iter_mut().enumerate() {
-            let out_index = (flat / strides[out_dim]) % new_dims[out_dim];
-            if out_index >= old_out {
-                *offset = (spread * rng.normal()) as f32;
-            }
-        }
-        let offsets = Tensor::from_vec(offsets, new_dims, &Device::Cpu)?
-            .to_device(weight.device())?
-            .to_dtype(DType::F32)?;
-        widened = (widened + offsets)?;
+        // Noise on the copies only: drawn everywhere, masked along the output axis.
+        let draws: Vec<f32> = (0..widened.elem_count())
+            .map(|_| (spread * rng.normal()) as f32)
+            .collect();
+        let draws = Tensor::from_vec(draws, widened.dims(), weight.device())?;
+        let is_copy = (0..outputs.new_len()).map(|j| f32::from(u8::from(j >= outputs.old_len())));
+        let mask = along(dims.len(), out_dim, is_copy, weight.device())?;
+        widened = (widened + draws.broadcast_mul(&mask)?)?;
     }
     Ok(widened)
 }
 
-fn contiguous_strides(dims: &[usize]) -> Vec<usize> {
-    let mut strides = vec![1; dims.len()];
-    for k in (0..dims.len().saturating_sub(1)).rev() {
-        strides[k] = strides[k + 1] * dims[k + 1];
-    }
-    strides
+/// `values` laid along axis `dim` of a tensor of `rank` axes (size 1 on every other axis), to
+/// broadcast against a weight.
+fn along(
+    rank: usize,
+    dim: usize,
+    values: impl Iterator<Item = f32>,
+    device: &Device,
+) -> Result<Tensor> {
+    let values: Vec<f32> = values.collect();
+    let mut shape = vec![1; rank];
+    shape[dim] = values.len();
+    Ok(Tensor::from_vec(values, shape, device)?)
 }
 
 #[cfg(test)]
