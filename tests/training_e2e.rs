@@ -555,6 +555,14 @@ fn a_run_can_start_from_another_models_weights() {
     assert!(copies > 0.0 && copies < 0.1, "copies moved by {copies}");
     let card = read_card(&wider.join("last")).unwrap();
     assert_eq!(card.notes["widened_from"], "4,8,8,8");
+    // Resumed, the run keeps its weights as they are and the note.
+    cfg.epochs = 2;
+    train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
+    let card = read_card(&wider.join("last")).unwrap();
+    assert_eq!(
+        (card.epoch, card.notes["widened_from"].as_str()),
+        (2, "4,8,8,8")
+    );
     // … but another grid is not: the networks are convolutional throughout.
     let finer = dir.path().join("finer");
     let mut cfg = region_config(&finer, 1);

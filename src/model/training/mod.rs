@@ -381,10 +381,7 @@ pub fn train(
         .cloned();
 
     let kind = config.architecture.kind;
-    let widened_note = widened_from.map(|channels| {
-        let text = channels.map(|c| c.to_string()).join(",");
-        (WIDENED_FROM_NOTE.to_string(), text)
-    });
+    let widened_note = widened_from.map(|text| (WIDENED_FROM_NOTE.to_string(), text));
     let tumour_weight_note =
         (tumour_weight != 1.0).then(|| (TUMOUR_WEIGHT_NOTE.to_string(), tumour_weight.to_string()));
     let balance_lesions_note =

@@ -13,7 +13,7 @@ use candle_nn::VarMap;
 
 use super::{
     BALANCE_LESIONS_NOTE, EpochSummary, LESION_CROP_NOTE, TUMOUR_WEIGHT_NOTE, TrainConfig,
-    best_checkpoint, check_tumour_weight, crops, read_curves,
+    WIDENED_FROM_NOTE, best_checkpoint, check_tumour_weight, crops, read_curves,
 };
 use crate::model::checkpoint::{
     ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, weights_path,
@@ -40,8 +40,9 @@ pub(super) struct StartingPoint {
     pub balance_lesions: bool,
     /// The U-Net's lesion crop edge in voxels, 0 for none ([`TrainConfig::lesion_crop_voxels`]).
     pub lesion_crop_voxels: usize,
-    /// The channels of the narrower U-Net the weights were widened from.
-    pub widened_from: Option<[usize; 4]>,
+    /// The [`WIDENED_FROM_NOTE`] the run's cards carry: the channels of the narrower U-Net
+    /// the weights were widened from, now or (resumed) when the run began.
+    pub widened_from: Option<String>,
 }
 
 /// A run's starting point, checked, its weights not loaded yet.
@@ -67,6 +68,8 @@ pub(super) struct StartPlan {
     /// The channels of a narrower U-Net the run starts from, widened on load
     /// ([`crate::model::widen`]); `None` when the weights fit as they are.
     widen_from: Option<[usize; 4]>,
+    /// The cards' [`WIDENED_FROM_NOTE`].
+    widened_note: Option<String>,
 }
 
 /// What the cards of the run resumed, or of the model started from, give a run: where its
@@ -90,6 +93,8 @@ struct CardsRead {
     lesion_crop_voxels: Option<usize>,
     /// The channels of a narrower U-Net started from.
     widen_from: Option<[usize; 4]>,
+    /// A resumed run's [`WIDENED_FROM_NOTE`], from its `last` card.
+    widened_note: Option<String>,
 }
 
 /// Reads and checks what a run starts from, before any case is prepared: `last` when `resume`
@@ -139,6 +144,10 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         lesion_crop_voxels,
         best_card: read.best_card,
         widen_from: read.widen_from,
+        widened_note: read
+            .widen_from
+            .map(|channels| channels.map(|c| c.to_string()).join(","))
+            .or(read.widened_note),
     })
 }
 
@@ -167,7 +176,7 @@ impl StartPlan {
             tumour_weight: self.tumour_weight,
             balance_lesions: self.balance_lesions,
             lesion_crop_voxels: self.lesion_crop_voxels,
-            widened_from: self.widen_from,
+            widened_from: self.widened_note,
         })
     }
 }
@@ -289,6 +298,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         balance_lesions,
         lesion_crop_voxels,
         widen_from: None,
+        widened_note: card.notes.get(WIDENED_FROM_NOTE).cloned(),
     })
 }
 
