@@ -100,8 +100,7 @@ struct CardsRead {
 /// Reads and checks what a run starts from, before any case is prepared: `last` when `resume`
 /// (same task, architecture and preprocessing), else `config.init_from` if any (same
 /// architecture and preprocessing, the grid aside; or a U-Net with fewer channels, widened),
-/// refusing a new run into a folder that
-/// already holds one. Settles the inference settings: the configuration's, else those of the
+/// refusing a new run into a folder that already holds one. Settles the inference settings: the configuration's, else those of the
 /// run resumed (its `best`, which a user may have set with `oncoscope model`, else its `last`)
 /// or of the model started from.
 pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan> {
