@@ -75,6 +75,26 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
         "{s14}"
     );
 
+    // The liver U-Net's last stage (dark lesions) started from session 12's model, and the
+    // classifier was trained behind that earlier model, staged beside its locator.
+    let dark = card(&work.path().join("runs/liver_unet_dark"), "best");
+    assert!(
+        dark["notes"]["initialised_from"]
+            .as_str()
+            .unwrap()
+            .ends_with("runs/liver_unet_mix96/best"),
+        "{dark}"
+    );
+    let bytes = |path: &str| std::fs::read(work.path().join(path)).unwrap();
+    assert_eq!(
+        bytes("runs/liver_cnn_l96/liver_finder.safetensors"),
+        bytes("stage/liver_unet.safetensors")
+    );
+    assert_ne!(
+        bytes("stage/liver_unet.safetensors"),
+        bytes("weights/liver_unet.safetensors")
+    );
+
     // A full-scale command would take these tiny steps for done ones: refused.
     let o = reproduce(&["--work", &work_arg, "liver_locator"]);
     assert!(!o.status.success());
@@ -113,7 +133,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter_map(|line| line.split_once(" synth ").map(|(_, args)| args))
         .collect();
-    assert_eq!(synths.len(), 17, "{commands}");
+    assert_eq!(synths.len(), 19, "{commands}");
     for args in synths {
         // "--task liver --cases 48 --seed 1 …": the README names each data set by its seed.
         let seed_at = args.find(" --seed ").unwrap();
@@ -133,7 +153,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter(|line| line.contains(" train "))
         .collect();
-    assert_eq!(trains.len(), 21, "{commands}");
+    assert_eq!(trains.len(), 23, "{commands}");
     for line in trains {
         let run = line.rsplit("/runs/").next().unwrap();
         assert!(

@@ -201,19 +201,31 @@ train() {
   mark_done "$id"
 }
 
-# install NAME FROM [MODEL-ARGS...]: copies the model at stem FROM (and its run's curves) to
-# $out/NAME, then sets its card with `oncoscope model MODEL-ARGS` (e.g. --set-locator).
-install() {
-  local name=$1 from=$2
-  shift 2
-  done_step "install-$name" && return
-  say "installing $name"
-  run mkdir -p "$out"
-  run cp "$from.safetensors" "$out/$name.safetensors"
-  run cp "$from.json" "$out/$name.json"
-  run cp "$(dirname "$from")/curves.csv" "$out/$name.curves.csv"
-  run "$bin" model "$out/$name" "$@"
-  mark_done "install-$name"
+# place DIR ID NAME FROM [MODEL-ARGS...]: copies the model at stem FROM (and its run's curves) to
+# DIR/NAME, then sets its card with `oncoscope model MODEL-ARGS` (e.g. --set-locator); step ID.
+place() {
+  local dir=$1 id=$2 name=$3 from=$4
+  shift 4
+  done_step "$id" && return
+  say "installing $name in $dir"
+  run mkdir -p "$dir"
+  run cp "$from.safetensors" "$dir/$name.safetensors"
+  run cp "$from.json" "$dir/$name.json"
+  run cp "$(dirname "$from")/curves.csv" "$dir/$name.curves.csv"
+  run "$bin" model "$dir/$name" "$@"
+  mark_done "$id"
+}
+
+# install NAME FROM [MODEL-ARGS...]: the model at stem FROM as $out/NAME.
+install() { place "$out" "install-$1" "$@"; }
+
+# stage NAME FROM [MODEL-ARGS...]: the model at stem FROM as $work/stage/NAME, beside a copy of
+# the installed liver_locator: a model that later steps were trained behind, since replaced.
+stage() {
+  done_step "stage-$1" && return
+  run mkdir -p "$work/stage"
+  run cp "$out/liver_locator.safetensors" "$out/liver_locator.json" "$work/stage/"
+  place "$work/stage" "stage-$1" "$@"
 }
 
 unet=(--model unet --channels 8,16,32,64 --batch-size 2)
@@ -266,17 +278,40 @@ liver_unet_64() {
     --init-from "$runs/liver_unet_ft/best" --resume
 }
 
-liver_unet() {
+# Session 12's 96³ model: shipped until session 20; the classifier was trained behind it.
+liver_unet_96() {
   liver_unet_64
   liver_mix
   train liver_unet.6 liver_unet_mix96 --data "$data/liver_mix" --task liver "${unet[@]}" \
     "${region[@]}" --locator "$out/liver_locator" --epochs "$(epochs 5 1)" \
     --grid "$(grid 96)" --learning-rate 0.0007 --init-from "$runs/liver_unet_ft300/best"
-  install liver_unet "$runs/liver_unet_mix96/best" --set-min-lesion-ml 0.4
+  stage liver_unet "$runs/liver_unet_mix96/best" --set-min-lesion-ml 0.4
+}
+# liver_mix again with lesions as dark as the real ones (40–80 HU below the liver, session 20).
+liver_mix_dark() {
+  liver_mix
+  local dark=(--lesion-contrast-hu 40,80)
+  synth liver300f_dark --task liver --cases "$(cases 300)" --seed 18 $(fine) "${dark[@]}"
+  synth liver150b_dark --task liver --cases "$(cases 150)" --seed 15 --small "${dark[@]}"
+  if $tiny; then
+    merge liver_mix_dark liver liver300f_dark liver_normal100f liver150b_dark:3 liver_normal150b:2
+  else
+    merge liver_mix_dark liver liver300f_dark liver_normal100f liver150b_dark liver_normal150b:75
+  fi
+}
+liver_unet() {
+  liver_unet_96
+  liver_mix_dark
+  local dark=(--data "$data/liver_mix_dark" --task liver "${unet[@]}" "${region[@]}"
+    --locator "$out/liver_locator" --grid "$(grid 96)" --learning-rate 0.0005
+    --init-from "$runs/liver_unet_mix96/best")
+  train liver_unet.7 liver_unet_dark "${dark[@]}" --epochs "$(epochs 2 1)"
+  train liver_unet.8 liver_unet_dark "${dark[@]}" --epochs "$(epochs 4 2)" --resume
+  install liver_unet "$runs/liver_unet_dark/best" --set-min-lesion-ml 0.4
 }
 
 liver_cnn() {
-  liver_unet
+  liver_unet_96
   liver_b
   local as_shipped=(--data "$data/liver300b" --normals "$data/liver_normal150b" --task liver
     "${cnn[@]}" --grid "$(grid 64)" "${region[@]}" --fill-outside-organ-mm 0
@@ -284,7 +319,7 @@ liver_cnn() {
   train liver_cnn.1 liver_cnn_tc2 "${as_shipped[@]}" --epochs "$(epochs 12 1)" \
     --learning-rate 0.001 --locator "$runs/liver_unet_ft300/best"
   train liver_cnn.2 liver_cnn_l96 "${as_shipped[@]}" --epochs "$(epochs 6 1)" \
-    --learning-rate 0.0005 --locator "$out/liver_unet" --init-from "$runs/liver_cnn_tc2/best"
+    --learning-rate 0.0005 --locator "$work/stage/liver_unet" --init-from "$runs/liver_cnn_tc2/best"
   install liver_cnn "$runs/liver_cnn_l96/best" --set-locator liver_unet
 }
 
