@@ -307,7 +307,8 @@ liver_unet() {
     --init-from "$runs/liver_unet_mix96/best")
   train liver_unet.7 liver_unet_dark "${dark[@]}" --epochs "$(epochs 2 1)"
   train liver_unet.8 liver_unet_dark "${dark[@]}" --epochs "$(epochs 4 2)" --resume
-  install liver_unet "$runs/liver_unet_dark/best" --set-min-lesion-ml 0
+  # Its own step ID: a folder reproduced before session 20 installed session 12's model.
+  place "$out" install-liver_unet.dark liver_unet "$runs/liver_unet_dark/best" --set-min-lesion-ml 0
 }
 
 liver_cnn() {
