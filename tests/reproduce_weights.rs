@@ -77,7 +77,7 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
         s14["notes"]["initialised_from"]
             .as_str()
             .unwrap()
-            .ends_with("weights/liver_cnn"),
+            .ends_with("runs/liver_cnn_l96/best"),
         "{s14}"
     );
 
@@ -98,6 +98,11 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
     );
     assert_ne!(
         bytes("stage/liver_unet.safetensors"),
+        bytes("weights/liver_unet.safetensors")
+    );
+    // Session 20's classifier was trained behind session 20's segmenter.
+    assert_eq!(
+        bytes("runs/liver_cnn_dark/liver_finder.safetensors"),
         bytes("weights/liver_unet.safetensors")
     );
 
@@ -159,7 +164,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter(|line| line.contains(" train "))
         .collect();
-    assert_eq!(trains.len(), 23, "{commands}");
+    assert_eq!(trains.len(), 24, "{commands}");
     for line in trains {
         let run = line.rsplit("/runs/").next().unwrap();
         assert!(

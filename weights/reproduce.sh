@@ -231,6 +231,9 @@ stage() {
 unet=(--model unet --channels 8,16,32,64 --batch-size 2)
 cnn=(--model cnn --global-pool max-cell --channels 8,16,32,64 --batch-size 2)
 region=(--region organ --margin-mm 10)
+# The liver classifier's, besides its data, epochs, learning rate, locator and start.
+liver_cnn_args=(--normals "$data/liver_normal150b" --task liver "${cnn[@]}" --grid "$(grid 64)"
+  "${region[@]}" --fill-outside-organ-mm 0 --locator-tumour-channel)
 
 # ---- liver -----------------------------------------------------------------------------------
 
@@ -292,11 +295,11 @@ liver_mix_dark() {
   liver_mix
   local dark=(--lesion-contrast-hu 40,80)
   synth liver300f_dark --task liver --cases "$(cases 300)" --seed 18 $(fine) "${dark[@]}"
-  synth liver150b_dark --task liver --cases "$(cases 150)" --seed 15 --small "${dark[@]}"
+  synth liver300b_dark --task liver --cases "$(cases 300)" --seed 15 --small "${dark[@]}"
   if $tiny; then
-    merge liver_mix_dark liver liver300f_dark liver_normal100f liver150b_dark:3 liver_normal150b:2
+    merge liver_mix_dark liver liver300f_dark liver_normal100f liver300b_dark:3 liver_normal150b:2
   else
-    merge liver_mix_dark liver liver300f_dark liver_normal100f liver150b_dark liver_normal150b:75
+    merge liver_mix_dark liver liver300f_dark liver_normal100f liver300b_dark:150 liver_normal150b:75
   fi
 }
 liver_unet() {
@@ -311,17 +314,25 @@ liver_unet() {
   place "$out" install-liver_unet.dark liver_unet "$runs/liver_unet_dark/best" --set-min-lesion-ml 0
 }
 
-liver_cnn() {
+# Session 12's classifier: shipped until session 20; the pancreas classifier started from it.
+liver_cnn_s12() {
   liver_unet_96
   liver_b
-  local as_shipped=(--data "$data/liver300b" --normals "$data/liver_normal150b" --task liver
-    "${cnn[@]}" --grid "$(grid 64)" "${region[@]}" --fill-outside-organ-mm 0
-    --locator-tumour-channel)
-  train liver_cnn.1 liver_cnn_tc2 "${as_shipped[@]}" --epochs "$(epochs 12 1)" \
-    --learning-rate 0.001 --locator "$runs/liver_unet_ft300/best"
-  train liver_cnn.2 liver_cnn_l96 "${as_shipped[@]}" --epochs "$(epochs 6 1)" \
-    --learning-rate 0.0005 --locator "$work/stage/liver_unet" --init-from "$runs/liver_cnn_tc2/best"
-  install liver_cnn "$runs/liver_cnn_l96/best" --set-locator liver_unet
+  train liver_cnn.1 liver_cnn_tc2 --data "$data/liver300b" "${liver_cnn_args[@]}" \
+    --epochs "$(epochs 12 1)" --learning-rate 0.001 --locator "$runs/liver_unet_ft300/best"
+  train liver_cnn.2 liver_cnn_l96 --data "$data/liver300b" "${liver_cnn_args[@]}" \
+    --epochs "$(epochs 6 1)" --learning-rate 0.0005 --locator "$work/stage/liver_unet" \
+    --init-from "$runs/liver_cnn_tc2/best"
+}
+# Session 20's: behind session 20's liver_unet, on lesions as dark as the real ones.
+liver_cnn() {
+  liver_unet
+  liver_cnn_s12
+  train liver_cnn.3 liver_cnn_dark --data "$data/liver300b_dark" "${liver_cnn_args[@]}" \
+    --epochs "$(epochs 6 1)" --learning-rate 0.0005 --locator "$out/liver_unet" \
+    --init-from "$runs/liver_cnn_l96/best"
+  # Its own step ID: a folder reproduced before session 20 installed session 12's classifier.
+  place "$out" install-liver_cnn.dark liver_cnn "$runs/liver_cnn_dark/best" --set-locator liver_unet
 }
 
 # ---- pancreas --------------------------------------------------------------------------------
@@ -398,7 +409,7 @@ pancreas_unet() {
 }
 
 pancreas_cnn() {
-  liver_cnn
+  liver_cnn_s12
   pancreas_unet
   pancreas_cnn_data
   local as_shipped=(--data "$data/pancreas_cnnmix" --normals "$data/pancreas_cnn_normals"
@@ -407,7 +418,7 @@ pancreas_cnn() {
   # Started from the liver classifier, whose inputs have the same form.
   train pancreas_cnn.1 pancreas_cnn_s14 "${as_shipped[@]}" --epochs "$(epochs 12 1)" \
     --learning-rate 0.001 --locator "$runs/pancreas_unet_mix96/best" \
-    --init-from "$out/liver_cnn"
+    --init-from "$runs/liver_cnn_l96/best"
   train pancreas_cnn.2 pancreas_cnn_tw4 "${as_shipped[@]}" --epochs "$(epochs 6 1)" \
     --learning-rate 0.0005 --locator "$out/pancreas_unet" \
     --init-from "$runs/pancreas_cnn_s14/best"
