@@ -242,15 +242,20 @@ liver_b() {
   synth liver300b --task liver --cases "$(cases 300)" --seed 15 --small
   synth liver_normal150b --task liver --cases "$(cases 150 normal)" --seed 16 --small --lesions 0
 }
+# liver_mix_of NAME FINE COARSE: the data set NAME of links to all of FINE (2 mm phantoms), the
+# 100 tumour-free 2 mm ones, the first 150 of COARSE and the first 75 tumour-free coarse ones.
+liver_mix_of() {
+  if $tiny; then
+    merge "$1" liver "$2" liver_normal100f "$3:3" liver_normal150b:2
+  else
+    merge "$1" liver "$2" liver_normal100f "$3:150" liver_normal150b:75
+  fi
+}
 liver_mix() {
   liver_b
   synth liver300f --task liver --cases "$(cases 300)" --seed 18 $(fine)
   synth liver_normal100f --task liver --cases "$(cases 100 normal)" --seed 19 --lesions 0 $(fine)
-  if $tiny; then
-    merge liver_mix liver liver300f liver_normal100f liver300b:3 liver_normal150b:2
-  else
-    merge liver_mix liver liver300f liver_normal100f liver300b:150 liver_normal150b:75
-  fi
+  liver_mix_of liver_mix liver300f liver300b
 }
 
 liver_locator() {
@@ -296,11 +301,7 @@ liver_mix_dark() {
   local dark=(--lesion-contrast-hu 40,80)
   synth liver300f_dark --task liver --cases "$(cases 300)" --seed 18 $(fine) "${dark[@]}"
   synth liver300b_dark --task liver --cases "$(cases 300)" --seed 15 --small "${dark[@]}"
-  if $tiny; then
-    merge liver_mix_dark liver liver300f_dark liver_normal100f liver300b_dark:3 liver_normal150b:2
-  else
-    merge liver_mix_dark liver liver300f_dark liver_normal100f liver300b_dark:150 liver_normal150b:75
-  fi
+  liver_mix_of liver_mix_dark liver300f_dark liver300b_dark
 }
 liver_unet() {
   liver_unet_96
