@@ -71,26 +71,22 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
     assert_eq!(pancreas["min_lesion_ml"], 0.4);
     assert_eq!(pancreas["notes"]["tumour_weight"], "4");
     assert!(card(&out, "liver_locator").get("locator").is_none());
-    // The pancreas classifier started from the liver classifier, as shipped.
-    let s14 = card(&work.path().join("runs/pancreas_cnn_s14"), "best");
-    assert!(
-        s14["notes"]["initialised_from"]
+    // A run's `best` card names the model it started from.
+    let started_from = |run: &str| -> String {
+        let best = card(&work.path().join("runs").join(run), "best");
+        best["notes"]["initialised_from"]
             .as_str()
-            .unwrap()
-            .ends_with("runs/liver_cnn_l96/best"),
-        "{s14}"
-    );
+            .unwrap_or_else(|| panic!("{run}: no initialised_from in {best}"))
+            .to_string()
+    };
+    // The pancreas classifier started from session 12's liver classifier, as shipped.
+    let s14 = started_from("pancreas_cnn_s14");
+    assert!(s14.ends_with("runs/liver_cnn_l96/best"), "{s14}");
 
     // The liver U-Net's last stage (dark lesions) started from session 12's model, and the
     // classifier was trained behind that earlier model, staged beside its locator.
-    let dark = card(&work.path().join("runs/liver_unet_dark"), "best");
-    assert!(
-        dark["notes"]["initialised_from"]
-            .as_str()
-            .unwrap()
-            .ends_with("runs/liver_unet_mix96/best"),
-        "{dark}"
-    );
+    let dark = started_from("liver_unet_dark");
+    assert!(dark.ends_with("runs/liver_unet_mix96/best"), "{dark}");
     let bytes = |path: &str| std::fs::read(work.path().join(path)).unwrap();
     assert_eq!(
         bytes("runs/liver_cnn_l96/liver_finder.safetensors"),
