@@ -56,9 +56,15 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
 
     // The cards as weights/README.md says the shipped ones are.
     assert_eq!(card(&out, "liver_unet")["locator"], "liver_locator");
-    // Session 20's liver U-Net keeps every tumour piece (no `min_lesion_ml`); the session-12
-    // model that the classifier was trained behind dropped those under 0.4 mL.
+    // The liver U-Nets of sessions 20 and 21 keep every tumour piece (no `min_lesion_ml`);
+    // the session-12 model that the classifier was first trained behind dropped those under
+    // 0.4 mL.
     assert!(card(&out, "liver_unet").get("min_lesion_ml").is_none());
+    assert!(
+        card(&work.path().join("stage"), "liver_unet_dark")
+            .get("min_lesion_ml")
+            .is_none()
+    );
     assert_eq!(
         card(&work.path().join("stage"), "liver_unet")["min_lesion_ml"],
         0.4
@@ -96,9 +102,16 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
         bytes("stage/liver_unet.safetensors"),
         bytes("weights/liver_unet.safetensors")
     );
-    // Session 20's classifier was trained behind session 20's segmenter.
+    // Session 21's U-Net (crisp lesions) started from session 20's (dark lesions), which is
+    // staged: the shipped classifier was trained behind it.
+    let crisp = started_from("liver_unet_crisp");
+    assert!(crisp.ends_with("runs/liver_unet_dark/best"), "{crisp}");
     assert_eq!(
         bytes("runs/liver_cnn_dark/liver_finder.safetensors"),
+        bytes("stage/liver_unet_dark.safetensors")
+    );
+    assert_ne!(
+        bytes("stage/liver_unet_dark.safetensors"),
         bytes("weights/liver_unet.safetensors")
     );
 
@@ -140,7 +153,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter_map(|line| line.split_once(" synth ").map(|(_, args)| args))
         .collect();
-    assert_eq!(synths.len(), 19, "{commands}");
+    assert_eq!(synths.len(), 21, "{commands}");
     for args in synths {
         // "--task liver --cases 48 --seed 1 …": the README names each data set by its seed.
         let seed_at = args.find(" --seed ").unwrap();
@@ -160,7 +173,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter(|line| line.contains(" train "))
         .collect();
-    assert_eq!(trains.len(), 24, "{commands}");
+    assert_eq!(trains.len(), 25, "{commands}");
     for line in trains {
         let run = line.rsplit("/runs/").next().unwrap();
         assert!(

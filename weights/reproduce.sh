@@ -303,6 +303,15 @@ liver_mix_dark() {
   synth liver300b_dark --task liver --cases "$(cases 300)" --seed 15 --small "${dark[@]}"
   liver_mix_of liver_mix_dark liver300f_dark liver300b_dark
 }
+# liver_mix once more, its lesions also drawn crisp: margins and rims in proportion to their
+# size, so that small lesions are as dark as large ones (session 21).
+liver_mix_crisp() {
+  liver_mix
+  local crisp=(--lesion-contrast-hu 40,80 --lesion-look crisp)
+  synth liver300f_crisp --task liver --cases "$(cases 300)" --seed 18 $(fine) "${crisp[@]}"
+  synth liver300b_crisp --task liver --cases "$(cases 300)" --seed 15 --small "${crisp[@]}"
+  liver_mix_of liver_mix_crisp liver300f_crisp liver300b_crisp
+}
 liver_unet() {
   liver_unet_96
   liver_mix_dark
@@ -311,8 +320,15 @@ liver_unet() {
     --init-from "$runs/liver_unet_mix96/best")
   train liver_unet.7 liver_unet_dark "${dark[@]}" --epochs "$(epochs 2 1)"
   train liver_unet.8 liver_unet_dark "${dark[@]}" --epochs "$(epochs 4 2)" --resume
-  # Its own step ID: a folder reproduced before session 20 installed session 12's model.
-  place "$out" install-liver_unet.dark liver_unet "$runs/liver_unet_dark/best" --set-min-lesion-ml 0
+  # Session 20's model, shipped until session 21: the classifier was trained behind it.
+  stage liver_unet_dark "$runs/liver_unet_dark/best" --set-min-lesion-ml 0
+  liver_mix_crisp
+  train liver_unet.9 liver_unet_crisp --data "$data/liver_mix_crisp" --task liver "${unet[@]}" \
+    "${region[@]}" --locator "$out/liver_locator" --grid "$(grid 96)" --learning-rate 0.0005 \
+    --epochs "$(epochs 2 1)" --init-from "$runs/liver_unet_dark/best"
+  # Its own step ID: a folder reproduced before session 21 installed session 20's model.
+  place "$out" install-liver_unet.crisp liver_unet "$runs/liver_unet_crisp/best" \
+    --set-min-lesion-ml 0
 }
 
 # Session 12's classifier: shipped until session 20; the pancreas classifier started from it.
@@ -330,7 +346,7 @@ liver_cnn() {
   liver_unet
   liver_cnn_s12
   train liver_cnn.3 liver_cnn_dark --data "$data/liver300b_dark" "${liver_cnn_args[@]}" \
-    --epochs "$(epochs 6 1)" --learning-rate 0.0005 --locator "$out/liver_unet" \
+    --epochs "$(epochs 6 1)" --learning-rate 0.0005 --locator "$work/stage/liver_unet_dark" \
     --init-from "$runs/liver_cnn_l96/best"
   # Its own step ID: a folder reproduced before session 20 installed session 12's classifier.
   place "$out" install-liver_cnn.dark liver_cnn "$runs/liver_cnn_dark/best" --set-locator liver_unet

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use oncoscope::volume::Grid;
 use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::phantom::{
-    ContrastPhase, PhantomCase, PhantomOptions, check_lesion_contrast_hu,
+    ContrastPhase, LesionLook, PhantomCase, PhantomOptions, check_lesion_contrast_hu,
 };
 use oncoscope::volume::phantom_dataset::write_phantom_dataset;
 
@@ -27,6 +27,25 @@ impl From<TaskArg> for Task {
         match t {
             TaskArg::Liver => Task::Liver,
             TaskArg::Pancreas => Task::Pancreas,
+        }
+    }
+}
+
+/// How lesion margins, rims and mottling follow a lesion's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LookArg {
+    /// Blur, rims and mottling whatever the size (the phantoms of every shipped model).
+    Soft,
+    /// Blur and rims in proportion to the size, no rim under 15 mm: small lesions as dark as
+    /// large ones, as in the real case measured.
+    Crisp,
+}
+
+impl From<LookArg> for LesionLook {
+    fn from(l: LookArg) -> LesionLook {
+        match l {
+            LookArg::Soft => LesionLook::Soft,
+            LookArg::Crisp => LesionLook::Crisp,
         }
     }
 }
@@ -84,6 +103,10 @@ pub struct SynthArgs {
     /// same lesions, places and sizes.
     #[arg(long = "lesion-contrast-hu", value_parser = parse_hu_range)]
     pub lesion_contrast_hu: Option<(f32, f32)>,
+    /// How margins, rims and mottling follow a lesion's size. Only the look changes: the same
+    /// seed gives the same lesions, places and sizes.
+    #[arg(long = "lesion-look", value_enum, default_value_t = LookArg::Soft)]
+    pub lesion_look: LookArg,
     /// One contrast phase for every case (default: drawn per case).
     #[arg(long, value_enum)]
     pub phase: Option<PhaseArg>,
@@ -150,6 +173,7 @@ impl SynthArgs {
         options.spacing_mm = self.spacing_mm;
         options.lesion_count = self.lesions;
         options.lesion_contrast_hu = self.lesion_contrast_hu;
+        options.lesion_look = self.lesion_look.into();
         options.phase = self.phase.map(ContrastPhase::from);
         options.random_file_order = !self.ras;
         options
@@ -321,11 +345,14 @@ mod tests {
             "0",
             "--lesion-contrast-hu",
             "30, 80",
+            "--lesion-look",
+            "crisp",
         ])
         .unwrap();
         let o = w.synth.options();
         assert_eq!(o.spacing_mm, Some([0.8, 0.8, 2.5]));
         assert_eq!(o.lesion_contrast_hu, Some((30.0, 80.0)));
+        assert_eq!(o.lesion_look, LesionLook::Crisp);
         for bad in ["80,30", "0,20", "20", "a,b", "20,900"] {
             assert!(parse_hu_range(bad).is_err(), "{bad}");
         }
@@ -348,6 +375,7 @@ mod tests {
             small: true,
             lesions: None,
             lesion_contrast_hu: None,
+            lesion_look: LookArg::Soft,
             phase: None,
             ras: false,
         };

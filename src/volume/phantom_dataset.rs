@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::VolumeError;
 use super::decathlon::{CaseFiles, DatasetWriter, Task};
-use super::phantom::{PhantomCase, PhantomOptions, case_seed, generate_case};
+use super::phantom::{LesionLook, PhantomCase, PhantomOptions, case_seed, generate_case};
 
 /// Writes `count` phantoms for `task` into `out` (created if needed) with `dataset.json`;
 /// `on_case(index, id, case, files)` follows each written case. Returns the `dataset.json`
@@ -69,6 +69,7 @@ pub fn synth_flags(options: &PhantomOptions) -> Option<String> {
     base.spacing_mm = options.spacing_mm;
     base.lesion_count = options.lesion_count;
     base.lesion_contrast_hu = options.lesion_contrast_hu;
+    base.lesion_look = options.lesion_look;
     base.phase = options.phase;
     base.random_file_order = options.random_file_order;
     if base != *options {
@@ -90,6 +91,9 @@ pub fn synth_flags(options: &PhantomOptions) -> Option<String> {
     }
     if let Some((lo, hi)) = options.lesion_contrast_hu {
         flags += &format!(" --lesion-contrast-hu {lo},{hi}");
+    }
+    if options.lesion_look != LesionLook::default() {
+        flags += &format!(" --lesion-look {}", options.lesion_look.name());
     }
     if let Some(phase) = options.phase {
         flags += &format!(" --phase {}", phase.name());
@@ -118,6 +122,14 @@ mod tests {
         assert_eq!(
             synth_flags(&options).unwrap(),
             " --small --lesions 0 --lesion-contrast-hu 40,80.5 --phase portal-venous --ras"
+        );
+        let options = PhantomOptions {
+            lesion_look: LesionLook::Crisp,
+            ..PhantomOptions::small()
+        };
+        assert_eq!(
+            synth_flags(&options).unwrap(),
+            " --small --lesion-look crisp"
         );
         let options = PhantomOptions {
             shape: Some([64, 60, 40]),

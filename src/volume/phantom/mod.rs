@@ -27,7 +27,7 @@ mod tissue;
 
 use std::sync::Arc;
 
-pub use lesions::{LESION_DIAMETER_RANGE_MM, LesionKind};
+pub use lesions::{LESION_DIAMETER_RANGE_MM, LesionKind, LesionLook};
 pub use rng::Rng;
 pub use tissue::ContrastPhase;
 
@@ -75,6 +75,9 @@ pub struct PhantomOptions {
     /// phase; `None`: 20–40 HU without contrast, 20–60 HU with it. Lesions keep their shape,
     /// place and look otherwise, so a data set redrawn with another range differs only here.
     pub lesion_contrast_hu: Option<(f32, f32)>,
+    /// How margins, rims and mottling follow a lesion's size; only the look changes, as with
+    /// `lesion_contrast_hu`.
+    pub lesion_look: LesionLook,
 }
 
 impl Default for PhantomOptions {
@@ -92,6 +95,7 @@ impl Default for PhantomOptions {
             random_file_order: true,
             noise_sd_range_hu: (8.0, 20.0),
             lesion_contrast_hu: None,
+            lesion_look: LesionLook::Soft,
         }
     }
 }
@@ -259,7 +263,7 @@ pub fn generate_case(
     let (lo, hi) = options.noise_sd_range_hu;
     let noise_sd_hu = rng.range_f32(lo, hi.max(lo));
     let interior = assemble::organ_interior(&anatomy, &hu, target);
-    let lesions = Arc::new(lesions::draw_lesions(
+    let mut lesions = lesions::draw_lesions(
         &mut Rng::stream(seed, "lesions"),
         &anatomy,
         target,
@@ -267,7 +271,11 @@ pub fn generate_case(
         phase,
         options.lesion_contrast_hu,
         &interior,
-    ));
+    );
+    for lesion in &mut lesions {
+        lesion.apply_look(options.lesion_look);
+    }
+    let lesions = Arc::new(lesions);
     let mut rng = Rng::stream(seed, "grid");
     let (render_grid, world_offset) = choose_grid(&anatomy.fov, options, &mut rng)?;
     let file_order = if options.random_file_order {
