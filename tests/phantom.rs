@@ -7,7 +7,7 @@ use oncoscope::volume::decathlon::{DatasetWriter, Task, read_dataset};
 use oncoscope::volume::nifti::{read_ct, read_labels};
 use oncoscope::volume::phantom::{
     ContrastPhase, LESION_DIAMETER_RANGE_MM, LesionKind, LesionLook, PhantomCase, PhantomOptions,
-    case_seed, generate_case,
+    ScanRange, case_seed, generate_case,
 };
 use oncoscope::volume::{AxisMap, CtVolume, LabelVolume};
 
@@ -715,4 +715,101 @@ fn crisp_lesions_keep_their_labels_and_small_ones_show_darker() {
     // Less margin blur and no rim: small lesions' voxels darker on average (1.1 HU over these
     // seeds' small lesions; exactly 0 if the look changed nothing).
     assert!(gain >= 0.5, "crisp small lesions only {gain:.2} HU darker");
+}
+
+/// World z (mm) of the lowest and highest slice centres.
+fn z_extent_mm(case: &PhantomCase) -> (f64, f64) {
+    let g = &case.ct.grid;
+    let a = g.world_of_voxel([0.0, 0.0, 0.0]).z;
+    let b = g.world_of_voxel([0.0, 0.0, (g.dims[2] - 1) as f64]).z;
+    (a.min(b), a.max(b))
+}
+
+/// Width (mm, along x) spanned by bone (> 350 HU) in axial slice `z` of a RAS case.
+fn bone_span_mm(case: &PhantomCase, z: usize) -> f64 {
+    let g = &case.ct.grid;
+    let [nx, ny, _] = g.dims;
+    let xs: Vec<usize> = (0..ny)
+        .flat_map(|y| (0..nx).map(move |x| (x, y)))
+        .filter(|&(x, y)| case.ct.voxels[g.index(x, y, z)] > 350.0)
+        .map(|(x, _)| x)
+        .collect();
+    match (xs.iter().min(), xs.iter().max()) {
+        (Some(lo), Some(hi)) => (hi - lo) as f64 * g.spacing_mm()[0],
+        _ => 0.0,
+    }
+}
+
+#[test]
+fn scans_reach_the_pelvis_or_start_inside_the_liver_when_asked() {
+    let coarse = PhantomOptions {
+        spacing_mm: Some([4.0, 4.0, 4.0]),
+        random_file_order: false,
+        ..PhantomOptions::default()
+    };
+    for seed in [3, 4] {
+        let abdomen = generate_case(Task::Liver, seed, &coarse).unwrap();
+        let options = PhantomOptions {
+            scan_range: ScanRange::AbdomenPelvis,
+            ..coarse.clone()
+        };
+        let pelvis = generate_case(Task::Liver, seed, &options).unwrap();
+        // The same abdomen and lesions, with a pelvis below.
+        assert_eq!(abdomen.lesions.len(), pelvis.lesions.len());
+        for (a, p) in abdomen.lesions.iter().zip(&pelvis.lesions) {
+            assert_eq!(a.diameter_mm, p.diameter_mm);
+        }
+        let (liver_a, liver_p) = (abdomen.organ_volume_ml(), pelvis.organ_volume_ml());
+        assert!(
+            (liver_a - liver_p).abs() < 0.03 * liver_a,
+            "seed {seed}: liver {liver_a:.0} mL without the pelvis, {liver_p:.0} mL with it"
+        );
+        let (bottom_a, top_a) = z_extent_mm(&abdomen);
+        let (bottom_p, top_p) = z_extent_mm(&pelvis);
+        assert!(
+            bottom_p < bottom_a - 100.0 && (top_p - top_a).abs() < 8.0,
+            "seed {seed}: abdomen {bottom_a:.0}..{top_a:.0} mm, pelvis {bottom_p:.0}..{top_p:.0} mm"
+        );
+        // Below the abdomen's scan, bone spans the pelvis (wings, hips), not just the spine
+        // (at most about 90 mm across its transverse processes).
+        let below: Vec<usize> = (0..pelvis.ct.grid.dims[2])
+            .filter(|&z| pelvis.ct.grid.world_of_voxel([0.0, 0.0, z as f64]).z < bottom_a - 20.0)
+            .collect();
+        let wide = below
+            .iter()
+            .filter(|&&z| bone_span_mm(&pelvis, z) >= 150.0)
+            .count();
+        assert!(
+            wide * 10 >= below.len() * 6,
+            "seed {seed}: bone spans 150 mm in {wide} of {} pelvic slices",
+            below.len()
+        );
+    }
+    // `Mixed`: some scans reach the pelvis, some start inside the liver; the default never
+    // cuts the liver.
+    let liver_in_top_slice = |case: &PhantomCase| {
+        let g = &case.labels.grid;
+        let [nx, ny, nz] = g.dims;
+        (0..ny).any(|y| (0..nx).any(|x| case.labels.voxels[g.index(x, y, nz - 1)] >= 1))
+    };
+    let mixed = PhantomOptions {
+        scan_range: ScanRange::Mixed,
+        ..coarse.clone()
+    };
+    let (mut long, mut cut) = (0, 0);
+    for seed in 0..12 {
+        let default = generate_case(Task::Liver, seed, &coarse).unwrap();
+        assert!(!liver_in_top_slice(&default), "seed {seed}");
+        let case = generate_case(Task::Liver, seed, &mixed).unwrap();
+        long += usize::from(z_extent_mm(&case).0 < z_extent_mm(&default).0 - 100.0);
+        cut += usize::from(liver_in_top_slice(&case));
+    }
+    assert!(
+        (3..=10).contains(&long),
+        "{long} of 12 mixed scans reach the pelvis"
+    );
+    assert!(
+        (1..=7).contains(&cut),
+        "{cut} of 12 mixed scans start inside the liver"
+    );
 }

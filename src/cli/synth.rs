@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use oncoscope::volume::Grid;
 use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::phantom::{
-    ContrastPhase, LesionLook, PhantomCase, PhantomOptions, check_lesion_contrast_hu,
+    ContrastPhase, LesionLook, PhantomCase, PhantomOptions, ScanRange, check_lesion_contrast_hu,
 };
 use oncoscope::volume::phantom_dataset::write_phantom_dataset;
 
@@ -46,6 +46,28 @@ impl From<LookArg> for LesionLook {
         match l {
             LookArg::Soft => LesionLook::Soft,
             LookArg::Crisp => LesionLook::Crisp,
+        }
+    }
+}
+
+/// How far the scan runs along the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanArg {
+    /// Dome to below the kidneys, the whole liver (the phantoms of every shipped model).
+    Abdomen,
+    /// On down through the pelvis to the lesser trochanters.
+    AbdomenPelvis,
+    /// Per case: 55 % abdomen and pelvis, the rest abdomen; one in four starting inside the
+    /// liver.
+    Mixed,
+}
+
+impl From<ScanArg> for ScanRange {
+    fn from(s: ScanArg) -> ScanRange {
+        match s {
+            ScanArg::Abdomen => ScanRange::Abdomen,
+            ScanArg::AbdomenPelvis => ScanRange::AbdomenPelvis,
+            ScanArg::Mixed => ScanRange::Mixed,
         }
     }
 }
@@ -107,6 +129,10 @@ pub struct SynthArgs {
     /// seed gives the same lesions, places and sizes.
     #[arg(long = "lesion-look", value_enum, default_value_t = LookArg::Soft)]
     pub lesion_look: LookArg,
+    /// How far each scan runs along the body. With `abdomen-pelvis` and `mixed` the same seed
+    /// gives the same abdomen and lesions, with the pelvis below.
+    #[arg(long = "scan-range", value_enum, default_value_t = ScanArg::Abdomen)]
+    pub scan_range: ScanArg,
     /// One contrast phase for every case (default: drawn per case).
     #[arg(long, value_enum)]
     pub phase: Option<PhaseArg>,
@@ -174,6 +200,7 @@ impl SynthArgs {
         options.lesion_count = self.lesions;
         options.lesion_contrast_hu = self.lesion_contrast_hu;
         options.lesion_look = self.lesion_look.into();
+        options.scan_range = self.scan_range.into();
         options.phase = self.phase.map(ContrastPhase::from);
         options.random_file_order = !self.ras;
         options
@@ -347,12 +374,15 @@ mod tests {
             "30, 80",
             "--lesion-look",
             "crisp",
+            "--scan-range",
+            "abdomen-pelvis",
         ])
         .unwrap();
         let o = w.synth.options();
         assert_eq!(o.spacing_mm, Some([0.8, 0.8, 2.5]));
         assert_eq!(o.lesion_contrast_hu, Some((30.0, 80.0)));
         assert_eq!(o.lesion_look, LesionLook::Crisp);
+        assert_eq!(o.scan_range, ScanRange::AbdomenPelvis);
         for bad in ["80,30", "0,20", "20", "a,b", "20,900"] {
             assert!(parse_hu_range(bad).is_err(), "{bad}");
         }
@@ -376,6 +406,7 @@ mod tests {
             lesions: None,
             lesion_contrast_hu: None,
             lesion_look: LookArg::Soft,
+            scan_range: ScanArg::Abdomen,
             phase: None,
             ras: false,
         };

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::VolumeError;
 use super::decathlon::{CaseFiles, DatasetWriter, Task};
-use super::phantom::{LesionLook, PhantomCase, PhantomOptions, case_seed, generate_case};
+use super::phantom::{
+    LesionLook, PhantomCase, PhantomOptions, ScanRange, case_seed, generate_case,
+};
 
 /// Writes `count` phantoms for `task` into `out` (created if needed) with `dataset.json`;
 /// `on_case(index, id, case, files)` follows each written case. Returns the `dataset.json`
@@ -70,6 +72,7 @@ pub fn synth_flags(options: &PhantomOptions) -> Option<String> {
     base.lesion_count = options.lesion_count;
     base.lesion_contrast_hu = options.lesion_contrast_hu;
     base.lesion_look = options.lesion_look;
+    base.scan_range = options.scan_range;
     base.phase = options.phase;
     base.random_file_order = options.random_file_order;
     if base != *options {
@@ -94,6 +97,9 @@ pub fn synth_flags(options: &PhantomOptions) -> Option<String> {
     }
     if options.lesion_look != LesionLook::default() {
         flags += &format!(" --lesion-look {}", options.lesion_look.name());
+    }
+    if options.scan_range != ScanRange::default() {
+        flags += &format!(" --scan-range {}", options.scan_range.name());
     }
     if let Some(phase) = options.phase {
         flags += &format!(" --phase {}", phase.name());
@@ -123,6 +129,11 @@ mod tests {
             synth_flags(&options).unwrap(),
             " --small --lesions 0 --lesion-contrast-hu 40,80.5 --phase portal-venous --ras"
         );
+        let options = PhantomOptions {
+            scan_range: ScanRange::Mixed,
+            ..PhantomOptions::default()
+        };
+        assert_eq!(synth_flags(&options).unwrap(), " --scan-range mixed");
         let options = PhantomOptions {
             lesion_look: LesionLook::Crisp,
             ..PhantomOptions::small()

@@ -14,6 +14,7 @@ use super::geometry::{
     Aabb, Ellipsoid, Rot, Tube, V3, ellipse_sdf, segment_distance, smax, smin, v3,
 };
 use super::noise::{Fractal, ValueNoise};
+use super::pelvis::{Pelvis, ScanPlan, ScanRange};
 use super::rng::Rng;
 use super::scene::Organ;
 
@@ -423,6 +424,8 @@ pub(crate) struct Anatomy {
     pub arms: Vec<Arm>,
     /// The region the scan must cover (patient mm).
     pub fov: Aabb,
+    /// The pelvis, drawn only when the scan reaches it (see [`ScanRange`]).
+    pub pelvis: Option<Pelvis>,
 }
 
 /// Rounded intersection of two distances (keeps a true distance outside corners).
@@ -772,6 +775,7 @@ impl Anatomy {
             table: None,
             arms: Vec::new(),
             fov: Aabb::around(V3::default(), 1.0),
+            pelvis: None,
         };
         // The profile is tabulated over a generous height range, with its own stream.
         anatomy.body = BodyProfile::build(&anatomy.params, -420.0, 420.0, rng);
@@ -1305,6 +1309,11 @@ impl Anatomy {
             .min(kidney_bottom + rng.range_f32(0.0, 40.0));
         let z_lo = lowest - rng.range_f32(8.0, 45.0);
         let z_hi = self.diaphragm.right_dome_z + rng.range_f32(8.0, 50.0);
+        self.scan_box(z_lo, z_hi)
+    }
+
+    /// The whole body's width and depth (table included), between heights `z_lo` and `z_hi`.
+    fn scan_box(&self, z_lo: f32, z_hi: f32) -> Aabb {
         let (min_x, max_x, min_y, max_y) = self.body.outline_extent_mm();
         let table_y = self
             .table
@@ -1313,6 +1322,30 @@ impl Anatomy {
         Aabb {
             min: v3(min_x, table_y.max(min_y - 60.0), z_lo),
             max: v3(max_x, max_y, z_hi),
+        }
+    }
+
+    /// Extends the drawn abdomen to the scan `range` asks for, with draws from `rng` only (so
+    /// the rest of the case stays as drawn): for scans through the pelvis, draws it, shapes the
+    /// hips and lowers the field of view to the lesser trochanters; for scans that start inside
+    /// the liver, lowers the field of view's top. Nothing changes for [`ScanRange::Abdomen`].
+    pub fn extend_scan(&mut self, range: ScanRange, rng: &mut Rng) {
+        let plan = range.plan(rng);
+        let (mut z_lo, mut z_hi) = (self.fov.min.z, self.fov.max.z);
+        if plan.pelvis {
+            let pelvis = Pelvis::draw(self, rng);
+            pelvis.shape_body(self, rng);
+            z_lo = z_lo.min(pelvis.scan_floor_z);
+            self.pelvis = Some(pelvis);
+        }
+        if let Some(hidden) = plan.liver_hidden_fraction
+            && let Some(liver) =
+                occupied_bounds(|p| self.liver_sdf(p, &[]), self.liver.bounds(), 4.0)
+        {
+            z_hi = z_hi.min(liver.max.z - hidden * (liver.max.z - liver.min.z));
+        }
+        if plan != ScanPlan::default() {
+            self.fov = self.scan_box(z_lo, z_hi);
         }
     }
 
@@ -1437,8 +1470,13 @@ impl Anatomy {
         let s = &self.spine;
         let x = p.x.abs();
         let erector = ellipse_sdf(x - 30.0, p.y - (s.canal_y_mm - 22.0), 27.0, 24.0);
-        let quadratus = ellipse_sdf(x - (s.body_rx_mm + 42.0), p.y - (s.y_mm - 10.0), 16.0, 11.0)
-            .max(p.z - 25.0);
+        let mut quadratus =
+            ellipse_sdf(x - (s.body_rx_mm + 42.0), p.y - (s.y_mm - 10.0), 16.0, 11.0)
+                .max(p.z - 25.0);
+        if let Some(pelvis) = &self.pelvis {
+            // The quadratus lumborum ends on the iliac crest.
+            quadratus = quadratus.max(pelvis.crest_z - 10.0 - p.z);
+        }
         let d = erector.min(quadratus);
         if d > EARLY_OUT_MM {
             return d;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::anatomy::{Anatomy, Bowel, Content};
 use super::geometry::{Aabb, V3, ellipse_sdf, v3};
 use super::lesions::{Lesion, smoothstep};
+use super::pelvis::Pelvis;
 use super::scene::{BACKGROUND, LabelRule, Organ, Sample, SdfFn, ShadeFn, Structure};
 use super::tissue::TissueHu;
 
@@ -314,6 +315,61 @@ pub(crate) fn build_scene(
         );
     }
 
+    // The pelvis's muscles, bowel and bladder (scans that reach it).
+    if let Some(pelvis) = &a.pelvis {
+        for wing in &pelvis.wings {
+            let w = wing.clone();
+            out.push(
+                Structure::flat(
+                    "iliacus",
+                    wing.bounds(),
+                    Arc::new(move |p: V3| w.iliacus_sdf(p)),
+                    hu.muscle,
+                    5.0,
+                    BACKGROUND,
+                )
+                .steep(),
+            );
+        }
+        for muscle in &pelvis.iliopsoas {
+            out.push(Structure::flat(
+                "iliopsoas",
+                muscle.bounds(),
+                tube_sdf(muscle),
+                hu.muscle,
+                5.0,
+                BACKGROUND,
+            ));
+        }
+        for (name, bowels) in [
+            ("pelvic small bowel", &pelvis.loops),
+            ("large bowel", &pelvis.large_bowel),
+        ] {
+            for bowel in bowels {
+                out.push(bowel_structure(
+                    name,
+                    bowel,
+                    tube_sdf(&bowel.tube),
+                    bowel.tube.bounds(),
+                    hu,
+                ));
+            }
+        }
+        let pelvis = pelvis.clone();
+        let wall_mm = pelvis.bladder_wall_mm;
+        let (urine, wall) = (hu.urine, hu.bowel_wall);
+        out.push(Structure::shaded(
+            "bladder",
+            pelvis.bladder.bounds(),
+            Arc::new(move |p: V3| pelvis.bladder_sdf(p)),
+            Box::new(move |s: &Sample| {
+                let w = smoothstep(-wall_mm - 0.7, -wall_mm + 0.7, s.d);
+                urine + 3.0 * s.tex + (wall + 4.0 * s.tex - urine) * w
+            }),
+            BACKGROUND,
+        ));
+    }
+
     // Bowel and stomach.
     for bowel in &a.small_bowel {
         out.push(bowel_structure(
@@ -324,11 +380,20 @@ pub(crate) fn build_scene(
             hu,
         ));
     }
+    // Where a pelvis is drawn, its caecum and sigmoid take over from the colon's columns.
+    let colon_floor_z = a.pelvis.as_ref().map(|p| p.colon_floor_z);
     for bowel in &a.colon {
+        let sdf = match colon_floor_z {
+            None => tube_sdf(&bowel.tube),
+            Some(floor) => {
+                let tube = bowel.tube.clone();
+                Arc::new(move |p: V3| tube.sdf(p).max(floor - p.z)) as SdfFn
+            }
+        };
         out.push(bowel_structure(
             "colon",
             bowel,
-            tube_sdf(&bowel.tube),
+            sdf,
             bowel.tube.bounds(),
             hu,
         ));
@@ -586,7 +651,12 @@ pub(crate) fn build_scene(
         out.push(s);
     }
 
-    // Bones.
+    // Bones. Where a pelvis is drawn the lumbar spine stops at the sacrum.
+    let spine_floor_z = a
+        .pelvis
+        .as_ref()
+        .map_or(f32::NEG_INFINITY, |p| p.sacrum.top_z);
+    let canal_floor_z = spine_floor_z - 40.0;
     let spine = a.spine.clone();
     let spine_box = tall(
         -spine.body_rx_mm - 40.0,
@@ -599,7 +669,7 @@ pub(crate) fn build_scene(
         out.push(Structure::flat(
             "spinal canal",
             spine_box,
-            Arc::new(move |p: V3| s.canal_sdf(p)),
+            Arc::new(move |p: V3| s.canal_sdf(p).max(canal_floor_z - p.z)),
             hu.csf,
             3.0,
             BACKGROUND,
@@ -608,7 +678,7 @@ pub(crate) fn build_scene(
         out.push(Structure::flat(
             "discs",
             spine_box,
-            Arc::new(move |p: V3| s.disc_sdf(p)),
+            Arc::new(move |p: V3| s.disc_sdf(p).max(spine_floor_z - p.z)),
             hu.disc,
             5.0,
             BACKGROUND,
@@ -617,7 +687,7 @@ pub(crate) fn build_scene(
         out.push(Structure::shaded(
             "vertebral bodies",
             spine_box,
-            Arc::new(move |p: V3| s.body_sdf(p)),
+            Arc::new(move |p: V3| s.body_sdf(p).max(spine_floor_z - p.z)),
             bone_shade(hu.cortical_bone, hu.vertebral_marrow, 1.5),
             BACKGROUND,
         ));
@@ -625,7 +695,7 @@ pub(crate) fn build_scene(
         out.push(Structure::shaded(
             "vertebral arches",
             spine_box,
-            Arc::new(move |p: V3| s.arch_sdf(p)),
+            Arc::new(move |p: V3| s.arch_sdf(p).max(spine_floor_z - p.z)),
             bone_shade(hu.cortical_bone, hu.vertebral_marrow + 60.0, 1.5),
             BACKGROUND,
         ));
@@ -654,5 +724,90 @@ pub(crate) fn build_scene(
             BACKGROUND,
         ));
     }
+    if let Some(pelvis) = &a.pelvis {
+        push_pelvic_bones(&mut out, pelvis, hu);
+    }
     out
+}
+
+/// The pelvis's bones, painted last (over everything else).
+fn push_pelvic_bones(out: &mut Vec<Structure>, pelvis: &Pelvis, hu: &TissueHu) {
+    let flat_bone = || bone_shade(hu.cortical_bone, hu.vertebral_marrow, 1.5);
+    let sacrum = pelvis.sacrum.clone();
+    out.push(
+        Structure::shaded(
+            "sacrum",
+            sacrum.bounds(),
+            Arc::new(move |p: V3| sacrum.sdf(p)),
+            flat_bone(),
+            BACKGROUND,
+        )
+        .steep(),
+    );
+    for wing in &pelvis.wings {
+        let w = wing.clone();
+        out.push(
+            Structure::shaded(
+                "iliac wing",
+                wing.bounds(),
+                Arc::new(move |p: V3| w.bone_sdf(p)),
+                flat_bone(),
+                BACKGROUND,
+            )
+            .steep(),
+        );
+    }
+    for side in 0..2 {
+        let reach = pelvis.head_radius_mm + 14.0;
+        let pv = pelvis.clone();
+        out.push(Structure::shaded(
+            "acetabulum",
+            Aabb::around(pelvis.acetabula[side], reach),
+            Arc::new(move |p: V3| pv.acetabulum_sdf(side, p)),
+            flat_bone(),
+            BACKGROUND,
+        ));
+        let pv = pelvis.clone();
+        out.push(Structure::shaded(
+            "femoral head",
+            Aabb::around(pelvis.femoral_heads[side], reach),
+            Arc::new(move |p: V3| pv.femoral_head_sdf(side, p)),
+            bone_shade(hu.cortical_bone, hu.vertebral_marrow - 30.0, 1.5),
+            BACKGROUND,
+        ));
+        let t = pelvis.trochanters[side];
+        out.push(Structure::shaded(
+            "greater trochanter",
+            t.bounds(),
+            Arc::new(move |p: V3| t.sdf(p)),
+            bone_shade(hu.cortical_bone, hu.vertebral_marrow - 30.0, 1.5),
+            BACKGROUND,
+        ));
+        let b = pelvis.pubic_bodies[side];
+        out.push(Structure::shaded(
+            "pubic body",
+            b.bounds(),
+            Arc::new(move |p: V3| b.sdf(p)),
+            flat_bone(),
+            BACKGROUND,
+        ));
+    }
+    for bone in &pelvis.tube_bones {
+        let shade = if bone.fatty_marrow {
+            bone_shade(
+                hu.cortical_bone + 150.0,
+                hu.fat_subcutaneous + 40.0,
+                bone.cortex_mm,
+            )
+        } else {
+            bone_shade(hu.cortical_bone, hu.vertebral_marrow, bone.cortex_mm)
+        };
+        out.push(Structure::shaded(
+            bone.name,
+            bone.tube.bounds(),
+            tube_sdf(&bone.tube),
+            shade,
+            BACKGROUND,
+        ));
+    }
 }

@@ -157,6 +157,17 @@ impl BodyProfile {
         }
     }
 
+    /// Replaces every tabulated set of layer radii by `f(theta, z_mm, radii)` (the pelvis widens
+    /// the hips this way). `f` must keep the layers nested: body ≥ skin ≥ fat ≥ cavity.
+    pub fn reshape(&mut self, f: impl Fn(f32, f32, [f32; LAYERS]) -> [f32; LAYERS]) {
+        for (i, r) in self.radii.iter_mut().enumerate() {
+            let (h, a) = (i / ANGLES, i % ANGLES);
+            let theta = a as f32 / ANGLES as f32 * TAU - PI;
+            let z = self.z0_mm + h as f32 * DZ_MM;
+            *r = f(theta, z, *r);
+        }
+    }
+
     /// Radius and angle of `p` around the body axis.
     #[inline]
     pub fn polar(p: V3) -> (f32, f32) {

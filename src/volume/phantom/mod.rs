@@ -4,7 +4,10 @@
 //! A case has a body outline with skin, subcutaneous fat and a muscle wall; spine and ribs;
 //! aorta, IVC, portal and renal veins; kidneys, spleen, liver, pancreas, stomach, duodenum,
 //! colon and small bowel with gas; gallbladder, lung bases, heart and diaphragm; sometimes a
-//! table, arms or ascites. Organ HU depend on a random contrast phase; textures, partial-volume
+//! table, arms or ascites. With [`ScanRange::AbdomenPelvis`] (or some [`ScanRange::Mixed`] cases)
+//! the scan goes on down through the pelvis (sacrum, iliac wings, hips, femora, pubic rami,
+//! bladder, rectum and sigmoid, pelvic small bowel), and a mixed case may start inside the liver
+//! instead of above it. Organ HU depend on a random contrast phase; textures, partial-volume
 //! edges and correlated noise make it look scanned. Lesions (0–5, hypodense, 5–50 mm) sit in the
 //! target organ only. Spacing, size and the voxel order of the written file vary per case.
 //!
@@ -20,6 +23,7 @@ mod body;
 mod geometry;
 mod lesions;
 mod noise;
+mod pelvis;
 mod render;
 mod rng;
 mod scene;
@@ -28,6 +32,7 @@ mod tissue;
 use std::sync::Arc;
 
 pub use lesions::{LESION_DIAMETER_RANGE_MM, LesionKind, LesionLook};
+pub use pelvis::ScanRange;
 pub use rng::Rng;
 pub use tissue::ContrastPhase;
 
@@ -78,6 +83,9 @@ pub struct PhantomOptions {
     /// How margins, rims and mottling follow a lesion's size; only the look changes, as with
     /// `lesion_contrast_hu`.
     pub lesion_look: LesionLook,
+    /// How far the scan runs along the body: the abdomen only (default), on through the
+    /// pelvis, or drawn per case (some also starting inside the liver).
+    pub scan_range: ScanRange,
 }
 
 impl Default for PhantomOptions {
@@ -96,6 +104,7 @@ impl Default for PhantomOptions {
             noise_sd_range_hu: (8.0, 20.0),
             lesion_contrast_hu: None,
             lesion_look: LesionLook::Soft,
+            scan_range: ScanRange::Abdomen,
         }
     }
 }
@@ -254,7 +263,9 @@ pub fn generate_case(
 ) -> Result<PhantomCase, VolumeError> {
     options.validate()?;
     let target = organ_of(task);
-    let anatomy = Arc::new(Anatomy::draw(&mut Rng::stream(seed, "anatomy")));
+    let mut anatomy = Anatomy::draw(&mut Rng::stream(seed, "anatomy"));
+    anatomy.extend_scan(options.scan_range, &mut Rng::stream(seed, "scan range"));
+    let anatomy = Arc::new(anatomy);
     let mut rng = Rng::stream(seed, "appearance");
     let phase = options
         .phase
