@@ -9,12 +9,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use oncoscope::app::training::{DataCheck, ModelChoice, RunStatus};
 use oncoscope::app::{OncoscopeApp, StartupPlan};
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::LoadedModel;
+use oncoscope::volume::nifti::read_ct;
+use oncoscope::volume::phantom::ScanRange;
 use viewer_common::phantom_dataset;
 
 fn harness() -> Harness<'static, OncoscopeApp> {
@@ -377,4 +380,74 @@ fn the_training_preview_does_not_replace_a_case_with_results_of_its_own() {
             .as_ref()
             .is_some_and(|r| r.status == RunStatus::Stopped)
     });
+}
+
+/// Writes a one-case data set from the panel's *Generate*, choosing `range` in its *Scans*
+/// menu unless it is already chosen, and returns the case's length along the body (world z,
+/// mm).
+fn generate_one_case(h: &mut Harness<'static, OncoscopeApp>, out: &Path, range: ScanRange) -> f64 {
+    {
+        let s = &mut h.state_mut().preferences_mut().training;
+        s.synth_cases = 1;
+        s.synth_seed = 5;
+        s.synth_dir = out.display().to_string();
+    }
+    h.run_steps(1);
+    let chosen = h.state_mut().preferences_mut().training.synth_scan_range;
+    if chosen != range {
+        h.get_by_role_and_label(Role::ComboBox, "Scans").click();
+        h.run_steps(2);
+        h.get_by_role_and_label(Role::Button, range.name()).click();
+        h.run_steps(2);
+    }
+    assert_eq!(
+        h.state_mut().preferences_mut().training.synth_scan_range,
+        range
+    );
+    h.get_by_label("Generate").click();
+    h.run_steps(1);
+    assert!(
+        h.state().training().generating.is_some(),
+        "Generate should start writing {}; notices: {:?}",
+        out.display(),
+        h.state().notices()
+    );
+    run_until(h, "the synthetic data set", |app| {
+        app.training().generating.is_none()
+    });
+    let errors: Vec<_> = h.state().notices().iter().filter(|n| n.error).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let ct = read_ct(&out.join("imagesTr/liver_000.nii.gz")).unwrap();
+    let grid = &ct.grid;
+    let corner_z: Vec<f64> = (0..8)
+        .map(|corner| {
+            let voxel = [0, 1, 2].map(|axis| {
+                if corner >> axis & 1 == 1 {
+                    (grid.dims[axis] - 1) as f64
+                } else {
+                    0.0
+                }
+            });
+            grid.world_of_voxel(voxel).z
+        })
+        .collect();
+    let top = corner_z.iter().copied().fold(f64::MIN, f64::max);
+    let bottom = corner_z.iter().copied().fold(f64::MAX, f64::min);
+    top - bottom
+}
+
+#[test]
+fn the_panel_generates_scans_that_reach_the_pelvis_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness();
+    open_panel(&mut h);
+    h.get_by_label("Generate a synthetic data set").click();
+    h.run_steps(2);
+    let abdomen = generate_one_case(&mut h, &dir.path().join("abdomen"), ScanRange::Abdomen);
+    let pelvis = generate_one_case(&mut h, &dir.path().join("pelvis"), ScanRange::AbdomenPelvis);
+    assert!(
+        pelvis > abdomen + 100.0,
+        "the same case with its pelvis should run ≥ 100 mm further: {abdomen:.0} mm, then \
+         {pelvis:.0} mm"
+    );
 }

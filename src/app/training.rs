@@ -18,6 +18,7 @@ use crate::model::weights::shipped_weights_dir;
 use crate::model::{Architecture, GlobalPool, ModelKind};
 use crate::volume::dataset_check::DatasetCheck;
 use crate::volume::decathlon::Task;
+use crate::volume::phantom::ScanRange;
 
 /// Which networks a run trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -116,10 +117,11 @@ pub struct TrainingSettings {
     /// case, half of them around a lesion (off: whole grids, and a resumed run keeps its own).
     pub lesion_crops: bool,
     pub lesion_crop_voxels: usize,
-    /// Synthetic data set: number of cases, seed and folder.
+    /// Synthetic data set: number of cases, seed, folder and how far the scans run.
     pub synth_cases: usize,
     pub synth_seed: u64,
     pub synth_dir: String,
+    pub synth_scan_range: ScanRange,
 }
 
 impl Default for TrainingSettings {
@@ -159,6 +161,7 @@ impl Default for TrainingSettings {
             synth_cases: 24,
             synth_seed: 1,
             synth_dir: "data/synthetic".into(),
+            synth_scan_range: ScanRange::Abdomen,
         }
     }
 }

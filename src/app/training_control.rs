@@ -90,6 +90,7 @@ impl OncoscopeApp {
             task: settings.task,
             cases: settings.synth_cases,
             seed: settings.synth_seed,
+            scan_range: settings.synth_scan_range,
         });
     }
 

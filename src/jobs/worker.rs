@@ -392,13 +392,17 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             task,
             cases,
             seed,
+            scan_range,
         } => {
             write_phantom_dataset(
                 &out,
                 task,
                 cases,
                 seed,
-                &PhantomOptions::small(),
+                &PhantomOptions {
+                    scan_range,
+                    ..PhantomOptions::small()
+                },
                 &mut |index, id, _, _| {
                     reporter.progress(
                         JobKind::Generate,

@@ -13,6 +13,7 @@ use crate::model::progress::format_duration;
 use crate::model::training::crops::{CROP_MULTIPLE, MIN_CROP_VOXELS};
 use crate::model::{GlobalPool, ModelKind};
 use crate::volume::decathlon::Task;
+use crate::volume::phantom::ScanRange;
 
 const PROBLEM: Color32 = Color32::from_rgb(235, 110, 100);
 const GOOD: Color32 = Color32::from_rgb(120, 200, 120);
@@ -142,6 +143,18 @@ fn data_section(app: &mut OncoscopeApp, ui: &mut egui::Ui, running: bool) {
                 ui.label("Folder");
                 ui.add(egui::TextEdit::singleline(&mut settings.synth_dir).desired_width(190.0));
             });
+            egui::ComboBox::new("synth_scan_range", "Scans")
+                .selected_text(settings.synth_scan_range.name())
+                .show_ui(ui, |ui| {
+                    for range in ScanRange::ALL {
+                        ui.selectable_value(&mut settings.synth_scan_range, range, range.name());
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "abdomen: liver top to kidneys; abdomen-pelvis: on down through the pelvis; \
+                     mixed: about half reach the pelvis, a quarter start inside the liver",
+                );
             ui.label(
                 RichText::new(format!(
                     "{} phantoms with tumours in most cases, 64–96 voxels per axis",

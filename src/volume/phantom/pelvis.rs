@@ -14,7 +14,10 @@ use super::lesions::smoothstep;
 use super::rng::Rng;
 
 /// How far a phantom's scan runs along the body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ScanRange {
     /// From a little above the right diaphragm dome to a little below the lowest of liver,
     /// pancreas and kidneys, as every phantom until session 22 (and every shipped model's
@@ -31,6 +34,13 @@ pub enum ScanRange {
 }
 
 impl ScanRange {
+    /// Every range, in the order a menu lists them.
+    pub const ALL: [ScanRange; 3] = [
+        ScanRange::Abdomen,
+        ScanRange::AbdomenPelvis,
+        ScanRange::Mixed,
+    ];
+
     /// A short lower-case name, as `oncoscope synth --scan-range` takes it.
     pub fn name(self) -> &'static str {
         match self {
