@@ -115,6 +115,23 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
         bytes("weights/liver_unet.safetensors")
     );
 
+    // Session 23's locator (scans of mixed range) started from session 1's, which every
+    // other liver model was trained beside: staged models keep that one.
+    let mixed = started_from("liver_locator_mixed");
+    assert!(mixed.ends_with("runs/liver_unet/best"), "{mixed}");
+    assert_eq!(
+        bytes("weights/liver_locator.safetensors"),
+        bytes("runs/liver_locator_mixed/best.safetensors")
+    );
+    assert_eq!(
+        bytes("stage/liver_locator.safetensors"),
+        bytes("runs/liver_unet/best.safetensors")
+    );
+    assert_eq!(
+        bytes("runs/liver_unet_crisp/liver_locator.safetensors"),
+        bytes("runs/liver_unet/best.safetensors")
+    );
+
     // A full-scale command would take these tiny steps for done ones: refused.
     let o = reproduce(&["--work", &work_arg, "liver_locator"]);
     assert!(!o.status.success());
@@ -153,7 +170,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter_map(|line| line.split_once(" synth ").map(|(_, args)| args))
         .collect();
-    assert_eq!(synths.len(), 21, "{commands}");
+    assert_eq!(synths.len(), 22, "{commands}");
     for args in synths {
         // "--task liver --cases 48 --seed 1 …": the README names each data set by its seed.
         let seed_at = args.find(" --seed ").unwrap();
@@ -173,7 +190,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter(|line| line.contains(" train "))
         .collect();
-    assert_eq!(trains.len(), 25, "{commands}");
+    assert_eq!(trains.len(), 26, "{commands}");
     for line in trains {
         let run = line.rsplit("/runs/").next().unwrap();
         assert!(

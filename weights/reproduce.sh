@@ -219,12 +219,14 @@ place() {
 # install NAME FROM [MODEL-ARGS...]: the model at stem FROM as $out/NAME.
 install() { place "$out" "install-$1" "$@"; }
 
-# stage NAME FROM [MODEL-ARGS...]: the model at stem FROM as $work/stage/NAME, beside a copy of
-# the installed liver_locator: a model that later steps were trained behind, since replaced.
+# stage NAME FROM [MODEL-ARGS...]: the model at stem FROM as $work/stage/NAME, beside session
+# 1's liver_locator (the one it found the liver with then): a model that later steps were
+# trained behind, since replaced.
 stage() {
   done_step "stage-$1" && return
   run mkdir -p "$work/stage"
-  run cp "$out/liver_locator.safetensors" "$out/liver_locator.json" "$work/stage/"
+  run cp "$locator_48.safetensors" "$work/stage/liver_locator.safetensors"
+  run cp "$locator_48.json" "$work/stage/liver_locator.json"
   place "$work/stage" "stage-$1" "$@"
 }
 
@@ -258,19 +260,31 @@ liver_mix() {
   liver_mix_of liver_mix liver300f liver300b
 }
 
-liver_locator() {
+# The first whole-box locator (session 1): every later liver model was trained beside it.
+liver_locator_48() {
   liver48
   train liver_locator.1 liver_unet --data "$data/liver48" --task liver "${unet[@]}" \
     --epochs "$(epochs 40 1)" --grid "$(grid 64)" --learning-rate 0.003
-  install liver_locator "$runs/liver_unet/best"
+}
+# (A stem that `train --locator` copies into a run, so that run's folder works on its own.)
+locator_48=$runs/liver_unet/best
+# Session 23's: the first fine-tuned on scans that reach the pelvis or start inside the liver.
+liver_locator() {
+  liver_locator_48
+  synth liver300m --task liver --cases "$(cases 300)" --seed 23 --small --scan-range mixed
+  train liver_locator.2 liver_locator_mixed --data "$data/liver300m" --task liver "${unet[@]}" \
+    --epochs "$(epochs 12 1)" --grid "$(grid 64)" --learning-rate 0.001 \
+    --init-from "$runs/liver_unet/best"
+  # Its own step ID: a folder reproduced before session 23 installed session 1's locator.
+  place "$out" install-liver_locator.mixed liver_locator "$runs/liver_locator_mixed/best"
 }
 
 # The 64³ region U-Net of session 9, behind which the classifier first learnt.
 liver_unet_64() {
-  liver_locator
+  liver_locator_48
   synth liver160 --task liver --cases "$(cases 160)" --seed 11 --small
   synth liver300 --task liver --cases "$(cases 300)" --seed 13 --small
-  local with_locator=(--task liver "${unet[@]}" "${region[@]}" --locator "$out/liver_locator")
+  local with_locator=(--task liver "${unet[@]}" "${region[@]}" --locator "$locator_48")
   train liver_unet.1 liver_unet_region --data "$data/liver48" "${with_locator[@]}" \
     --epochs "$(epochs 40 1)" --grid "$(grid 64)" --learning-rate 0.003
   train liver_unet.2 liver_unet_region --data "$data/liver48" "${with_locator[@]}" \
@@ -291,7 +305,7 @@ liver_unet_96() {
   liver_unet_64
   liver_mix
   train liver_unet.6 liver_unet_mix96 --data "$data/liver_mix" --task liver "${unet[@]}" \
-    "${region[@]}" --locator "$out/liver_locator" --epochs "$(epochs 5 1)" \
+    "${region[@]}" --locator "$locator_48" --epochs "$(epochs 5 1)" \
     --grid "$(grid 96)" --learning-rate 0.0007 --init-from "$runs/liver_unet_ft300/best"
   stage liver_unet "$runs/liver_unet_mix96/best" --set-min-lesion-ml 0.4
 }
@@ -313,10 +327,11 @@ liver_mix_crisp() {
   liver_mix_of liver_mix_crisp liver300f_crisp liver300b_crisp
 }
 liver_unet() {
+  liver_locator
   liver_unet_96
   liver_mix_dark
   local dark=(--data "$data/liver_mix_dark" --task liver "${unet[@]}" "${region[@]}"
-    --locator "$out/liver_locator" --grid "$(grid 96)" --learning-rate 0.0005
+    --locator "$locator_48" --grid "$(grid 96)" --learning-rate 0.0005
     --init-from "$runs/liver_unet_mix96/best")
   train liver_unet.7 liver_unet_dark "${dark[@]}" --epochs "$(epochs 2 1)"
   train liver_unet.8 liver_unet_dark "${dark[@]}" --epochs "$(epochs 4 2)" --resume
@@ -324,7 +339,7 @@ liver_unet() {
   stage liver_unet_dark "$runs/liver_unet_dark/best" --set-min-lesion-ml 0
   liver_mix_crisp
   train liver_unet.9 liver_unet_crisp --data "$data/liver_mix_crisp" --task liver "${unet[@]}" \
-    "${region[@]}" --locator "$out/liver_locator" --grid "$(grid 96)" --learning-rate 0.0005 \
+    "${region[@]}" --locator "$locator_48" --grid "$(grid 96)" --learning-rate 0.0005 \
     --epochs "$(epochs 2 1)" --init-from "$runs/liver_unet_dark/best"
   # Its own step ID: a folder reproduced before session 21 installed session 20's model.
   place "$out" install-liver_unet.crisp liver_unet "$runs/liver_unet_crisp/best" \
