@@ -132,6 +132,31 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
         bytes("runs/liver_unet/best.safetensors")
     );
 
+    // Likewise the pancreas: session 23's locator started from session 11's, and the
+    // classifier was trained behind the shipped U-Net staged beside session 11's locator.
+    let mixed = started_from("pancreas_locator_mixed");
+    assert!(mixed.ends_with("runs/pancreas_locator96/best"), "{mixed}");
+    assert_eq!(
+        bytes("weights/pancreas_locator.safetensors"),
+        bytes("runs/pancreas_locator_mixed/best.safetensors")
+    );
+    assert_eq!(
+        bytes("stage/pancreas_locator.safetensors"),
+        bytes("runs/pancreas_locator96/best.safetensors")
+    );
+    assert_eq!(
+        bytes("stage/pancreas_unet.safetensors"),
+        bytes("weights/pancreas_unet.safetensors")
+    );
+    assert_eq!(
+        card(&work.path().join("stage"), "pancreas_unet")["cube_refinements"],
+        1
+    );
+    assert_eq!(
+        bytes("runs/pancreas_cnn_tw4/pancreas_finder.safetensors"),
+        bytes("stage/pancreas_unet.safetensors")
+    );
+
     // A full-scale command would take these tiny steps for done ones: refused.
     let o = reproduce(&["--work", &work_arg, "liver_locator"]);
     assert!(!o.status.success());
@@ -170,7 +195,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter_map(|line| line.split_once(" synth ").map(|(_, args)| args))
         .collect();
-    assert_eq!(synths.len(), 22, "{commands}");
+    assert_eq!(synths.len(), 23, "{commands}");
     for args in synths {
         // "--task liver --cases 48 --seed 1 …": the README names each data set by its seed.
         let seed_at = args.find(" --seed ").unwrap();
@@ -190,7 +215,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter(|line| line.contains(" train "))
         .collect();
-    assert_eq!(trains.len(), 26, "{commands}");
+    assert_eq!(trains.len(), 27, "{commands}");
     for line in trains {
         let run = line.rsplit("/runs/").next().unwrap();
         assert!(

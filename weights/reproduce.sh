@@ -391,7 +391,8 @@ pancreas_cnn_data() {
   merge pancreas_cnn_normals pancreas pancreas_normal150d pancreas_normal100f28
 }
 
-pancreas_locator() {
+# Session 11's whole-box locator: every other pancreas model was trained beside it.
+pancreas_locator_96() {
   synth pancreas48 --task pancreas --cases "$(cases 48)" --seed 2 --small
   synth pancreas160 --task pancreas --cases "$(cases 160)" --seed 21 --small
   synth pancreas300u --task pancreas --cases "$(cases 300)" --seed 22 --small
@@ -406,14 +407,25 @@ pancreas_locator() {
   train pancreas_locator.4 pancreas_locator96 --data "$data/pancreas300u" "${whole[@]}" \
     --epochs "$(epochs 8 1)" --grid "$(grid 96)" --learning-rate 0.001 \
     --init-from "$runs/pancreas_locator_ft/best"
-  install pancreas_locator "$runs/pancreas_locator96/best"
+}
+locator_96=$runs/pancreas_locator96/best
+# Session 23's: fine-tuned on scans that reach the pelvis or start inside the liver.
+pancreas_locator() {
+  pancreas_locator_96
+  synth pancreas300m --task pancreas --cases "$(cases 300)" --seed 31 --small --scan-range mixed
+  train pancreas_locator.5 pancreas_locator_mixed --data "$data/pancreas300m" --task pancreas \
+    "${unet[@]}" --epochs "$(epochs 4 1)" --grid "$(grid 96)" --learning-rate 0.001 \
+    --init-from "$locator_96"
+  # Its own step ID: a folder reproduced before session 23 installed session 11's locator.
+  place "$out" install-pancreas_locator.mixed pancreas_locator \
+    "$runs/pancreas_locator_mixed/best"
 }
 
 # Session 13's 96³ region U-Net, behind which the classifier first learnt.
 pancreas_unet_13() {
-  pancreas_locator
+  pancreas_locator_96
   pancreas_mix
-  local with_locator=(--task pancreas "${unet[@]}" "${region[@]}" --locator "$out/pancreas_locator")
+  local with_locator=(--task pancreas "${unet[@]}" "${region[@]}" --locator "$locator_96")
   train pancreas_unet.1 pancreas_unet_region --data "$data/pancreas48" "${with_locator[@]}" \
     --epochs "$(epochs 16 1)" --grid "$(grid 64)" --learning-rate 0.003
   train pancreas_unet.2 pancreas_unet_ft --data "$data/pancreas160" "${with_locator[@]}" \
@@ -432,12 +444,20 @@ pancreas_unet_13() {
 }
 
 pancreas_unet() {
+  pancreas_locator
   pancreas_unet_13
   train pancreas_unet.6 pancreas_unet_tw4 --data "$data/pancreas_mix" --task pancreas \
-    "${unet[@]}" "${region[@]}" --locator "$out/pancreas_locator" --epochs "$(epochs 3 1)" \
+    "${unet[@]}" "${region[@]}" --locator "$locator_96" --epochs "$(epochs 3 1)" \
     --grid "$(grid 96)" --learning-rate 0.0005 --tumour-weight 4 \
     --init-from "$runs/pancreas_unet_mix96/best"
   install pancreas_unet "$runs/pancreas_unet_tw4/best"
+  # As the classifier was trained behind it: beside session 11's locator.
+  if ! done_step stage-pancreas_unet; then
+    run mkdir -p "$work/stage"
+    run cp "$locator_96.safetensors" "$work/stage/pancreas_locator.safetensors"
+    run cp "$locator_96.json" "$work/stage/pancreas_locator.json"
+  fi
+  place "$work/stage" stage-pancreas_unet pancreas_unet "$runs/pancreas_unet_tw4/best"
 }
 
 pancreas_cnn() {
@@ -452,7 +472,7 @@ pancreas_cnn() {
     --learning-rate 0.001 --locator "$runs/pancreas_unet_mix96/best" \
     --init-from "$runs/liver_cnn_l96/best"
   train pancreas_cnn.2 pancreas_cnn_tw4 "${as_shipped[@]}" --epochs "$(epochs 6 1)" \
-    --learning-rate 0.0005 --locator "$out/pancreas_unet" \
+    --learning-rate 0.0005 --locator "$work/stage/pancreas_unet" \
     --init-from "$runs/pancreas_cnn_s14/best"
   install pancreas_cnn "$runs/pancreas_cnn_tw4/best" --set-locator pancreas_unet
 }
