@@ -382,10 +382,15 @@ fn the_training_preview_does_not_replace_a_case_with_results_of_its_own() {
     });
 }
 
-/// Writes a one-case data set from the panel's *Generate*, choosing `range` in its *Scans*
-/// menu unless it is already chosen, and returns the case's length along the body (world z,
-/// mm).
-fn generate_one_case(h: &mut Harness<'static, OncoscopeApp>, out: &Path, range: ScanRange) -> f64 {
+/// Writes a one-case data set from a fresh app's panel (no notice from an earlier run over
+/// it): *Generate*, after choosing `range` in the *Scans* menu unless it is already chosen.
+/// Returns the case's length along the body (world z, mm).
+fn generate_one_case(out: &Path, range: ScanRange) -> f64 {
+    let mut h = harness();
+    let h = &mut h;
+    open_panel(h);
+    h.get_by_label("Generate a synthetic data set").click();
+    h.run_steps(2);
     {
         let s = &mut h.state_mut().preferences_mut().training;
         s.synth_cases = 1;
@@ -404,8 +409,12 @@ fn generate_one_case(h: &mut Harness<'static, OncoscopeApp>, out: &Path, range: 
         h.state_mut().preferences_mut().training.synth_scan_range,
         range
     );
+    // The menu closed, and the pointer away from it (its tooltip would cover the button).
+    assert!(h.query_by_role(Role::ListBox).is_none());
+    h.get_by_label("Cases").hover();
+    h.run_steps(3);
     h.get_by_label("Generate").click();
-    h.run_steps(1);
+    h.run_steps(2);
     assert!(
         h.state().training().generating.is_some(),
         "Generate should start writing {}; notices: {:?}",
@@ -439,12 +448,8 @@ fn generate_one_case(h: &mut Harness<'static, OncoscopeApp>, out: &Path, range: 
 #[test]
 fn the_panel_generates_scans_that_reach_the_pelvis_when_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = harness();
-    open_panel(&mut h);
-    h.get_by_label("Generate a synthetic data set").click();
-    h.run_steps(2);
-    let abdomen = generate_one_case(&mut h, &dir.path().join("abdomen"), ScanRange::Abdomen);
-    let pelvis = generate_one_case(&mut h, &dir.path().join("pelvis"), ScanRange::AbdomenPelvis);
+    let abdomen = generate_one_case(&dir.path().join("abdomen"), ScanRange::Abdomen);
+    let pelvis = generate_one_case(&dir.path().join("pelvis"), ScanRange::AbdomenPelvis);
     assert!(
         pelvis > abdomen + 100.0,
         "the same case with its pelvis should run ≥ 100 mm further: {abdomen:.0} mm, then \
