@@ -93,68 +93,91 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
     // classifier was trained behind that earlier model, staged beside its locator.
     let dark = started_from("liver_unet_dark");
     assert!(dark.ends_with("runs/liver_unet_mix96/best"), "{dark}");
-    let bytes = |path: &str| std::fs::read(work.path().join(path)).unwrap();
-    assert_eq!(
-        bytes("runs/liver_cnn_l96/liver_finder.safetensors"),
-        bytes("stage/liver_unet.safetensors")
+    // Whether two files under the work folder hold the same bytes (the same model), said by
+    // name on failure rather than as megabytes of differing bytes.
+    let read = |path: &str| {
+        std::fs::read(work.path().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let same = |a: &str, b: &str, expected: bool| {
+        let not = if expected { "" } else { "not " };
+        assert_eq!(
+            read(a) == read(b),
+            expected,
+            "{a} and {b} should {not}be the same file"
+        );
+    };
+    same(
+        "runs/liver_cnn_l96/liver_finder.safetensors",
+        "stage/liver_unet.safetensors",
+        true,
     );
-    assert_ne!(
-        bytes("stage/liver_unet.safetensors"),
-        bytes("weights/liver_unet.safetensors")
+    same(
+        "stage/liver_unet.safetensors",
+        "weights/liver_unet.safetensors",
+        false,
     );
     // Session 21's U-Net (crisp lesions) started from session 20's (dark lesions), which is
     // staged: the shipped classifier was trained behind it.
     let crisp = started_from("liver_unet_crisp");
     assert!(crisp.ends_with("runs/liver_unet_dark/best"), "{crisp}");
-    assert_eq!(
-        bytes("runs/liver_cnn_dark/liver_finder.safetensors"),
-        bytes("stage/liver_unet_dark.safetensors")
+    same(
+        "runs/liver_cnn_dark/liver_finder.safetensors",
+        "stage/liver_unet_dark.safetensors",
+        true,
     );
-    assert_ne!(
-        bytes("stage/liver_unet_dark.safetensors"),
-        bytes("weights/liver_unet.safetensors")
+    same(
+        "stage/liver_unet_dark.safetensors",
+        "weights/liver_unet.safetensors",
+        false,
     );
 
     // Session 23's locator (scans of mixed range) started from session 1's, which every
     // other liver model was trained beside: staged models keep that one.
     let mixed = started_from("liver_locator_mixed");
     assert!(mixed.ends_with("runs/liver_unet/best"), "{mixed}");
-    assert_eq!(
-        bytes("weights/liver_locator.safetensors"),
-        bytes("runs/liver_locator_mixed/best.safetensors")
+    same(
+        "weights/liver_locator.safetensors",
+        "runs/liver_locator_mixed/best.safetensors",
+        true,
     );
-    assert_eq!(
-        bytes("stage/liver_locator.safetensors"),
-        bytes("runs/liver_unet/best.safetensors")
+    same(
+        "stage/liver_locator.safetensors",
+        "runs/liver_unet/best.safetensors",
+        true,
     );
-    assert_eq!(
-        bytes("runs/liver_unet_crisp/liver_locator.safetensors"),
-        bytes("runs/liver_unet/best.safetensors")
+    same(
+        "runs/liver_unet_crisp/liver_locator.safetensors",
+        "runs/liver_unet/best.safetensors",
+        true,
     );
 
     // Likewise the pancreas: session 23's locator started from session 11's, and the
     // classifier was trained behind the shipped U-Net staged beside session 11's locator.
     let mixed = started_from("pancreas_locator_mixed");
     assert!(mixed.ends_with("runs/pancreas_locator96/best"), "{mixed}");
-    assert_eq!(
-        bytes("weights/pancreas_locator.safetensors"),
-        bytes("runs/pancreas_locator_mixed/best.safetensors")
+    same(
+        "weights/pancreas_locator.safetensors",
+        "runs/pancreas_locator_mixed/best.safetensors",
+        true,
     );
-    assert_eq!(
-        bytes("stage/pancreas_locator.safetensors"),
-        bytes("runs/pancreas_locator96/best.safetensors")
+    same(
+        "stage/pancreas_locator.safetensors",
+        "runs/pancreas_locator96/best.safetensors",
+        true,
     );
-    assert_eq!(
-        bytes("stage/pancreas_unet.safetensors"),
-        bytes("weights/pancreas_unet.safetensors")
+    same(
+        "stage/pancreas_unet.safetensors",
+        "weights/pancreas_unet.safetensors",
+        true,
     );
     assert_eq!(
         card(&work.path().join("stage"), "pancreas_unet")["cube_refinements"],
         1
     );
-    assert_eq!(
-        bytes("runs/pancreas_cnn_tw4/pancreas_finder.safetensors"),
-        bytes("stage/pancreas_unet.safetensors")
+    same(
+        "runs/pancreas_cnn_tw4/pancreas_finder.safetensors",
+        "stage/pancreas_unet.safetensors",
+        true,
     );
 
     // A full-scale command would take these tiny steps for done ones: refused.

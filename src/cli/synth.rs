@@ -11,7 +11,8 @@ use clap::{Args, ValueEnum};
 use oncoscope::volume::Grid;
 use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::phantom::{
-    ContrastPhase, LesionLook, PhantomCase, PhantomOptions, ScanRange, check_lesion_contrast_hu,
+    ContrastPhase, LesionInfo, LesionLook, PhantomCase, PhantomOptions, ScanCoverage, ScanRange,
+    check_lesion_contrast_hu,
 };
 use oncoscope::volume::phantom_dataset::write_phantom_dataset;
 
@@ -232,36 +233,77 @@ fn lesion_count(text: &str) -> Result<usize, String> {
     }
 }
 
+/// One lesion as the case line names it: size, kind and hypodensity.
+fn lesion_text(l: &LesionInfo) -> String {
+    format!(
+        "{:.0} mm {} −{:.0} HU",
+        l.diameter_mm,
+        l.kind.name(),
+        l.contrast_hu
+    )
+}
+
+/// The lesions part of a case line: those the label holds, then any it lacks, either drawn
+/// above the scan's top (a scan that starts inside the liver) or too small to cover a voxel
+/// centre at this spacing.
+fn lesions_text(case: &PhantomCase) -> String {
+    let nz = case.labels.grid.dims[2];
+    let top_mm = case
+        .labels
+        .grid
+        .world_of_voxel([0.0, 0.0, nz as f64 - 0.5])
+        .z;
+    let (labelled, missing): (Vec<&LesionInfo>, Vec<&LesionInfo>) =
+        case.lesions.iter().partition(|l| l.voxel_count > 0);
+    let (above, unseen): (Vec<&LesionInfo>, Vec<&LesionInfo>) =
+        missing.into_iter().partition(|l| l.center_mm[2] > top_mm);
+    let list = |lesions: &[&LesionInfo]| {
+        let items: Vec<String> = lesions.iter().map(|l| lesion_text(l)).collect();
+        items.join(", ")
+    };
+    let mut text = match labelled.len() {
+        0 => "no lesions".to_string(),
+        1 => format!("1 lesion ({})", list(&labelled)),
+        n => format!("{n} lesions ({})", list(&labelled)),
+    };
+    for (lesions, place) in [(above, "above the scan"), (unseen, "between voxels")] {
+        if !lesions.is_empty() {
+            text.push_str(&format!(
+                " and {} {place}, not labelled ({})",
+                lesions.len(),
+                list(&lesions)
+            ));
+        }
+    }
+    text
+}
+
+/// What the scan covers beyond the abdomen, as ", abdomen and pelvis" and/or ", top inside the
+/// liver (N % of it above)"; empty for an abdomen-only scan.
+fn coverage_text(scan: &ScanCoverage) -> String {
+    let mut text = String::new();
+    if scan.pelvis {
+        text.push_str(", abdomen and pelvis");
+    }
+    if let Some(hidden) = scan.liver_hidden_fraction {
+        text.push_str(&format!(
+            ", top inside the liver ({:.0} % of its height above)",
+            hidden * 100.0
+        ));
+    }
+    text
+}
+
 /// One line about a written case.
 fn case_line(id: &str, case: &PhantomCase, files: (&str, &str), seconds: f64) -> String {
-    let lesions = if case.lesions.is_empty() {
-        "no lesions".to_string()
-    } else {
-        let sizes: Vec<String> = case
-            .lesions
-            .iter()
-            .map(|l| {
-                format!(
-                    "{:.0} mm {} −{:.0} HU",
-                    l.diameter_mm,
-                    l.kind.name(),
-                    l.contrast_hu
-                )
-            })
-            .collect();
-        format!(
-            "{} lesion{} ({})",
-            case.lesions.len(),
-            if case.lesions.len() == 1 { "" } else { "s" },
-            sizes.join(", ")
-        )
-    };
     let [nx, ny, nz] = case.ct.grid.dims;
     let [sx, sy, sz] = case.ct.grid.spacing_mm();
     format!(
-        "{id}: {lesions}, {}, {nx}×{ny}×{nz} at {sx:.2}×{sy:.2}×{sz:.2} mm, {} order, seed {} \
+        "{id}: {}, {}{}, {nx}×{ny}×{nz} at {sx:.2}×{sy:.2}×{sz:.2} mm, {} order, seed {} \
          → {}, {} ({seconds:.1} s)",
+        lesions_text(case),
         case.phase.name(),
+        coverage_text(&case.scan),
         file_orientation(case),
         case.seed,
         files.0,
@@ -390,6 +432,77 @@ mod tests {
         assert_eq!(o.phase, Some(ContrastPhase::NonContrast));
         assert_eq!(w.synth.task, TaskArg::Pancreas);
         assert!(Wrapper::try_parse_from(["synth", "--task", "kidney", "--out", "x"]).is_err());
+    }
+
+    #[test]
+    fn case_lines_say_what_the_scan_covers_and_which_lesions_lie_above_it() {
+        let options = PhantomOptions {
+            spacing_mm: Some([5.0, 5.0, 5.0]),
+            scan_range: ScanRange::Mixed,
+            lesion_count: Some(5),
+            ..PhantomOptions::default()
+        };
+        let (mut pelvic, mut cut, mut above) = (0, 0, 0);
+        for seed in 0..16 {
+            let case =
+                oncoscope::volume::phantom::generate_case(Task::Liver, seed, &options).unwrap();
+            let line = case_line("liver_000", &case, ("a", "b"), 0.0);
+            assert_eq!(
+                line.contains(", abdomen and pelvis,"),
+                case.scan.pelvis,
+                "seed {seed}: {line}"
+            );
+            assert_eq!(
+                line.contains("top inside the liver"),
+                case.scan.liver_hidden_fraction.is_some(),
+                "seed {seed}: {line}"
+            );
+            // The lesions the line counts as in the scan are those the label holds.
+            let in_label = case.lesions.iter().filter(|l| l.voxel_count > 0).count();
+            let missing = case.lesions.len() - in_label;
+            let counted = if in_label == 0 {
+                line.starts_with("liver_000: no lesions")
+            } else {
+                line.contains(&format!(": {in_label} lesion"))
+            };
+            assert!(counted, "seed {seed}: {in_label} lesions labelled: {line}");
+            // Each lesion the label lacks is named, as above the scan (only where it starts
+            // inside the liver) or between voxels.
+            let named = |place: &str| {
+                line.split(" and ")
+                    .filter_map(|part| part.split_once(&format!(" {place}, not labelled (")))
+                    .map(|(n, _)| n.parse::<usize>().unwrap())
+                    .sum::<usize>()
+            };
+            let (named_above, named_between) = (named("above the scan"), named("between voxels"));
+            assert_eq!(named_above + named_between, missing, "seed {seed}: {line}");
+            if named_above > 0 {
+                assert!(
+                    case.scan.liver_hidden_fraction.is_some(),
+                    "seed {seed}: {line}"
+                );
+            }
+            pelvic += usize::from(case.scan.pelvis);
+            cut += usize::from(case.scan.liver_hidden_fraction.is_some());
+            above += named_above;
+        }
+        assert!(pelvic > 0 && cut > 0 && above > 0, "{pelvic} {cut} {above}");
+        // The default scan covers the abdomen only, and its line says nothing more.
+        let case = oncoscope::volume::phantom::generate_case(
+            Task::Liver,
+            1,
+            &PhantomOptions {
+                scan_range: ScanRange::Abdomen,
+                ..options
+            },
+        )
+        .unwrap();
+        assert_eq!(case.scan, ScanCoverage::default());
+        let line = case_line("liver_000", &case, ("a", "b"), 0.0);
+        assert!(
+            !line.contains("pelvis") && !line.contains("above"),
+            "{line}"
+        );
     }
 
     #[test]

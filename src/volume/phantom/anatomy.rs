@@ -14,7 +14,7 @@ use super::geometry::{
     Aabb, Ellipsoid, Rot, Tube, V3, ellipse_sdf, segment_distance, smax, smin, v3,
 };
 use super::noise::{Fractal, ValueNoise};
-use super::pelvis::{Pelvis, ScanPlan, ScanRange};
+use super::pelvis::{Pelvis, ScanCoverage, ScanRange};
 use super::rng::Rng;
 use super::scene::Organ;
 
@@ -1329,8 +1329,9 @@ impl Anatomy {
     /// the rest of the case stays as drawn): for scans through the pelvis, draws it, shapes the
     /// hips and lowers the field of view to the lesser trochanters; for scans that start inside
     /// the liver, lowers the field of view's top. Nothing changes for [`ScanRange::Abdomen`].
-    pub fn extend_scan(&mut self, range: ScanRange, rng: &mut Rng) {
-        let plan = range.plan(rng);
+    /// Returns what the scan now covers (no cut when the liver could not be found).
+    pub fn extend_scan(&mut self, range: ScanRange, rng: &mut Rng) -> ScanCoverage {
+        let mut plan = range.plan(rng);
         let (mut z_lo, mut z_hi) = (self.fov.min.z, self.fov.max.z);
         if plan.pelvis {
             let pelvis = Pelvis::draw(self, rng);
@@ -1343,10 +1344,13 @@ impl Anatomy {
                 occupied_bounds(|p| self.liver_sdf(p, &[]), self.liver.bounds(), 4.0)
         {
             z_hi = z_hi.min(liver.max.z - hidden * (liver.max.z - liver.min.z));
+        } else {
+            plan.liver_hidden_fraction = None;
         }
-        if plan != ScanPlan::default() {
+        if plan != ScanCoverage::default() {
             self.fov = self.scan_box(z_lo, z_hi);
         }
+        plan
     }
 
     // ----- Organ SDFs (final shapes, lesions merged in) -----

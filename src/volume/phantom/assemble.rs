@@ -733,6 +733,8 @@ pub(crate) fn build_scene(
 /// The pelvis's bones, painted last (over everything else).
 fn push_pelvic_bones(out: &mut Vec<Structure>, pelvis: &Pelvis, hu: &TissueHu) {
     let flat_bone = || bone_shade(hu.cortical_bone, hu.vertebral_marrow, 1.5);
+    // The femur's head and trochanter: marrow a little fattier than the flat bones'.
+    let femur_bone = || bone_shade(hu.cortical_bone, hu.vertebral_marrow - 30.0, 1.5);
     let sacrum = pelvis.sacrum.clone();
     out.push(
         Structure::shaded(
@@ -772,7 +774,7 @@ fn push_pelvic_bones(out: &mut Vec<Structure>, pelvis: &Pelvis, hu: &TissueHu) {
             "femoral head",
             Aabb::around(pelvis.femoral_heads[side], reach),
             Arc::new(move |p: V3| pv.femoral_head_sdf(side, p)),
-            bone_shade(hu.cortical_bone, hu.vertebral_marrow - 30.0, 1.5),
+            femur_bone(),
             BACKGROUND,
         ));
         let t = pelvis.trochanters[side];
@@ -780,7 +782,7 @@ fn push_pelvic_bones(out: &mut Vec<Structure>, pelvis: &Pelvis, hu: &TissueHu) {
             "greater trochanter",
             t.bounds(),
             Arc::new(move |p: V3| t.sdf(p)),
-            bone_shade(hu.cortical_bone, hu.vertebral_marrow - 30.0, 1.5),
+            femur_bone(),
             BACKGROUND,
         ));
         let b = pelvis.pubic_bodies[side];

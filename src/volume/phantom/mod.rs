@@ -32,7 +32,7 @@ mod tissue;
 use std::sync::Arc;
 
 pub use lesions::{LESION_DIAMETER_RANGE_MM, LesionKind, LesionLook};
-pub use pelvis::ScanRange;
+pub use pelvis::{ScanCoverage, ScanRange};
 pub use rng::Rng;
 pub use tissue::ContrastPhase;
 
@@ -194,7 +194,9 @@ pub struct LesionInfo {
     pub diameter_mm: f64,
     /// Semi-axes (mm) of the underlying ellipsoid, before surface bumps.
     pub radii_mm: [f64; 3],
-    /// How much darker (HU) than the parenchyma its base intensity is: 20–60.
+    /// How much darker (HU) than the parenchyma its base intensity is: drawn from
+    /// [`PhantomOptions::lesion_contrast_hu`] (default 20–40 HU without contrast, 20–60 HU
+    /// with it).
     pub contrast_hu: f64,
     pub kind: LesionKind,
     /// Tumour-labelled voxels attributed to this lesion (0 when it fell between voxels).
@@ -219,7 +221,10 @@ pub struct PhantomCase {
     pub organ_hu: f32,
     /// Standard deviation (HU) of the added image noise.
     pub noise_sd_hu: f32,
-    /// Lesions in the target organ, in the order drawn.
+    /// What the scan covers beyond the abdomen (pelvis, a liver cut at the top).
+    pub scan: ScanCoverage,
+    /// Lesions in the target organ, in the order drawn, including any that lie outside the
+    /// scan (`voxel_count` 0).
     pub lesions: Vec<LesionInfo>,
 }
 
@@ -264,7 +269,7 @@ pub fn generate_case(
     options.validate()?;
     let target = organ_of(task);
     let mut anatomy = Anatomy::draw(&mut Rng::stream(seed, "anatomy"));
-    anatomy.extend_scan(options.scan_range, &mut Rng::stream(seed, "scan range"));
+    let scan = anatomy.extend_scan(options.scan_range, &mut Rng::stream(seed, "scan range"));
     let anatomy = Arc::new(anatomy);
     let mut rng = Rng::stream(seed, "appearance");
     let phase = options
@@ -335,6 +340,7 @@ pub fn generate_case(
         phase,
         organ_hu,
         noise_sd_hu,
+        scan,
         lesions: lesion_infos,
     })
 }

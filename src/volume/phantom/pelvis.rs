@@ -51,10 +51,10 @@ impl ScanRange {
     }
 
     /// What one case's scan covers, drawn from `rng` (nothing is drawn for `Abdomen`).
-    pub(crate) fn plan(self, rng: &mut Rng) -> ScanPlan {
+    pub(crate) fn plan(self, rng: &mut Rng) -> ScanCoverage {
         match self {
-            ScanRange::Abdomen => ScanPlan::default(),
-            ScanRange::AbdomenPelvis => ScanPlan {
+            ScanRange::Abdomen => ScanCoverage::default(),
+            ScanRange::AbdomenPelvis => ScanCoverage {
                 pelvis: true,
                 liver_hidden_fraction: None,
             },
@@ -62,7 +62,7 @@ impl ScanRange {
                 let pelvis = rng.chance(0.55);
                 let cut = rng.chance(0.25);
                 let fraction = rng.range_f32(0.1, 0.45);
-                ScanPlan {
+                ScanCoverage {
                     pelvis,
                     liver_hidden_fraction: cut.then_some(fraction),
                 }
@@ -71,12 +71,12 @@ impl ScanRange {
     }
 }
 
-/// One case's scan coverage.
+/// What one case's scan covers beyond the abdomen (the default covers neither).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub(crate) struct ScanPlan {
+pub struct ScanCoverage {
     /// Whether the scan runs down through the pelvis.
     pub pelvis: bool,
-    /// The fraction of the liver's height that lies above the scan's top, if it is cut.
+    /// The fraction (0–1) of the liver's height that lies above the scan's top, if it is cut.
     pub liver_hidden_fraction: Option<f32>,
 }
 
