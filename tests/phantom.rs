@@ -6,8 +6,8 @@ use std::path::Path;
 use oncoscope::volume::decathlon::{DatasetWriter, Task, read_dataset};
 use oncoscope::volume::nifti::{read_ct, read_labels};
 use oncoscope::volume::phantom::{
-    ContrastPhase, LESION_DIAMETER_RANGE_MM, LesionKind, LesionLook, PhantomCase, PhantomOptions,
-    ScanRange, case_seed, generate_case,
+    ContrastPhase, LESION_DIAMETER_RANGE_MM, LesionKind, LesionLook, PancreasBuild, PhantomCase,
+    PhantomOptions, ScanRange, case_seed, generate_case,
 };
 use oncoscope::volume::{AxisMap, CtVolume, LabelVolume};
 
@@ -812,4 +812,85 @@ fn scans_reach_the_pelvis_or_start_inside_the_liver_when_asked() {
         (1..=7).contains(&cut),
         "{cut} of 12 mixed scans start inside the liver"
     );
+}
+
+#[test]
+fn an_atrophic_pancreas_is_thin_and_fat_laced_like_the_real_ones_and_nothing_else_moves() {
+    // 3 mm voxels, as the real TotalSegmentator pancreases (17 and 22 mL, median −9 HU over
+    // the label) were measured at.
+    let full = PhantomOptions {
+        spacing_mm: Some([3.0, 3.0, 3.0]),
+        random_file_order: false,
+        lesion_count: Some(0),
+        phase: Some(ContrastPhase::PortalVenous),
+        ..PhantomOptions::default()
+    };
+    let atrophic = PhantomOptions {
+        pancreas_build: PancreasBuild::Atrophic,
+        ..full.clone()
+    };
+    let label_median_hu = |case: &PhantomCase| {
+        let mut hu: Vec<f32> = (case.ct.voxels.iter().zip(&case.labels.voxels))
+            .filter(|&(_, &l)| l == 1)
+            .map(|(&v, _)| v)
+            .collect();
+        hu.sort_by(f32::total_cmp);
+        hu[hu.len() / 2]
+    };
+    for seed in [3, 4] {
+        let a = generate_case(Task::Pancreas, seed, &full).unwrap();
+        let b = generate_case(Task::Pancreas, seed, &atrophic).unwrap();
+        assert!(!a.atrophic_pancreas && b.atrophic_pancreas);
+        let (ml_a, ml_b) = (a.organ_volume_ml(), b.organ_volume_ml());
+        assert!(
+            (50.0..115.0).contains(&ml_a) && (10.0..45.0).contains(&ml_b),
+            "seed {seed}: full {ml_a:.0} mL, atrophic {ml_b:.0} mL"
+        );
+        let (hu_a, hu_b) = (label_median_hu(&a), label_median_hu(&b));
+        assert!(
+            (-45.0..45.0).contains(&hu_b) && hu_b < hu_a - 40.0,
+            "seed {seed}: median {hu_a:.0} HU full, {hu_b:.0} HU atrophic"
+        );
+        // The same grid and, away from the full gland, the same voxels.
+        assert_eq!(a.ct.grid.dims, b.ct.grid.dims);
+        let g = &a.labels.grid;
+        let gland: Vec<[usize; 3]> = (0..g.voxel_count())
+            .filter(|&i| a.labels.voxels[i] >= 1)
+            .map(|i| g.coords(i))
+            .collect();
+        let margin = 5; // voxels, 15 mm: the gland's lobulation and partial-volume rim
+        let near_gland = |c: [usize; 3]| {
+            (0..3).all(|k| {
+                let lo = gland.iter().map(|v| v[k]).min().unwrap();
+                let hi = gland.iter().map(|v| v[k]).max().unwrap();
+                c[k] + margin >= lo && c[k] <= hi + margin
+            })
+        };
+        let moved_elsewhere = (0..g.voxel_count())
+            .filter(|&i| a.ct.voxels[i] != b.ct.voxels[i] && !near_gland(g.coords(i)))
+            .count();
+        assert_eq!(moved_elsewhere, 0, "seed {seed}");
+    }
+    // `Mixed` draws both builds; the default never thins the gland.
+    let coarse = PhantomOptions {
+        spacing_mm: Some([5.0, 5.0, 5.0]),
+        ..full.clone()
+    };
+    let mixed = PhantomOptions {
+        pancreas_build: PancreasBuild::Mixed,
+        ..coarse.clone()
+    };
+    let thinned = (0..10)
+        .filter(|&seed| {
+            assert!(
+                !generate_case(Task::Liver, seed, &coarse)
+                    .unwrap()
+                    .atrophic_pancreas
+            );
+            generate_case(Task::Liver, seed, &mixed)
+                .unwrap()
+                .atrophic_pancreas
+        })
+        .count();
+    assert!((2..=8).contains(&thinned), "{thinned} of 10 mixed");
 }

@@ -12,12 +12,13 @@ use candle_core::Device;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use oncoscope::app::training::{DataCheck, ModelChoice, RunStatus};
+use oncoscope::app::training::{DataCheck, ModelChoice, RunStatus, TrainingSettings};
 use oncoscope::app::{OncoscopeApp, StartupPlan};
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::LoadedModel;
-use oncoscope::volume::nifti::read_ct;
-use oncoscope::volume::phantom::ScanRange;
+use oncoscope::volume::decathlon::Task;
+use oncoscope::volume::nifti::{read_ct, read_labels};
+use oncoscope::volume::phantom::{PancreasBuild, ScanRange};
 use viewer_common::phantom_dataset;
 
 fn harness() -> Harness<'static, OncoscopeApp> {
@@ -382,10 +383,16 @@ fn the_training_preview_does_not_replace_a_case_with_results_of_its_own() {
     });
 }
 
-/// Writes a one-case data set from a fresh app's panel (no notice from an earlier run over
-/// it): *Generate*, after choosing `range` in the *Scans* menu unless it is already chosen.
-/// Returns the case's length along the body (world z, mm).
-fn generate_one_case(out: &Path, range: ScanRange) -> f64 {
+/// Writes a one-case data set of `task` from a fresh app's panel (no notice from an earlier
+/// run over it): *Generate*, after choosing `choice` in the menu labelled `menu` (*Scans* or
+/// *Pancreas*) unless `chosen` says it is chosen already.
+fn generate_one_case(
+    out: &Path,
+    task: Task,
+    menu: &str,
+    choice: &str,
+    chosen: impl Fn(&TrainingSettings) -> &'static str,
+) {
     let mut h = harness();
     let h = &mut h;
     open_panel(h);
@@ -393,22 +400,19 @@ fn generate_one_case(out: &Path, range: ScanRange) -> f64 {
     h.run_steps(2);
     {
         let s = &mut h.state_mut().preferences_mut().training;
+        s.task = task;
         s.synth_cases = 1;
         s.synth_seed = 5;
         s.synth_dir = out.display().to_string();
     }
     h.run_steps(1);
-    let chosen = h.state_mut().preferences_mut().training.synth_scan_range;
-    if chosen != range {
-        h.get_by_role_and_label(Role::ComboBox, "Scans").click();
+    if chosen(&h.state_mut().preferences_mut().training) != choice {
+        h.get_by_role_and_label(Role::ComboBox, menu).click();
         h.run_steps(2);
-        h.get_by_role_and_label(Role::Button, range.name()).click();
+        h.get_by_role_and_label(Role::Button, choice).click();
         h.run_steps(2);
     }
-    assert_eq!(
-        h.state_mut().preferences_mut().training.synth_scan_range,
-        range
-    );
+    assert_eq!(chosen(&h.state_mut().preferences_mut().training), choice);
     // The menu closed, and the pointer away from it (its tooltip would cover the button).
     assert!(h.query_by_role(Role::ListBox).is_none());
     h.get_by_label("Cases").hover();
@@ -426,7 +430,11 @@ fn generate_one_case(out: &Path, range: ScanRange) -> f64 {
     });
     let errors: Vec<_> = h.state().notices().iter().filter(|n| n.error).collect();
     assert!(errors.is_empty(), "{errors:?}");
-    let ct = read_ct(&out.join("imagesTr/liver_000.nii.gz")).unwrap();
+}
+
+/// The length (world z, mm) a CT file runs along the body.
+fn length_along_body_mm(file: &Path) -> f64 {
+    let ct = read_ct(file).unwrap();
     let grid = &ct.grid;
     let corner_z: Vec<f64> = (0..8)
         .map(|corner| {
@@ -448,11 +456,36 @@ fn generate_one_case(out: &Path, range: ScanRange) -> f64 {
 #[test]
 fn the_panel_generates_scans_that_reach_the_pelvis_when_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let abdomen = generate_one_case(&dir.path().join("abdomen"), ScanRange::Abdomen);
-    let pelvis = generate_one_case(&dir.path().join("pelvis"), ScanRange::AbdomenPelvis);
+    let scans = |s: &TrainingSettings| s.synth_scan_range.name();
+    let mut lengths = Vec::new();
+    for range in [ScanRange::Abdomen, ScanRange::AbdomenPelvis] {
+        let out = dir.path().join(range.name());
+        generate_one_case(&out, Task::Liver, "Scans", range.name(), scans);
+        lengths.push(length_along_body_mm(&out.join("imagesTr/liver_000.nii.gz")));
+    }
+    let (abdomen, pelvis) = (lengths[0], lengths[1]);
     assert!(
         pelvis > abdomen + 100.0,
         "the same case with its pelvis should run ≥ 100 mm further: {abdomen:.0} mm, then \
          {pelvis:.0} mm"
+    );
+}
+
+#[test]
+fn the_panel_generates_atrophic_pancreases_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let builds = |s: &TrainingSettings| s.synth_pancreas_build.name();
+    let mut volumes_ml = Vec::new();
+    for build in [PancreasBuild::Full, PancreasBuild::Atrophic] {
+        let out = dir.path().join(build.name());
+        generate_one_case(&out, Task::Pancreas, "Pancreas", build.name(), builds);
+        let labels = read_labels(&out.join("labelsTr/pancreas_000.nii.gz")).unwrap();
+        let voxels = labels.voxels.iter().filter(|&&l| l >= 1).count();
+        volumes_ml.push(voxels as f64 * labels.grid.voxel_volume_ml());
+    }
+    let (full, atrophic) = (volumes_ml[0], volumes_ml[1]);
+    assert!(
+        full > 50.0 && atrophic < 45.0 && atrophic < 0.6 * full,
+        "the same case's pancreas full and atrophic: {full:.0} mL, then {atrophic:.0} mL"
     );
 }

@@ -18,7 +18,7 @@ use crate::model::weights::shipped_weights_dir;
 use crate::model::{Architecture, GlobalPool, ModelKind};
 use crate::volume::dataset_check::DatasetCheck;
 use crate::volume::decathlon::Task;
-use crate::volume::phantom::ScanRange;
+use crate::volume::phantom::{PancreasBuild, ScanRange};
 
 /// Which networks a run trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -117,11 +117,13 @@ pub struct TrainingSettings {
     /// case, half of them around a lesion (off: whole grids, and a resumed run keeps its own).
     pub lesion_crops: bool,
     pub lesion_crop_voxels: usize,
-    /// Synthetic data set: number of cases, seed, folder and how far the scans run.
+    /// Synthetic data set: number of cases, seed, folder, how far the scans run and how full
+    /// the pancreas is.
     pub synth_cases: usize,
     pub synth_seed: u64,
     pub synth_dir: String,
     pub synth_scan_range: ScanRange,
+    pub synth_pancreas_build: PancreasBuild,
 }
 
 impl Default for TrainingSettings {
@@ -162,6 +164,7 @@ impl Default for TrainingSettings {
             synth_seed: 1,
             synth_dir: "data/synthetic".into(),
             synth_scan_range: ScanRange::Abdomen,
+            synth_pancreas_build: PancreasBuild::Full,
         }
     }
 }

@@ -91,6 +91,7 @@ impl OncoscopeApp {
             cases: settings.synth_cases,
             seed: settings.synth_seed,
             scan_range: settings.synth_scan_range,
+            pancreas_build: settings.synth_pancreas_build,
         });
     }
 

@@ -11,8 +11,8 @@ use clap::{Args, ValueEnum};
 use oncoscope::volume::Grid;
 use oncoscope::volume::decathlon::Task;
 use oncoscope::volume::phantom::{
-    ContrastPhase, LesionInfo, LesionLook, PhantomCase, PhantomOptions, ScanCoverage, ScanRange,
-    check_lesion_contrast_hu,
+    ContrastPhase, LesionInfo, LesionLook, PancreasBuild, PhantomCase, PhantomOptions,
+    ScanCoverage, ScanRange, check_lesion_contrast_hu,
 };
 use oncoscope::volume::phantom_dataset::write_phantom_dataset;
 
@@ -69,6 +69,27 @@ impl From<ScanArg> for ScanRange {
             ScanArg::Abdomen => ScanRange::Abdomen,
             ScanArg::AbdomenPelvis => ScanRange::AbdomenPelvis,
             ScanArg::Mixed => ScanRange::Mixed,
+        }
+    }
+}
+
+/// How full the pancreas is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PancreasArg {
+    /// 60–100 mL (the phantoms of every shipped model).
+    Full,
+    /// Thin and fat-laced, 15–40 mL, as in older patients.
+    Atrophic,
+    /// Per case: half full, half atrophic.
+    Mixed,
+}
+
+impl From<PancreasArg> for PancreasBuild {
+    fn from(p: PancreasArg) -> PancreasBuild {
+        match p {
+            PancreasArg::Full => PancreasBuild::Full,
+            PancreasArg::Atrophic => PancreasBuild::Atrophic,
+            PancreasArg::Mixed => PancreasBuild::Mixed,
         }
     }
 }
@@ -134,6 +155,10 @@ pub struct SynthArgs {
     /// gives the same abdomen and lesions, with the pelvis below.
     #[arg(long = "scan-range", value_enum, default_value_t = ScanArg::Abdomen)]
     pub scan_range: ScanArg,
+    /// How full the pancreas is. With `atrophic` and `mixed` the same seed gives the same
+    /// abdomen, the gland thinned in place (lesions are redrawn inside it).
+    #[arg(long = "pancreas-build", value_enum, default_value_t = PancreasArg::Full)]
+    pub pancreas_build: PancreasArg,
     /// One contrast phase for every case (default: drawn per case).
     #[arg(long, value_enum)]
     pub phase: Option<PhaseArg>,
@@ -202,6 +227,7 @@ impl SynthArgs {
         options.lesion_contrast_hu = self.lesion_contrast_hu;
         options.lesion_look = self.lesion_look.into();
         options.scan_range = self.scan_range.into();
+        options.pancreas_build = self.pancreas_build.into();
         options.phase = self.phase.map(ContrastPhase::from);
         options.random_file_order = !self.ras;
         options
@@ -299,11 +325,16 @@ fn case_line(id: &str, case: &PhantomCase, files: (&str, &str), seconds: f64) ->
     let [nx, ny, nz] = case.ct.grid.dims;
     let [sx, sy, sz] = case.ct.grid.spacing_mm();
     format!(
-        "{id}: {}, {}{}, {nx}×{ny}×{nz} at {sx:.2}×{sy:.2}×{sz:.2} mm, {} order, seed {} \
+        "{id}: {}, {}{}{}, {nx}×{ny}×{nz} at {sx:.2}×{sy:.2}×{sz:.2} mm, {} order, seed {} \
          → {}, {} ({seconds:.1} s)",
         lesions_text(case),
         case.phase.name(),
         coverage_text(&case.scan),
+        if case.atrophic_pancreas {
+            ", atrophic pancreas"
+        } else {
+            ""
+        },
         file_orientation(case),
         case.seed,
         files.0,
@@ -418,6 +449,8 @@ mod tests {
             "crisp",
             "--scan-range",
             "abdomen-pelvis",
+            "--pancreas-build",
+            "atrophic",
         ])
         .unwrap();
         let o = w.synth.options();
@@ -425,6 +458,7 @@ mod tests {
         assert_eq!(o.lesion_contrast_hu, Some((30.0, 80.0)));
         assert_eq!(o.lesion_look, LesionLook::Crisp);
         assert_eq!(o.scan_range, ScanRange::AbdomenPelvis);
+        assert_eq!(o.pancreas_build, PancreasBuild::Atrophic);
         for bad in ["80,30", "0,20", "20", "a,b", "20,900"] {
             assert!(parse_hu_range(bad).is_err(), "{bad}");
         }
@@ -520,6 +554,7 @@ mod tests {
             lesion_contrast_hu: None,
             lesion_look: LookArg::Soft,
             scan_range: ScanArg::Abdomen,
+            pancreas_build: PancreasArg::Full,
             phase: None,
             ras: false,
         };

@@ -11,7 +11,7 @@ use crate::model::progress::{CancelToken, RunControl};
 use crate::model::training::{TrainConfig, TrainingEvent, TrainingOutcome};
 use crate::volume::dataset_check::DatasetCheck;
 use crate::volume::decathlon::Task;
-use crate::volume::phantom::ScanRange;
+use crate::volume::phantom::{PancreasBuild, ScanRange};
 use crate::volume::{CtVolume, LabelVolume};
 
 /// Which kind of job an event is about, for progress bars and messages.
@@ -140,13 +140,14 @@ pub enum Request {
         task: Option<Task>,
     },
     /// Write `cases` synthetic phantoms of `task` into `out` as a Decathlon data set, their
-    /// scans covering `scan_range`.
+    /// scans covering `scan_range`, their pancreas as `pancreas_build` asks.
     GenerateDataset {
         out: PathBuf,
         task: Task,
         cases: usize,
         seed: u64,
         scan_range: ScanRange,
+        pancreas_build: PancreasBuild,
     },
     Train(Box<TrainingRequest>),
     /// Surfaces and lesion table of a label map.

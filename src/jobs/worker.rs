@@ -393,6 +393,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             cases,
             seed,
             scan_range,
+            pancreas_build,
         } => {
             write_phantom_dataset(
                 &out,
@@ -401,6 +402,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 seed,
                 &PhantomOptions {
                     scan_range,
+                    pancreas_build,
                     ..PhantomOptions::small()
                 },
                 &mut |index, id, _, _| {

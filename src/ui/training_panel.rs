@@ -13,7 +13,7 @@ use crate::model::progress::format_duration;
 use crate::model::training::crops::{CROP_MULTIPLE, MIN_CROP_VOXELS};
 use crate::model::{GlobalPool, ModelKind};
 use crate::volume::decathlon::Task;
-use crate::volume::phantom::ScanRange;
+use crate::volume::phantom::{PancreasBuild, ScanRange};
 
 const PROBLEM: Color32 = Color32::from_rgb(235, 110, 100);
 const GOOD: Color32 = Color32::from_rgb(120, 200, 120);
@@ -154,6 +154,22 @@ fn data_section(app: &mut OncoscopeApp, ui: &mut egui::Ui, running: bool) {
                 .on_hover_text(
                     "abdomen: liver top to kidneys; abdomen-pelvis: on down through the pelvis; \
                      mixed: about half reach the pelvis, a quarter start inside the liver",
+                );
+            egui::ComboBox::new("synth_pancreas_build", "Pancreas")
+                .selected_text(settings.synth_pancreas_build.name())
+                .show_ui(ui, |ui| {
+                    for build in PancreasBuild::ALL {
+                        ui.selectable_value(
+                            &mut settings.synth_pancreas_build,
+                            build,
+                            build.name(),
+                        );
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "full: 60–100 mL, as every shipped model was trained on; atrophic: thin \
+                     and fat-laced, 15–40 mL, as in older patients; mixed: half each",
                 );
             ui.label(
                 RichText::new(format!(

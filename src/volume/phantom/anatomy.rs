@@ -335,6 +335,11 @@ impl LiverShape {
     }
 }
 
+/// The fat blend's smoothstep edges in a full gland (see [`PancreasShape::fat_edges`]).
+const FULL_FAT_EDGES: (f32, f32) = (-0.2, 1.2);
+/// The mean of that blend for a unit normal texture.
+const FULL_MEAN_FAT_BLEND: f32 = 0.3;
+
 /// The pancreas: a tapered tube from the tail (at the splenic hilum) through body and neck to
 /// the head and uncinate process, with lobulated margins.
 #[derive(Debug, Clone)]
@@ -343,12 +348,17 @@ pub(crate) struct PancreasShape {
     pub lobule_mm: f32,
     pub bump_mm: f32,
     pub bump_offset: V3,
-    /// Fraction (0–0.35) of fat interdigitating between lobules.
+    /// Fraction (0–0.35; 0.7–1 atrophic) of fat interdigitating between lobules.
     pub fatty_fraction: f32,
+    /// Smoothstep edges, in units of the fine texture (a unit normal), of where that fat lies.
+    pub fat_edges: (f32, f32),
+    /// The mean of that smoothstep over the texture: the share of `fatty_fraction` the gland's
+    /// mean HU moves toward fat.
+    pub mean_fat_blend: f32,
 }
 
 impl PancreasShape {
-    fn scaled(&self, s: f32) -> PancreasShape {
+    pub(crate) fn scaled(&self, s: f32) -> PancreasShape {
         let mut out = self.clone();
         let radii: Vec<f32> = self.tube.radii_mm().iter().map(|r| r * s).collect();
         out.tube = Tube::new(self.tube.points().to_vec(), radii);
@@ -724,6 +734,8 @@ impl Anatomy {
             } else {
                 0.0
             },
+            fat_edges: FULL_FAT_EDGES,
+            mean_fat_blend: FULL_MEAN_FAT_BLEND,
         };
 
         let mut anatomy = Anatomy {

@@ -84,13 +84,10 @@ fn tube_sdf(tube: &super::geometry::Tube) -> SdfFn {
     Arc::new(move |p: V3| tube.sdf(p))
 }
 
-/// Mean fraction of the fatty-infiltration blend `smoothstep(-0.2, 1.2, fine)` for a unit
-/// normal `fine` texture.
-const MEAN_FAT_BLEND: f32 = 0.3;
-
 /// The mean HU of the pancreas as shaded (fat between lobules lowers it).
 pub(crate) fn pancreas_parenchyma_hu(a: &Anatomy, hu: &TissueHu) -> f32 {
-    hu.pancreas + a.pancreas.fatty_fraction * MEAN_FAT_BLEND * (hu.fat_visceral - hu.pancreas)
+    let gland = &a.pancreas;
+    hu.pancreas + gland.fatty_fraction * gland.mean_fat_blend * (hu.fat_visceral - hu.pancreas)
 }
 
 /// Where `organ` is labelled before any lesion is added, as an approximate signed distance (mm;
@@ -474,7 +471,7 @@ pub(crate) fn build_scene(
         .fold(a.pancreas_bounds(), |b, l| b.union(l.bounds()));
     {
         let (an, ls) = (a.clone(), lesions.clone());
-        let (pancreas, fat, fatty) = (hu.pancreas, hu.fat_visceral, a.pancreas.fatty_fraction);
+        let (pancreas, fat, gland) = (hu.pancreas, hu.fat_visceral, a.pancreas.clone());
         out.push(
             Structure::shaded(
                 "pancreas",
@@ -482,7 +479,7 @@ pub(crate) fn build_scene(
                 Arc::new(move |p: V3| an.pancreas_sdf(p, &ls)),
                 Box::new(move |s: &Sample| {
                     let tissue = pancreas + 6.0 * s.tex + 4.0 * s.fine;
-                    let f = fatty * smoothstep(-0.2, 1.2, s.fine);
+                    let f = gland.fat_blend(s.fine);
                     tissue + (fat - tissue) * f
                 }),
                 organ_rule(Organ::Pancreas),

@@ -23,6 +23,7 @@ mod body;
 mod geometry;
 mod lesions;
 mod noise;
+mod pancreas_build;
 mod pelvis;
 mod render;
 mod rng;
@@ -32,6 +33,7 @@ mod tissue;
 use std::sync::Arc;
 
 pub use lesions::{LESION_DIAMETER_RANGE_MM, LesionKind, LesionLook};
+pub use pancreas_build::PancreasBuild;
 pub use pelvis::{ScanCoverage, ScanRange};
 pub use rng::Rng;
 pub use tissue::ContrastPhase;
@@ -86,6 +88,9 @@ pub struct PhantomOptions {
     /// How far the scan runs along the body: the abdomen only (default), on through the
     /// pelvis, or drawn per case (some also starting inside the liver).
     pub scan_range: ScanRange,
+    /// How full the pancreas is: full (default), atrophic (thin and fat-laced, as in older
+    /// patients) or drawn per case.
+    pub pancreas_build: PancreasBuild,
 }
 
 impl Default for PhantomOptions {
@@ -105,6 +110,7 @@ impl Default for PhantomOptions {
             lesion_contrast_hu: None,
             lesion_look: LesionLook::Soft,
             scan_range: ScanRange::Abdomen,
+            pancreas_build: PancreasBuild::Full,
         }
     }
 }
@@ -223,6 +229,8 @@ pub struct PhantomCase {
     pub noise_sd_hu: f32,
     /// What the scan covers beyond the abdomen (pelvis, a liver cut at the top).
     pub scan: ScanCoverage,
+    /// Whether the pancreas was drawn atrophic ([`PancreasBuild`]).
+    pub atrophic_pancreas: bool,
     /// Lesions in the target organ, in the order drawn, including any that lie outside the
     /// scan (`voxel_count` 0).
     pub lesions: Vec<LesionInfo>,
@@ -270,6 +278,10 @@ pub fn generate_case(
     let target = organ_of(task);
     let mut anatomy = Anatomy::draw(&mut Rng::stream(seed, "anatomy"));
     let scan = anatomy.extend_scan(options.scan_range, &mut Rng::stream(seed, "scan range"));
+    let atrophic_pancreas = anatomy.build_pancreas(
+        options.pancreas_build,
+        &mut Rng::stream(seed, "pancreas build"),
+    );
     let anatomy = Arc::new(anatomy);
     let mut rng = Rng::stream(seed, "appearance");
     let phase = options
@@ -341,6 +353,7 @@ pub fn generate_case(
         organ_hu,
         noise_sd_hu,
         scan,
+        atrophic_pancreas,
         lesions: lesion_infos,
     })
 }
