@@ -287,7 +287,8 @@ fn synth_train_infer_eval_round_trip() {
         &d("eval"),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("mean"), "{}", text(&o));
+    let eval_text = text(&o);
+    assert!(eval_text.contains("mean"), "{eval_text}");
     let csv = std::fs::read_to_string(dir.path().join("eval/eval.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
     assert!(Path::new(&d("eval/eval.json")).is_file());
@@ -322,6 +323,43 @@ fn synth_train_infer_eval_round_trip() {
         "{reported} vs {expected}\n{csv}"
     );
     assert_eq!(summary["summary"]["tumour_cases"], with_tumour);
+    // The segmenter's predicted tumour volume as a cancer score: its ROC AUC over the rows
+    // (pairs of a cancer and a normal case, ties half), or null with one class only.
+    let (cancer, normal): (Vec<&Vec<&str>>, Vec<&Vec<&str>>) =
+        rows.iter().partition(|r| r[column("true_cancer")] == "1");
+    let reported = &summary["summary"]["tumour_volume_roc_auc"];
+    if cancer.is_empty() || normal.is_empty() {
+        assert!(reported.is_null(), "{reported}");
+    } else {
+        let mut wins = 0.0;
+        for c in &cancer {
+            for n in &normal {
+                let (a, b) = (
+                    number(c, "tumour_ml_predicted"),
+                    number(n, "tumour_ml_predicted"),
+                );
+                wins += if a > b {
+                    1.0
+                } else if a == b {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+        let expected = wins / (cancer.len() * normal.len()) as f64;
+        let reported = reported.as_f64().unwrap();
+        assert!(
+            (reported - expected).abs() < 1e-9,
+            "{reported} vs {expected}"
+        );
+        assert!(
+            eval_text.contains(&format!(
+                "predicted tumour volume as the score): ROC AUC {reported:.4}"
+            )),
+            "{eval_text}"
+        );
+    }
     // Volumes and lesions agree with the truth: a case has tumour volume and lesions exactly
     // when it has cancer; found and spurious lesions are parts of the true and predicted ones.
     let mut found = 0.0;

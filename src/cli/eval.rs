@@ -14,7 +14,7 @@ use oncoscope::mesh::{LesionDetection, LesionMatching, match_lesions};
 use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
 use oncoscope::model::inference::{classify_reusing, segment};
 use oncoscope::model::metrics::{
-    ClassifierScores, SegmentationScores, StructureOverlaps, StructureVolumes,
+    ClassifierScores, SegmentationScores, StructureOverlaps, StructureVolumes, roc_auc,
 };
 use oncoscope::model::progress::CancelToken;
 use oncoscope::volume::decathlon::{DecathlonCase, Task, check_task_labels, read_dataset};
@@ -94,6 +94,10 @@ struct Summary {
     lesions: Option<LesionDetection>,
     min_lesion_ml: f64,
     classifier: Option<ClassifierScores>,
+    /// ROC AUC of the U-Net's predicted tumour volume (mL) as a cancer score, over the
+    /// segmented cases: how well the segmenter alone tells cancer from normal, beside the
+    /// classifier. `None` unless both classes occur.
+    tumour_volume_roc_auc: Option<f64>,
 }
 
 pub fn run_eval(args: &EvalArgs) -> Result<()> {
@@ -169,6 +173,10 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         .iter()
         .filter_map(|r| r.scores.map(|s| (s, r.true_cancer)))
         .collect();
+    let (tumour_ml, seg_truths): (Vec<f64>, Vec<bool>) = results
+        .iter()
+        .filter_map(|r| r.volumes.map(|v| (v.tumour_ml_predicted, r.true_cancer)))
+        .unzip();
     let (probs, truths): (Vec<f64>, Vec<bool>) = results
         .iter()
         .filter_map(|r| r.probability.map(|p| (p, r.true_cancer)))
@@ -180,6 +188,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         lesions: (!matchings.is_empty()).then(|| LesionDetection::over(&matchings)),
         min_lesion_ml: args.min_lesion_ml,
         classifier: (!probs.is_empty()).then(|| ClassifierScores::compute(&probs, &truths)),
+        tumour_volume_roc_auc: roc_auc(&tumour_ml, &seg_truths),
     };
     print!("{}", table(&results, &summary));
     let (csv_path, json_path) = (out.join("eval.csv"), out.join("eval.json"));
@@ -354,6 +363,12 @@ fn table(results: &[CaseResult], summary: &Summary) -> String {
             opt(c.roc_auc),
             opt(c.sensitivity),
             opt(c.specificity)
+        );
+    }
+    if let Some(auc) = summary.tumour_volume_roc_auc {
+        let _ = writeln!(
+            s,
+            "segmenter as a classifier (its predicted tumour volume as the score): ROC AUC {auc:.4}"
         );
     }
     s
