@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::VolumeError;
 use super::decathlon::{CaseFiles, DatasetWriter, Task};
 use super::phantom::{
-    LesionLook, PhantomCase, PhantomOptions, ScanRange, case_seed, generate_case,
+    LesionLook, PancreasBuild, PhantomCase, PhantomOptions, ScanRange, case_seed, generate_case,
 };
 
 /// Writes `count` phantoms for `task` into `out` (created if needed) with `dataset.json`;
@@ -73,6 +73,7 @@ pub fn synth_flags(options: &PhantomOptions) -> Option<String> {
     base.lesion_contrast_hu = options.lesion_contrast_hu;
     base.lesion_look = options.lesion_look;
     base.scan_range = options.scan_range;
+    base.pancreas_build = options.pancreas_build;
     base.phase = options.phase;
     base.random_file_order = options.random_file_order;
     if base != *options {
@@ -100,6 +101,9 @@ pub fn synth_flags(options: &PhantomOptions) -> Option<String> {
     }
     if options.scan_range != ScanRange::default() {
         flags += &format!(" --scan-range {}", options.scan_range.name());
+    }
+    if options.pancreas_build != PancreasBuild::default() {
+        flags += &format!(" --pancreas-build {}", options.pancreas_build.name());
     }
     if let Some(phase) = options.phase {
         flags += &format!(" --phase {}", phase.name());
@@ -134,6 +138,14 @@ mod tests {
             ..PhantomOptions::default()
         };
         assert_eq!(synth_flags(&options).unwrap(), " --scan-range mixed");
+        let options = PhantomOptions {
+            pancreas_build: PancreasBuild::Atrophic,
+            ..PhantomOptions::small()
+        };
+        assert_eq!(
+            synth_flags(&options).unwrap(),
+            " --small --pancreas-build atrophic"
+        );
         let options = PhantomOptions {
             lesion_look: LesionLook::Crisp,
             ..PhantomOptions::small()

@@ -336,9 +336,9 @@ impl LiverShape {
 }
 
 /// The fat blend's smoothstep edges in a full gland (see [`PancreasShape::fat_edges`]).
-const FULL_FAT_EDGES: (f32, f32) = (-0.2, 1.2);
+pub(crate) const FULL_FAT_EDGES: (f32, f32) = (-0.2, 1.2);
 /// The mean of that blend for a unit normal texture.
-const FULL_MEAN_FAT_BLEND: f32 = 0.3;
+pub(crate) const FULL_MEAN_FAT_BLEND: f32 = 0.3;
 
 /// The pancreas: a tapered tube from the tail (at the splenic hilum) through body and neck to
 /// the head and uncinate process, with lobulated margins.
@@ -348,7 +348,7 @@ pub(crate) struct PancreasShape {
     pub lobule_mm: f32,
     pub bump_mm: f32,
     pub bump_offset: V3,
-    /// Fraction (0–0.35; 0.7–1 atrophic) of fat interdigitating between lobules.
+    /// Fraction (0–0.35; 0.5–0.9 atrophic) of fat interdigitating between lobules.
     pub fatty_fraction: f32,
     /// Smoothstep edges, in units of the fine texture (a unit normal), of where that fat lies.
     pub fat_edges: (f32, f32),

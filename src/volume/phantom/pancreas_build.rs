@@ -23,7 +23,8 @@ pub enum PancreasBuild {
     #[default]
     Full,
     /// Thinned to 15–40 mL, with more lobulated margins and fat between the lobules throughout
-    /// (mean about 0–40 HU over the gland), as in older patients.
+    /// (in portal-venous phase a median of about 0–30 HU over its label at 3 mm), as in older
+    /// patients.
     Atrophic,
     /// Drawn per case: half full, half atrophic.
     Mixed,
@@ -98,12 +99,13 @@ fn mean_blend_of_unit_normal((lo, hi): (f32, f32)) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::volume::phantom::anatomy::{FULL_FAT_EDGES, FULL_MEAN_FAT_BLEND};
 
     #[test]
     fn the_mean_blend_matches_the_full_glands_constant_and_grows_with_lower_edges() {
-        // The full gland's edges, whose mean the shading constant 0.3 stands for.
-        let full = mean_blend_of_unit_normal((-0.2, 1.2));
-        assert!((full - 0.3).abs() < 0.02, "{full}");
+        // The full gland's edges, whose mean the shading constant stands for.
+        let full = mean_blend_of_unit_normal(FULL_FAT_EDGES);
+        assert!((full - FULL_MEAN_FAT_BLEND).abs() < 0.02, "{full}");
         let atrophic = mean_blend_of_unit_normal(ATROPHIC_FAT_EDGES);
         assert!((0.45..0.55).contains(&atrophic), "{atrophic}");
     }
