@@ -823,7 +823,7 @@ fn mesh_leaves_no_file_of_an_earlier_run_nor_a_partial_one() {
 }
 
 #[test]
-fn infer_says_how_far_to_trust_the_shipped_classifier() {
+fn infer_says_how_far_to_trust_the_shipped_models() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let o = oncoscope(&[
@@ -848,10 +848,27 @@ fn infer_says_how_far_to_trust_the_shipped_classifier() {
     )
     .unwrap();
     let auc = card["metrics"]["roc_auc"].as_f64().unwrap();
+    let segmenter_card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/pancreas_unet.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let organ_dice = segmenter_card["metrics"]["organ_dice"].as_f64().unwrap();
+    let tumour_dice = segmenter_card["metrics"]["tumour_dice"].as_f64().unwrap();
     let o = oncoscope(&["infer", ct.to_str().unwrap(), "--task", "pancreas"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains(&format!("Classifier's validation ROC AUC (its card; held-out figures in weights/README.md): {auc:.3}")),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains(&format!(
+            "Segmenter's validation Dice (its card; held-out figures in weights/README.md): \
+             organ {organ_dice:.3}, tumour {tumour_dice:.3}"
+        )),
         "{}",
         text(&o)
     );
@@ -865,4 +882,12 @@ fn infer_says_how_far_to_trust_the_shipped_classifier() {
     let json: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     assert_eq!(json["classifier_validation_roc_auc"].as_f64(), Some(auc));
+    assert_eq!(
+        json["segmenter_validation_dice"]["organ"].as_f64(),
+        Some(organ_dice)
+    );
+    assert_eq!(
+        json["segmenter_validation_dice"]["tumour"].as_f64(),
+        Some(tumour_dice)
+    );
 }

@@ -44,7 +44,7 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
     let weights = viewer_weights(dir.path());
     let (ct, label) = sample();
     let mut plan = StartupPlan::open(Some((ct, Some(label))));
-    plan.weights_dir = Some(weights);
+    plan.weights_dir = Some(weights.clone());
     let mut h = harness(plan);
     run_until(&mut h, "the case to load", |app| {
         app.case().is_some_and(|c| c.ground_truth.is_some())
@@ -67,6 +67,18 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
     h.get_by_label("Probability of cancer");
     h.get_by_label("Predicted label");
     h.get_by_label("Ground truth vs prediction");
+    // Beside the outline, how far to trust it: the segmenter's card's own validation Dice.
+    let card = oncoscope::model::checkpoint::read_card(&weights.join("liver_unet")).unwrap();
+    let dice = card
+        .validation_dice()
+        .expect("the shipped segmenter was validated");
+    assert_eq!(
+        case.segmentation_run.and_then(|r| r.validation_dice),
+        Some(dice)
+    );
+    h.get_by_label_contains(&format!(
+        "this segmenter's validation Dice: {dice} (1 = perfect"
+    ));
     let matching = case.current_matching().expect("lesions matched");
     let truth_lesions = case
         .ground_truth

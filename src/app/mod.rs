@@ -541,6 +541,7 @@ impl OncoscopeApp {
                     model,
                     seconds,
                     report,
+                    validation_dice,
                     ct,
                 } => {
                     if self.case.as_ref().is_some_and(|c| Arc::ptr_eq(&c.ct, &ct)) {
@@ -548,7 +549,11 @@ impl OncoscopeApp {
                         let layer = self.new_layer(model, labels);
                         if let Some(case) = &mut self.case {
                             case.prediction = Some(layer);
-                            case.segmentation_run = Some(SegmentationRun { seconds, report });
+                            case.segmentation_run = Some(SegmentationRun {
+                                seconds,
+                                report,
+                                validation_dice,
+                            });
                         }
                         self.request_surfaces(LabelSource::Prediction);
                     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::training::TrainingSettings;
 use crate::jobs::{JobKind, LabelSource};
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Structure, Surface};
+use crate::model::checkpoint::ValidationDice;
 use crate::model::inference::{Classification, SegmentationReport};
 use crate::model::metrics::SegmentationScores;
 use crate::slice::{Convention, OverlayMode, Plane};
@@ -34,6 +35,9 @@ pub struct SegmentationRun {
     pub seconds: f64,
     /// What the segmenter did beyond one pass of its network.
     pub report: SegmentationReport,
+    /// The segmenter's Dice on its validation cases, from its card (`None` for a model still
+    /// training, or a card without it).
+    pub validation_dice: Option<ValidationDice>,
 }
 
 /// A classifier's verdict on the case, with what says how far to trust it.

@@ -120,6 +120,7 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
     let validation_roc_auc = cnn
         .as_ref()
         .and_then(|m| m.card.metrics.get("roc_auc").copied());
+    let validation_dice = unet.as_ref().and_then(|m| m.card.validation_dice());
     if args.json {
         let out = serde_json::json!({
             "ct": args.ct.display().to_string(),
@@ -127,6 +128,7 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
             "segmenter": unet.as_ref().map(|m| m.path.display().to_string()),
             "classification": classification,
             "classifier_validation_roc_auc": validation_roc_auc,
+            "segmenter_validation_dice": validation_dice,
             "true_cancer": true_cancer,
             "organ_volume_ml": count(1).zip(count(2)).map(|(a, b)| (a + b) as f64 * voxel_ml),
             "tumour_volume_ml": count(2).map(|n| n as f64 * voxel_ml),
@@ -175,6 +177,11 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
             "Tumour volume: {:.1} mL",
             count(2).unwrap_or(0) as f64 * voxel_ml
         );
+        if let Some(dice) = validation_dice {
+            println!(
+                "Segmenter's validation Dice (its card; held-out figures in weights/README.md): {dice}"
+            );
+        }
         if let Some(r) = report.filter(|r| r.recentrings > 0) {
             println!(
                 "Re-centred its cube on its own outline {} time(s)",

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Surface};
 use crate::model::ModelKind;
+use crate::model::checkpoint::ValidationDice;
 use crate::model::inference::{Classification, SegmentationReport};
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::{CancelToken, RunControl};
@@ -199,6 +200,8 @@ pub enum Event {
         seconds: f64,
         /// What the segmenter did beyond one pass of its network.
         report: SegmentationReport,
+        /// The model's Dice on its validation cases, from its card.
+        validation_dice: Option<ValidationDice>,
         /// The CT it was computed on: the viewer drops a result of a case no longer open.
         ct: Arc<CtVolume>,
     },

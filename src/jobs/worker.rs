@@ -620,6 +620,7 @@ fn run_segmenter(
                 model: model.path.clone(),
                 seconds: started.elapsed().as_secs_f64(),
                 report,
+                validation_dice: model.card.validation_dice(),
                 ct: ct.clone(),
             });
             Ok(Some(labels))

@@ -73,8 +73,41 @@ fn is_zero_ml(ml: &f64) -> bool {
 /// shipped pancreas segmenter reaches its fixed point after two or three.
 pub const MAX_CUBE_REFINEMENTS: usize = 8;
 
+/// A segmenter's Dice on its own validation cases, read from its card: how far to trust an
+/// outline, shown beside it. A model of the organ's region was validated on the true organ's
+/// cube, so the whole cascade (behind its locator) does somewhat worse; held-out figures are in
+/// the model card (`weights/README.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ValidationDice {
+    /// Organ Dice (organ and tumour together against the true organ), 0..1.
+    pub organ: f64,
+    /// Tumour Dice over the validation cases with a tumour, 0..1; `None` where the card has none.
+    pub tumour: Option<f64>,
+}
+
+impl std::fmt::Display for ValidationDice {
+    /// `organ 0.836, tumour 0.430` (the tumour figure only where the card has one).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "organ {:.3}", self.organ)?;
+        match self.tumour {
+            Some(tumour) => write!(f, ", tumour {tumour:.3}"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl ModelCard {
     pub const FORMAT: u32 = 1;
+
+    /// The segmenter's validation Dice from [`Self::metrics`] (`organ_dice`, `tumour_dice`);
+    /// `None` for a card without an organ Dice (a classifier, or a model never validated).
+    pub fn validation_dice(&self) -> Option<ValidationDice> {
+        let finite = |name: &str| self.metrics.get(name).copied().filter(|v| v.is_finite());
+        Some(ValidationDice {
+            organ: finite("organ_dice")?,
+            tumour: finite("tumour_dice"),
+        })
+    }
 
     /// Why the card's inference settings (`cube_refinements`, `min_lesion_ml`, which a user may
     /// set by hand) cannot run this model, if they cannot.
@@ -348,6 +381,47 @@ pub fn device_by_name(name: &str) -> Result<Device> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validation_dice_comes_from_the_card_s_metrics_and_skips_what_is_missing() {
+        let mut card = ModelCard {
+            format: ModelCard::FORMAT,
+            architecture: Architecture::reference(ModelKind::Unet),
+            preprocessing: Preprocessing::cube(16),
+            task: "liver".into(),
+            labels: BTreeMap::new(),
+            epoch: 1,
+            metrics: BTreeMap::new(),
+            dataset: String::new(),
+            seed: 0,
+            notes: BTreeMap::new(),
+            locator: None,
+            cube_refinements: 0,
+            min_lesion_ml: 0.0,
+            tile_voxels: 0,
+        };
+        assert_eq!(
+            card.validation_dice(),
+            None,
+            "no organ Dice: not a validated segmenter"
+        );
+        card.metrics.insert("roc_auc".into(), 0.9);
+        assert_eq!(card.validation_dice(), None, "a classifier's card");
+        card.metrics.insert("organ_dice".into(), 0.9561);
+        let organ_only = card.validation_dice().unwrap();
+        assert_eq!(organ_only.tumour, None);
+        assert_eq!(organ_only.to_string(), "organ 0.956");
+        card.metrics.insert("tumour_dice".into(), f64::NAN);
+        assert_eq!(
+            card.validation_dice().unwrap().tumour,
+            None,
+            "NaN is no figure"
+        );
+        card.metrics.insert("tumour_dice".into(), 0.7024);
+        let both = card.validation_dice().unwrap();
+        assert_eq!((both.organ, both.tumour), (0.9561, Some(0.7024)));
+        assert_eq!(both.to_string(), "organ 0.956, tumour 0.702");
+    }
 
     #[test]
     fn inference_settings_apply_only_where_they_can_run() {

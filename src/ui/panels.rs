@@ -432,6 +432,16 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
     if let Some(prediction) = &case.prediction {
         if let Some(run) = case.segmentation_run {
             ui.label(format!("Segmentation took {:.1} s", run.seconds));
+            // How far to trust the outline, beside it: the model's own validation figures.
+            if let Some(dice) = run.validation_dice {
+                ui.label(
+                    RichText::new(format!(
+                        "this segmenter's validation Dice: {dice} (1 = perfect; held-out \
+                         figures in weights/README.md)"
+                    ))
+                    .small(),
+                );
+            }
             let report = run.report;
             if report.recentrings > 0 {
                 let times = match report.recentrings {
