@@ -926,3 +926,65 @@ fn a_new_run_refuses_a_folder_holding_a_run_and_a_resume_must_be_of_its_task() {
     let outcome = train(&more, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
     assert_eq!(outcome.epochs_done, 2);
 }
+
+#[test]
+fn the_lesion_loss_adds_to_the_unet_s_loss_and_a_resume_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 3, 53);
+    // Weights that are no number of 0 or more, or a classifier's, are refused before any case
+    // is prepared.
+    let run = dir.path().join("refused");
+    for bad in [-1.0, f64::NAN] {
+        let mut cfg = tiny_config(&data, &run, ModelKind::Unet, 1);
+        cfg.lesion_loss = Some(bad);
+        assert_refused_before_preparation(&cfg, false, &["lesion loss"]);
+    }
+    let mut classifier = tiny_config(&data, &run, ModelKind::Cnn, 1);
+    classifier.lesion_loss = Some(1.0);
+    assert_refused_before_preparation(&classifier, false, &["lesion loss", "U-Net"]);
+
+    // The same run with and without the term: same seed, data and first weights, so the
+    // first epoch differs only by the term, which is positive wherever a lesion is.
+    let plain = tiny_config(&data, &dir.path().join("plain"), ModelKind::Unet, 1);
+    let mut with_term = tiny_config(&data, &dir.path().join("lesions"), ModelKind::Unet, 1);
+    with_term.lesion_loss = Some(1.0);
+    let plain_loss = train_from_scratch(&plain).unwrap().history[0].train_loss;
+    let outcome = train_from_scratch(&with_term).unwrap();
+    let first = &outcome.history[0];
+    assert!(
+        first.train_loss > plain_loss + 0.1,
+        "an untrained network is far from tumour at the lesions: {} vs {plain_loss}",
+        first.train_loss
+    );
+    // Validation keeps the plain loss, so that runs compare.
+    assert!(first.validation_loss.is_finite());
+    let run = &with_term.out;
+    for stem in ["best", "last"] {
+        let card = oncoscope::model::checkpoint::read_card(&run.join(stem)).unwrap();
+        assert_eq!(
+            card.notes.get("lesion_loss").map(String::as_str),
+            Some("1"),
+            "{stem}"
+        );
+    }
+    // Resumed without a word on it, the run keeps the term; a note that is no weight is
+    // named; 0 turns it off.
+    let mut resumed = with_term.clone();
+    resumed.lesion_loss = None;
+    resumed.epochs = 2;
+    let last = resume_and_read_last(&resumed);
+    assert_eq!(last.notes.get("lesion_loss").map(String::as_str), Some("1"));
+    let card = std::fs::read_to_string(run.join("last.json")).unwrap();
+    std::fs::write(
+        run.join("last.json"),
+        card.replace("\"lesion_loss\": \"1\"", "\"lesion_loss\": \"much\""),
+    )
+    .unwrap();
+    resumed.epochs = 3;
+    assert_refused_before_preparation(&resumed, true, &["last.json", "much", "--lesion-loss"]);
+    resumed.lesion_loss = Some(0.0);
+    let last = resume_and_read_last(&resumed);
+    assert_eq!(last.epoch, 3);
+    assert_eq!(last.notes.get("lesion_loss"), None);
+}

@@ -304,6 +304,7 @@ impl TrainingSettings {
             tumour_weight: (self.tumour_weight != 1.0).then_some(self.tumour_weight),
             balance_lesions: self.balance_lesions.then_some(true),
             lesion_crop_voxels: self.lesion_crops.then_some(self.lesion_crop_voxels),
+            lesion_loss: None,
         })
     }
 }

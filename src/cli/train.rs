@@ -106,6 +106,15 @@ pub struct TrainArgs {
     /// resumed, else off. `--balance-lesions false` turns it off on resume.
     #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true")]
     pub balance_lesions: Option<bool>,
+    /// For the U-Net: add λ times a lesion term to the loss: each true lesion's mean
+    /// cross-entropy of its voxels being tumour, averaged over the step's lesions, so that a
+    /// lesion of a few voxels asks as much of the network as a large one. Against the shipped
+    /// liver U-Net the term is about 4 at first (it gives its missed small lesions p(tumour)
+    /// near 10⁻⁴), the rest of the loss about 0.15, so λ = 1 swamps it (dozens of false lesions
+    /// per case after a few epochs) and 0.1 is the scale to start from. Written to the cards'
+    /// notes; default: that of the run resumed, else 0 (off); 0 turns it off on resume.
+    #[arg(long, value_name = "λ", allow_negative_numbers = true)]
+    pub lesion_loss: Option<f64>,
     /// For the U-Net: train on cubes of N voxels a side cut from each case's grid, half of
     /// them around one of its true lesions picked at random (each lesion as likely as any
     /// other), so that small lesions are seen more often and a step costs less; validation
@@ -206,6 +215,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         min_lesion_ml: args.min_lesion_ml,
         tumour_weight: args.tumour_weight,
         balance_lesions: args.balance_lesions,
+        lesion_loss: args.lesion_loss,
         lesion_crop_voxels: args.lesion_crops,
     };
     let control = RunControl::new();

@@ -157,6 +157,41 @@ pub fn tumour_components(labels: &[u32], grid: [usize; 3]) -> Vec<Vec<usize>> {
     components
 }
 
+/// Per-voxel weights for [`lesion_mean_ce`]: for the voxels of each true lesion (26-connected
+/// component of the tumour label) of `s` voxels, `1 / (L × s)` where `L` is the number of
+/// lesions in all the cubes; 0 for every other voxel. So each lesion's mean cross-entropy
+/// counts equally, whatever its size. `None` when there is no lesion.
+///
+/// labels: `n` cubes of `grid = [nx, ny, nz]` voxels, x fastest, z slowest, then case; the
+/// result has the same layout.
+pub fn lesion_mean_weights(labels: &[u32], grid: [usize; 3]) -> Option<Vec<f32>> {
+    let components = tumour_components(labels, grid);
+    if components.is_empty() {
+        return None;
+    }
+    let lesions = components.len() as f64;
+    let mut weights = vec![0f32; labels.len()];
+    for component in &components {
+        let weight = (1.0 / (lesions * component.len() as f64)) as f32;
+        for &i in component {
+            weights[i] = weight;
+        }
+    }
+    Some(weights)
+}
+
+/// The mean over true lesions of each lesion's mean tumour cross-entropy `−log p(tumour)`:
+/// `−Σ wᵢ log p_tumour(i)` with the weights of [`lesion_mean_weights`]. A 20-voxel lesion
+/// then counts as much as a 2,000-voxel one, and far more than in the voxel-mean
+/// cross-entropy, where it is 20 of a cube's million voxels.
+///
+/// logits: `(n, classes, d, h, w)`; weights: `(n, 1, d, h, w)`.
+pub fn lesion_mean_ce(logits: &Tensor, weights: &Tensor) -> Result<Tensor> {
+    let tumour = usize::from(crate::volume::decathlon::TUMOUR_LABEL);
+    let log_p_tumour = candle_nn::ops::log_softmax(logits, 1)?.narrow(1, tumour, 1)?;
+    log_p_tumour.mul(weights)?.sum_all()? * -1.0
+}
+
 /// Cross-entropy class weights for `classes` classes: 1 for each, `tumour_weight` for the
 /// tumour label where there is one.
 pub fn ce_weights_with_tumour(classes: usize, tumour_weight: f64) -> Vec<f64> {
@@ -315,5 +350,52 @@ mod tests {
         let big = vec![2u32; 8 * 8 * 8];
         let w = lesion_balanced_weights(&big, [8, 8, 8], 3.0);
         assert!(w.iter().all(|&v| v == 3.0));
+    }
+
+    #[test]
+    fn each_lesion_counts_once_in_the_lesion_term_whatever_its_size() {
+        let grid = [4, 4, 4];
+        let at = |x: usize, y: usize, z: usize| x + 4 * (y + 4 * z);
+        let mut labels = vec![1u32; 64];
+        assert_eq!(
+            lesion_mean_weights(&labels, grid),
+            None,
+            "no lesion, no term"
+        );
+        // Lesion A: one voxel; lesion B: a 2×2×2 block in the far corner.
+        labels[at(0, 0, 0)] = 2;
+        let block: Vec<usize> = (2..4)
+            .flat_map(|z| (2..4).flat_map(move |y| (2..4).map(move |x| at(x, y, z))))
+            .collect();
+        for &i in &block {
+            labels[i] = 2;
+        }
+        let w = lesion_mean_weights(&labels, grid).unwrap();
+        assert_eq!(w[at(0, 0, 0)], 0.5);
+        let block_sum: f32 = block.iter().map(|&i| w[i]).sum();
+        assert!((block_sum - 0.5).abs() < 1e-6, "{block_sum}");
+        assert_eq!(
+            w.iter().filter(|&&v| v > 0.0).count(),
+            9,
+            "only lesion voxels weigh"
+        );
+
+        // p(tumour) = 1/2 at lesion A, 1/10 throughout lesion B (background and organ logits
+        // 0, tumour logit ln 2 and ln 2/9), anything elsewhere.
+        let mut logits = vec![0f32; 3 * 64];
+        for (i, &label) in labels.iter().enumerate() {
+            logits[2 * 64 + i] = if label != 2 {
+                5.0
+            } else if i == at(0, 0, 0) {
+                2f32.ln()
+            } else {
+                (2f32 / 9.0).ln()
+            };
+        }
+        let logits = Tensor::from_vec(logits, (1, 3, 4, 4, 4), &Device::Cpu).unwrap();
+        let weights = Tensor::from_vec(w, (1, 1, 4, 4, 4), &Device::Cpu).unwrap();
+        let term = scalar(lesion_mean_ce(&logits, &weights).unwrap());
+        let expected = (-(0.5f64).ln() - (0.1f64).ln()) / 2.0;
+        assert!((term - expected).abs() < 1e-5, "{term} vs {expected}");
     }
 }

@@ -65,6 +65,7 @@ pub fn tiny_config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> T
         tumour_weight: None,
         balance_lesions: None,
         lesion_crop_voxels: None,
+        lesion_loss: None,
     }
 }
 

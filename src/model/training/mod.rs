@@ -31,7 +31,7 @@ use super::checkpoint::{LoadedModel, ModelCard, check_inference_settings, read_c
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
 use super::losses::{
     bce_with_logits, ce_weights_with_tumour, dice_ce_loss, dice_voxel_weighted_ce_loss,
-    lesion_balanced_weights,
+    lesion_balanced_weights, lesion_mean_ce, lesion_mean_weights,
 };
 use super::metrics::{ClassifierScores, SegmentationScores};
 use super::preprocess::Preprocessing;
@@ -87,6 +87,13 @@ pub struct TrainConfig {
     /// ([`super::losses::lesion_balanced_weights`], on top of the tumour weight). Recorded in
     /// the cards' notes (`balance_lesions`) when on. `None`: that of the run resumed, else off.
     pub balance_lesions: Option<bool>,
+    /// U-Net only: λ, the weight of a lesion term added to the loss: the mean over the step's
+    /// true lesions of each lesion's mean tumour cross-entropy
+    /// ([`super::losses::lesion_mean_ce`]), so that a lesion of a few voxels asks as much of
+    /// the network as a large one; 0 is the plain loss. Recorded in the cards' notes
+    /// (`lesion_loss`) when above 0. `None`: that of the run resumed, else 0. The validation
+    /// loss is always the plain one, so runs compare.
+    pub lesion_loss: Option<f64>,
     /// U-Net only: train on cubes of this many voxels a side cut from each case's grid, half
     /// of them around one of its true lesions ([`crops`]); 0 trains on the whole grid.
     /// Validation, and inference with the cards written ([`ModelCard::tile_voxels`]), then run
@@ -170,6 +177,9 @@ pub const WIDENED_FROM_NOTE: &str = "widened_from";
 /// ([`TrainConfig::balance_lesions`]).
 pub const BALANCE_LESIONS_NOTE: &str = "balance_lesions";
 
+/// The card note that records a U-Net run's lesion term weight ([`TrainConfig::lesion_loss`]).
+pub const LESION_LOSS_NOTE: &str = "lesion_loss";
+
 /// The card note that records a U-Net run's lesion crop edge in voxels
 /// ([`TrainConfig::lesion_crop_voxels`]).
 pub const LESION_CROP_NOTE: &str = "lesion_crop_voxels";
@@ -181,6 +191,17 @@ pub(crate) fn check_tumour_weight(weight: f64, kind: ModelKind) -> Result<()> {
     }
     if kind == ModelKind::Cnn && weight != 1.0 {
         bail!("the tumour weight is for the U-Net's loss; the classifier has no tumour voxels");
+    }
+    Ok(())
+}
+
+/// A lesion term weight must be a finite number, 0 or more, and only the U-Net has one (not 0).
+pub(crate) fn check_lesion_loss(weight: f64, kind: ModelKind) -> Result<()> {
+    if !(weight.is_finite() && weight >= 0.0) {
+        bail!("the lesion loss weight must be a finite number, 0 or more, not {weight}");
+    }
+    if kind == ModelKind::Cnn && weight != 0.0 {
+        bail!("the lesion loss is for the U-Net; the classifier has no tumour voxels");
     }
     Ok(())
 }
@@ -212,6 +233,9 @@ pub fn train(
     }
     if let Some(weight) = config.tumour_weight {
         check_tumour_weight(weight, config.architecture.kind)?;
+    }
+    if let Some(weight) = config.lesion_loss {
+        check_lesion_loss(weight, config.architecture.kind)?;
     }
     if config.balance_lesions == Some(true) && config.architecture.kind == ModelKind::Cnn {
         bail!("balancing lesions is for the U-Net's loss; the classifier has no tumour voxels");
@@ -370,6 +394,7 @@ pub fn train(
         min_lesion_ml,
         tumour_weight,
         balance_lesions,
+        lesion_loss,
         lesion_crop_voxels,
         widened_from,
     } = start.load(config, &mut varmap)?;
@@ -386,6 +411,8 @@ pub fn train(
         (tumour_weight != 1.0).then(|| (TUMOUR_WEIGHT_NOTE.to_string(), tumour_weight.to_string()));
     let balance_lesions_note =
         balance_lesions.then(|| (BALANCE_LESIONS_NOTE.to_string(), "true".to_string()));
+    let lesion_loss_note =
+        (lesion_loss > 0.0).then(|| (LESION_LOSS_NOTE.to_string(), lesion_loss.to_string()));
     let lesion_crop = (lesion_crop_voxels > 0).then_some(lesion_crop_voxels);
     let lesion_crop_note = lesion_crop.map(|edge| (LESION_CROP_NOTE.to_string(), edge.to_string()));
     // Class imbalance (CNN): each epoch oversamples the minority class (see `epoch_order`), so
@@ -446,6 +473,7 @@ pub fn train(
             .chain(organ_note.clone())
             .chain(tumour_weight_note.clone())
             .chain(balance_lesions_note.clone())
+            .chain(lesion_loss_note.clone())
             .chain(lesion_crop_note.clone())
             .collect(),
         locator: locator_name.clone(),
@@ -491,7 +519,7 @@ pub fn train(
                 }
                 _ => {
                     let out = network.forward_t(&xs.input, true)?;
-                    match kind {
+                    let base = match kind {
                         ModelKind::Unet if balance_lesions => {
                             let weights =
                                 lesion_balanced_weights(&xs.labels, xs.grid, tumour_weight);
@@ -505,6 +533,17 @@ pub fn train(
                             &ce_weights_with_tumour(out.dim(1)?, tumour_weight),
                         )?,
                         ModelKind::Cnn => bce_with_logits(&out, &targets, pos_weight)?,
+                    };
+                    let lesions = (kind == ModelKind::Unet && lesion_loss > 0.0)
+                        .then(|| lesion_mean_weights(&xs.labels, xs.grid))
+                        .flatten();
+                    match lesions {
+                        Some(weights) => {
+                            let weights =
+                                Tensor::from_vec(weights, targets.shape(), device)?.unsqueeze(1)?;
+                            (base + (lesion_mean_ce(&out, &weights)? * lesion_loss)?)?
+                        }
+                        None => base,
                     }
                 }
             };

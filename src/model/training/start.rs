@@ -12,8 +12,9 @@ use anyhow::{Context, Result, bail};
 use candle_nn::VarMap;
 
 use super::{
-    BALANCE_LESIONS_NOTE, EpochSummary, LESION_CROP_NOTE, TUMOUR_WEIGHT_NOTE, TrainConfig,
-    WIDENED_FROM_NOTE, best_checkpoint, check_tumour_weight, crops, read_curves,
+    BALANCE_LESIONS_NOTE, EpochSummary, LESION_CROP_NOTE, LESION_LOSS_NOTE, TUMOUR_WEIGHT_NOTE,
+    TrainConfig, WIDENED_FROM_NOTE, best_checkpoint, check_lesion_loss, check_tumour_weight, crops,
+    read_curves,
 };
 use crate::model::checkpoint::{
     ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, weights_path,
@@ -38,6 +39,8 @@ pub(super) struct StartingPoint {
     pub tumour_weight: f64,
     /// Whether the U-Net's loss balances lesions ([`TrainConfig::balance_lesions`]).
     pub balance_lesions: bool,
+    /// The U-Net's lesion term weight, checked ([`TrainConfig::lesion_loss`]).
+    pub lesion_loss: f64,
     /// The U-Net's lesion crop edge in voxels, 0 for none ([`TrainConfig::lesion_crop_voxels`]).
     pub lesion_crop_voxels: usize,
     /// The [`WIDENED_FROM_NOTE`] the run's cards carry: the channels of the narrower U-Net
@@ -61,6 +64,8 @@ pub(super) struct StartPlan {
     tumour_weight: f64,
     /// Whether the U-Net's loss balances lesions.
     balance_lesions: bool,
+    /// The U-Net's lesion term weight, checked.
+    lesion_loss: f64,
     /// The U-Net's lesion crop edge in voxels, 0 for none.
     lesion_crop_voxels: usize,
     /// A resumed run's best card, to be given the settings when they differ from its own.
@@ -89,6 +94,8 @@ struct CardsRead {
     tumour_weight: Option<f64>,
     /// Whether a resumed run balanced lesions, from its `last` card's note.
     balance_lesions: Option<bool>,
+    /// A resumed run's lesion term weight, from its `last` card's note.
+    lesion_loss: Option<f64>,
     /// A resumed run's lesion crop edge (voxels), from its `last` card's note.
     lesion_crop_voxels: Option<usize>,
     /// The channels of a narrower U-Net started from.
@@ -122,6 +129,7 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         .balance_lesions
         .or(read.balance_lesions)
         .unwrap_or(false);
+    let lesion_loss = config.lesion_loss.or(read.lesion_loss).unwrap_or(0.0);
     let lesion_crop_voxels = config
         .lesion_crop_voxels
         .or(read.lesion_crop_voxels)
@@ -140,6 +148,7 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         min_lesion_ml,
         tumour_weight,
         balance_lesions,
+        lesion_loss,
         lesion_crop_voxels,
         best_card: read.best_card,
         widen_from: read.widen_from,
@@ -174,6 +183,7 @@ impl StartPlan {
             min_lesion_ml: self.min_lesion_ml,
             tumour_weight: self.tumour_weight,
             balance_lesions: self.balance_lesions,
+            lesion_loss: self.lesion_loss,
             lesion_crop_voxels: self.lesion_crop_voxels,
             widened_from: self.widened_note,
         })
@@ -264,6 +274,25 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
             )
         })?),
     };
+    let lesion_loss = match card
+        .notes
+        .get(LESION_LOSS_NOTE)
+        .filter(|_| config.lesion_loss.is_none())
+    {
+        None => None,
+        Some(text) => Some(
+            text.parse::<f64>()
+                .ok()
+                .filter(|w| check_lesion_loss(*w, config.architecture.kind).is_ok())
+                .with_context(|| {
+                    format!(
+                        "{}: its {LESION_LOSS_NOTE} note {text:?} is not a lesion loss weight; \
+                         give one with --lesion-loss",
+                        card_path(&last).display()
+                    )
+                })?,
+        ),
+    };
     let lesion_crop_voxels = match card
         .notes
         .get(LESION_CROP_NOTE)
@@ -295,6 +324,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         best_card,
         tumour_weight,
         balance_lesions,
+        lesion_loss,
         lesion_crop_voxels,
         widen_from: None,
         widened_note: card.notes.get(WIDENED_FROM_NOTE).cloned(),
