@@ -110,7 +110,7 @@ pub struct TrainArgs {
     /// cross-entropy of its voxels being tumour, averaged over the step's lesions, so that a
     /// lesion of a few voxels asks as much of the network as a large one. From the shipped
     /// liver U-Net, on 9 training phantoms, the first epoch's loss was 4.55 with λ = 1 against
-    /// 0.17 without: λ = 1 swamps the rest of the loss (37 false lesions per case after 12
+    /// 0.24 without: λ = 1 swamps the rest of the loss (37 false lesions per case after 12
     /// epochs), so start near 0.1. Written to the cards' notes; default: that of the run
     /// resumed, else 0 (off); 0 turns it off on resume.
     #[arg(long, value_name = "λ", allow_negative_numbers = true)]
