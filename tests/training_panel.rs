@@ -310,6 +310,13 @@ fn the_tumour_channel_box_turns_into_the_run_configuration() {
     settings.cube_refinements = 99;
     assert!(settings.config().unwrap_err().contains("at most 8 times"));
     settings.cube_refinements = 1;
+    // The lesion term: left to the run until ticked, then the weight shown.
+    assert_eq!(settings.config().unwrap().lesion_loss, None);
+    h.get_by_label("U-Net: each lesion's own loss term, weight")
+        .click();
+    h.run_steps(2);
+    let settings = &mut h.state_mut().preferences_mut().training;
+    assert_eq!(settings.config().unwrap().lesion_loss, Some(0.1));
     // Lesion crops: left to the run until ticked, then the edge shown, a multiple of 8.
     assert_eq!(settings.config().unwrap().lesion_crop_voxels, None);
     h.get_by_label("U-Net: train on crops of").click();

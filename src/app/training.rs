@@ -113,6 +113,10 @@ pub struct TrainingSettings {
     /// For the U-Net's loss: small lesions' voxels weigh more, so each lesion counts (off: the
     /// plain per-voxel weights, and a resumed run keeps its own).
     pub balance_lesions: bool,
+    /// For the U-Net's loss: add `lesion_loss_weight` × each true lesion's mean tumour
+    /// cross-entropy, averaged over lesions (off: none, and a resumed run keeps its own).
+    pub lesion_loss: bool,
+    pub lesion_loss_weight: f64,
     /// For the U-Net's training steps: cubes of `lesion_crop_voxels` a side cut from each
     /// case, half of them around a lesion (off: whole grids, and a resumed run keeps its own).
     pub lesion_crops: bool,
@@ -158,6 +162,8 @@ impl Default for TrainingSettings {
             min_lesion_ml: 0.4,
             tumour_weight: 1.0,
             balance_lesions: false,
+            lesion_loss: false,
+            lesion_loss_weight: 0.1,
             lesion_crops: false,
             lesion_crop_voxels: 48,
             synth_cases: 24,
@@ -304,7 +310,7 @@ impl TrainingSettings {
             tumour_weight: (self.tumour_weight != 1.0).then_some(self.tumour_weight),
             balance_lesions: self.balance_lesions.then_some(true),
             lesion_crop_voxels: self.lesion_crops.then_some(self.lesion_crop_voxels),
-            lesion_loss: None,
+            lesion_loss: self.lesion_loss.then_some(self.lesion_loss_weight),
         })
     }
 }

@@ -372,6 +372,18 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         "The voxels of each true lesion smaller than about 500 voxels of the training cube weigh more, up to 25×, so a 6 mm lesion counts about as much as a 15 mm one. Off: plain per-voxel weights, and then a resumed run keeps its own choice. Written to the model card's notes",
     );
     ui.horizontal(|ui| {
+        ui.checkbox(&mut s.lesion_loss, "U-Net: each lesion's own loss term, weight")
+            .on_hover_text(
+                "Adds this weight × each true lesion's mean cross-entropy of being tumour, averaged over the step's lesions, so that a lesion of a few voxels asks as much of the network as a large one. Start near 0.1: at 1 it swamps the rest of the loss and the network draws false lesions everywhere. Off: none, and then a resumed run keeps its own choice. Written to the model card's notes",
+            );
+        ui.add_enabled(
+            s.lesion_loss,
+            egui::DragValue::new(&mut s.lesion_loss_weight)
+                .range(0.0..=10.0)
+                .speed(0.01),
+        );
+    });
+    ui.horizontal(|ui| {
         ui.checkbox(&mut s.lesion_crops, "U-Net: train on crops of")
             .on_hover_text(
                 "Each training step sees a cube of this many voxels a side cut from each case, half of them around one of its lesions (each lesion as likely as any other): small lesions are seen more often and a step costs less. Validation and inference then run the grid as overlapping cubes of that size, as the network learnt. Off: whole grids, and then a resumed run keeps its own choice. Written to the model card's notes",
