@@ -840,23 +840,15 @@ fn infer_says_how_far_to_trust_the_shipped_models() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let ct = data.join("imagesTr/pancreas_000.nii.gz");
-    let card: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/pancreas_cnn.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let auc = card["metrics"]["roc_auc"].as_f64().unwrap();
-    let segmenter_card: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/pancreas_unet.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let organ_dice = segmenter_card["metrics"]["organ_dice"].as_f64().unwrap();
-    let tumour_dice = segmenter_card["metrics"]["tumour_dice"].as_f64().unwrap();
+    let shipped_metric = |model: &str, metric: &str| {
+        let card = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("weights/{model}.json"));
+        let card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(card).unwrap()).unwrap();
+        card["metrics"][metric].as_f64().unwrap()
+    };
+    let auc = shipped_metric("pancreas_cnn", "roc_auc");
+    let organ_dice = shipped_metric("pancreas_unet", "organ_dice");
+    let tumour_dice = shipped_metric("pancreas_unet", "tumour_dice");
     let o = oncoscope(&["infer", ct.to_str().unwrap(), "--task", "pancreas"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(

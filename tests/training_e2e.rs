@@ -931,7 +931,9 @@ fn a_new_run_refuses_a_folder_holding_a_run_and_a_resume_must_be_of_its_task() {
 fn the_lesion_loss_adds_to_the_unet_s_loss_and_a_resume_keeps_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    small_dataset(&data, 3, 53);
+    // Three lesions in every case and a 32³ grid (about the phantoms' own 40–48 voxels), so
+    // that the training cases' cubes hold lesions for the term to see.
+    write_phantoms(&data, Task::Liver, 3, 53, Some(3));
     // Weights that are no number of 0 or more, or a classifier's, are refused before any case
     // is prepared.
     let run = dir.path().join("refused");
@@ -944,16 +946,20 @@ fn the_lesion_loss_adds_to_the_unet_s_loss_and_a_resume_keeps_it() {
     classifier.lesion_loss = Some(1.0);
     assert_refused_before_preparation(&classifier, false, &["lesion loss", "U-Net"]);
 
-    // The same run with and without the term: same seed, data and first weights, so the
-    // first epoch differs only by the term, which is positive wherever a lesion is.
-    let plain = tiny_config(&data, &dir.path().join("plain"), ModelKind::Unet, 1);
-    let mut with_term = tiny_config(&data, &dir.path().join("lesions"), ModelKind::Unet, 1);
-    with_term.lesion_loss = Some(1.0);
+    // The same run with and without the term (one step of the two training cases). The first
+    // weights are drawn afresh each run, so the plain loss (cross-entropy and soft Dice, about
+    // 2 for an untrained network) varies by a few tenths; an untrained network gives the
+    // lesions p(tumour) of about a third, so at λ = 10 the term adds about 10 × 1.1.
+    let mut plain = tiny_config(&data, &dir.path().join("plain"), ModelKind::Unet, 1);
+    plain.preprocessing = oncoscope::model::preprocess::Preprocessing::cube(32);
+    let mut with_term = plain.clone();
+    with_term.out = dir.path().join("lesions");
+    with_term.lesion_loss = Some(10.0);
     let plain_loss = train_from_scratch(&plain).unwrap().history[0].train_loss;
     let outcome = train_from_scratch(&with_term).unwrap();
     let first = &outcome.history[0];
     assert!(
-        first.train_loss > plain_loss + 0.1,
+        first.train_loss > plain_loss + 3.0,
         "an untrained network is far from tumour at the lesions: {} vs {plain_loss}",
         first.train_loss
     );
@@ -964,7 +970,7 @@ fn the_lesion_loss_adds_to_the_unet_s_loss_and_a_resume_keeps_it() {
         let card = oncoscope::model::checkpoint::read_card(&run.join(stem)).unwrap();
         assert_eq!(
             card.notes.get("lesion_loss").map(String::as_str),
-            Some("1"),
+            Some("10"),
             "{stem}"
         );
     }
@@ -974,11 +980,14 @@ fn the_lesion_loss_adds_to_the_unet_s_loss_and_a_resume_keeps_it() {
     resumed.lesion_loss = None;
     resumed.epochs = 2;
     let last = resume_and_read_last(&resumed);
-    assert_eq!(last.notes.get("lesion_loss").map(String::as_str), Some("1"));
+    assert_eq!(
+        last.notes.get("lesion_loss").map(String::as_str),
+        Some("10")
+    );
     let card = std::fs::read_to_string(run.join("last.json")).unwrap();
     std::fs::write(
         run.join("last.json"),
-        card.replace("\"lesion_loss\": \"1\"", "\"lesion_loss\": \"much\""),
+        card.replace("\"lesion_loss\": \"10\"", "\"lesion_loss\": \"much\""),
     )
     .unwrap();
     resumed.epochs = 3;

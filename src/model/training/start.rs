@@ -190,6 +190,29 @@ impl StartPlan {
     }
 }
 
+/// A resumed run's training setting from the `note` of its `last` card (at `last`): `None`
+/// when the run gives its own (`given`) or the card has no such note; the note's value when it
+/// parses and is `usable`; else an error naming the card, the note and `why_and_fix`.
+fn noted_setting<T: std::str::FromStr>(
+    card: &ModelCard,
+    last: &Path,
+    note: &str,
+    given: bool,
+    usable: impl Fn(&T) -> bool,
+    why_and_fix: &str,
+) -> Result<Option<T>> {
+    let Some(text) = card.notes.get(note).filter(|_| !given) else {
+        return Ok(None);
+    };
+    let value = text.parse::<T>().ok().filter(|v| usable(v));
+    value.map(Some).with_context(|| {
+        format!(
+            "{}: its {note} note {text:?} {why_and_fix}",
+            card_path(last).display()
+        )
+    })
+}
+
 /// Refuses a new run into `out` when it already holds one (`last.json` or `best.json`), which
 /// the new run would overwrite.
 fn refuse_existing_run(out: &Path) -> Result<()> {
@@ -239,82 +262,40 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
     let settings = (settings_card.cube_refinements, settings_card.min_lesion_ml);
     let mut history = read_curves(&config.out.join("curves.csv"));
     history.retain(|e: &EpochSummary| e.epoch <= card.epoch);
-    // A weight given for this run replaces the note, which then need not be read.
-    let note = card
-        .notes
-        .get(TUMOUR_WEIGHT_NOTE)
-        .filter(|_| config.tumour_weight.is_none());
-    let tumour_weight = match note {
-        None => None,
-        Some(text) => {
-            let weight = text
-                .parse::<f64>()
-                .ok()
-                .filter(|w| check_tumour_weight(*w, config.architecture.kind).is_ok());
-            Some(weight.with_context(|| {
-                format!(
-                    "{}: its {TUMOUR_WEIGHT_NOTE} note {text:?} is not a tumour weight; \
-                     give one with --tumour-weight",
-                    card_path(&last).display()
-                )
-            })?)
-        }
-    };
-    let balance_lesions = match card
-        .notes
-        .get(BALANCE_LESIONS_NOTE)
-        .filter(|_| config.balance_lesions.is_none())
-    {
-        None => None,
-        Some(text) => Some(text.parse::<bool>().ok().with_context(|| {
-            format!(
-                "{}: its {BALANCE_LESIONS_NOTE} note {text:?} is neither true nor false; \
-                 say which with --balance-lesions true|false",
-                card_path(&last).display()
-            )
-        })?),
-    };
-    let lesion_loss = match card
-        .notes
-        .get(LESION_LOSS_NOTE)
-        .filter(|_| config.lesion_loss.is_none())
-    {
-        None => None,
-        Some(text) => Some(
-            text.parse::<f64>()
-                .ok()
-                .filter(|w| check_lesion_loss(*w, config.architecture.kind).is_ok())
-                .with_context(|| {
-                    format!(
-                        "{}: its {LESION_LOSS_NOTE} note {text:?} is not a lesion loss weight; \
-                         give one with --lesion-loss",
-                        card_path(&last).display()
-                    )
-                })?,
-        ),
-    };
-    let lesion_crop_voxels = match card
-        .notes
-        .get(LESION_CROP_NOTE)
-        .filter(|_| config.lesion_crop_voxels.is_none())
-    {
-        None => None,
-        Some(text) => Some(
-            text.parse::<usize>()
-                .ok()
-                .filter(|&edge| {
-                    crops::check_crop(edge, config.architecture.kind, config.preprocessing.grid)
-                        .is_ok()
-                })
-                .with_context(|| {
-                    format!(
-                        "{}: its {LESION_CROP_NOTE} note {text:?} is not a crop this run can \
-                         use; give one with --lesion-crops (0: whole grids)",
-                        card_path(&last).display()
-                    )
-                })?,
-        ),
-    };
+    // A setting given for this run replaces the note, which then need not be read.
+    let kind = config.architecture.kind;
+    let tumour_weight = noted_setting(
+        &card,
+        &last,
+        TUMOUR_WEIGHT_NOTE,
+        config.tumour_weight.is_some(),
+        |w: &f64| check_tumour_weight(*w, kind).is_ok(),
+        "is not a tumour weight; give one with --tumour-weight",
+    )?;
+    let balance_lesions = noted_setting(
+        &card,
+        &last,
+        BALANCE_LESIONS_NOTE,
+        config.balance_lesions.is_some(),
+        |_: &bool| true,
+        "is neither true nor false; say which with --balance-lesions true|false",
+    )?;
+    let lesion_loss = noted_setting(
+        &card,
+        &last,
+        LESION_LOSS_NOTE,
+        config.lesion_loss.is_some(),
+        |w: &f64| check_lesion_loss(*w, kind).is_ok(),
+        "is not a lesion loss weight; give one with --lesion-loss",
+    )?;
+    let lesion_crop_voxels = noted_setting(
+        &card,
+        &last,
+        LESION_CROP_NOTE,
+        config.lesion_crop_voxels.is_some(),
+        |&edge: &usize| crops::check_crop(edge, kind, config.preprocessing.grid).is_ok(),
+        "is not a crop this run can use; give one with --lesion-crops (0: whole grids)",
+    )?;
     Ok(CardsRead {
         weights: Some(last),
         history,
