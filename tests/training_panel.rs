@@ -316,7 +316,7 @@ fn the_tumour_channel_box_turns_into_the_run_configuration() {
         .click();
     h.run_steps(2);
     let settings = &mut h.state_mut().preferences_mut().training;
-    assert_eq!(settings.config().unwrap().lesion_loss, Some(0.1));
+    assert_eq!(settings.config().unwrap().lesion_loss, Some(0.02));
     // Lesion crops: left to the run until ticked, then the edge shown, a multiple of 8.
     assert_eq!(settings.config().unwrap().lesion_crop_voxels, None);
     h.get_by_label("U-Net: train on crops of").click();

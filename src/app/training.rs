@@ -163,7 +163,7 @@ impl Default for TrainingSettings {
             tumour_weight: 1.0,
             balance_lesions: false,
             lesion_loss: false,
-            lesion_loss_weight: 0.1,
+            lesion_loss_weight: 0.02,
             lesion_crops: false,
             lesion_crop_voxels: 48,
             synth_cases: 24,
