@@ -481,6 +481,9 @@ fn a_run_can_start_from_another_models_weights() {
     // A resumed run keeps those of its best model (which `oncoscope model` sets).
     set_inference(&second.join("best"), 2, 0.5);
     cfg.epochs = 2;
+    // Resumed without `init_from`, as `train --resume` is run, the run still names the model
+    // it started from.
+    cfg.init_from = None;
     train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap();
     let resumed = read_card(&second.join("last")).unwrap();
     assert_eq!(
@@ -490,6 +493,12 @@ fn a_run_can_start_from_another_models_weights() {
             resumed.min_lesion_ml
         ),
         (2, 2, 0.5)
+    );
+    assert_eq!(
+        resumed.notes.get("initialised_from"),
+        card.notes.get("initialised_from"),
+        "{:?}",
+        resumed.notes
     );
     // Set for a resumed run, a setting reaches its best model even when no epoch beats it.
     cfg.epochs = 3;

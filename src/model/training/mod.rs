@@ -173,6 +173,9 @@ pub const TUMOUR_WEIGHT_NOTE: &str = "tumour_weight";
 /// (`init_from` with fewer channels; [`crate::model::widen`]), as "8,16,32,64".
 pub const WIDENED_FROM_NOTE: &str = "widened_from";
 
+/// The card note that records the model a run started from (`init_from`), kept by a resume.
+pub const INITIALISED_FROM_NOTE: &str = "initialised_from";
+
 /// The card note that records that a U-Net run balanced lesions
 /// ([`TrainConfig::balance_lesions`]).
 pub const BALANCE_LESIONS_NOTE: &str = "balance_lesions";
@@ -397,6 +400,7 @@ pub fn train(
         lesion_loss,
         lesion_crop_voxels,
         widened_from,
+        initialised_from,
     } = start.load(config, &mut varmap)?;
     let last = config.out.join("last");
     let mut best = history
@@ -407,6 +411,7 @@ pub fn train(
 
     let kind = config.architecture.kind;
     let widened_note = widened_from.map(|text| (WIDENED_FROM_NOTE.to_string(), text));
+    let initialised_note = initialised_from.map(|text| (INITIALISED_FROM_NOTE.to_string(), text));
     let tumour_weight_note =
         (tumour_weight != 1.0).then(|| (TUMOUR_WEIGHT_NOTE.to_string(), tumour_weight.to_string()));
     let balance_lesions_note =
@@ -465,10 +470,9 @@ pub fn train(
         metrics: summary.map(summary_metrics).unwrap_or_default(),
         dataset: config.data.display().to_string(),
         seed: config.seed,
-        notes: config
-            .init_from
-            .iter()
-            .map(|stem| ("initialised_from".to_string(), stem.display().to_string()))
+        notes: initialised_note
+            .clone()
+            .into_iter()
             .chain(widened_note.clone())
             .chain(organ_note.clone())
             .chain(tumour_weight_note.clone())

@@ -12,9 +12,9 @@ use anyhow::{Context, Result, bail};
 use candle_nn::VarMap;
 
 use super::{
-    BALANCE_LESIONS_NOTE, EpochSummary, LESION_CROP_NOTE, LESION_LOSS_NOTE, TUMOUR_WEIGHT_NOTE,
-    TrainConfig, WIDENED_FROM_NOTE, best_checkpoint, check_lesion_loss, check_tumour_weight, crops,
-    read_curves,
+    BALANCE_LESIONS_NOTE, EpochSummary, INITIALISED_FROM_NOTE, LESION_CROP_NOTE, LESION_LOSS_NOTE,
+    TUMOUR_WEIGHT_NOTE, TrainConfig, WIDENED_FROM_NOTE, best_checkpoint, check_lesion_loss,
+    check_tumour_weight, crops, read_curves,
 };
 use crate::model::checkpoint::{
     ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, weights_path,
@@ -46,6 +46,9 @@ pub(super) struct StartingPoint {
     /// The [`WIDENED_FROM_NOTE`] the run's cards carry: the channels of the narrower U-Net
     /// the weights were widened from, now or (resumed) when the run began.
     pub widened_from: Option<String>,
+    /// The [`INITIALISED_FROM_NOTE`] the run's cards carry: the model the run started from,
+    /// now (`init_from`) or (resumed) when the run began.
+    pub initialised_from: Option<String>,
 }
 
 /// A run's starting point, checked, its weights not loaded yet.
@@ -75,6 +78,8 @@ pub(super) struct StartPlan {
     widen_from: Option<[usize; 4]>,
     /// The cards' [`WIDENED_FROM_NOTE`].
     widened_note: Option<String>,
+    /// The cards' [`INITIALISED_FROM_NOTE`].
+    initialised_note: Option<String>,
 }
 
 /// What the cards of the run resumed, or of the model started from, give a run: where its
@@ -102,6 +107,8 @@ struct CardsRead {
     widen_from: Option<[usize; 4]>,
     /// A resumed run's [`WIDENED_FROM_NOTE`], from its `last` card.
     widened_note: Option<String>,
+    /// A resumed run's [`INITIALISED_FROM_NOTE`], from its `last` card.
+    initialised_note: Option<String>,
 }
 
 /// Reads and checks what a run starts from, before any case is prepared: `last` when `resume`
@@ -156,6 +163,14 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
             .widen_from
             .map(|channels| channels.map(|c| c.to_string()).join(","))
             .or(read.widened_note),
+        initialised_note: if resume {
+            read.initialised_note
+        } else {
+            config
+                .init_from
+                .as_ref()
+                .map(|stem| stem.display().to_string())
+        },
     })
 }
 
@@ -186,6 +201,7 @@ impl StartPlan {
             lesion_loss: self.lesion_loss,
             lesion_crop_voxels: self.lesion_crop_voxels,
             widened_from: self.widened_note,
+            initialised_from: self.initialised_note,
         })
     }
 }
@@ -309,6 +325,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         lesion_crop_voxels,
         widen_from: None,
         widened_note: card.notes.get(WIDENED_FROM_NOTE).cloned(),
+        initialised_note: card.notes.get(INITIALISED_FROM_NOTE).cloned(),
     })
 }
 
