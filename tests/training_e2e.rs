@@ -1006,3 +1006,91 @@ fn the_lesion_loss_adds_to_the_unet_s_loss_and_a_resume_keeps_it() {
     assert_eq!(last.epoch, 3);
     assert_eq!(last.notes.get("lesion_loss"), None);
 }
+
+#[test]
+fn the_false_piece_loss_adds_to_the_unet_s_loss_and_a_resume_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Tumour-free cases: every predicted tumour piece is false.
+    write_phantoms(&data, Task::Liver, 3, 59, Some(0));
+    let refused = dir.path().join("refused");
+    for bad in [-1.0, f64::INFINITY] {
+        let mut cfg = tiny_config(&data, &refused, ModelKind::Unet, 1);
+        cfg.false_piece_loss = Some(bad);
+        assert_refused_before_preparation(&cfg, false, &["false-piece loss"]);
+    }
+    let mut classifier = tiny_config(&data, &refused, ModelKind::Cnn, 1);
+    classifier.false_piece_loss = Some(1.0);
+    assert_refused_before_preparation(&classifier, false, &["false-piece loss", "U-Net"]);
+
+    // A network that calls every voxel tumour: a trained one with 20 added to the head's
+    // tumour bias. Each cube is then one false piece with −log(1 − p(tumour)) of about 20.
+    let plain = tiny_config(&data, &dir.path().join("plain"), ModelKind::Unet, 1);
+    train_from_scratch(&plain).unwrap();
+    let stem = dir.path().join("tumour_everywhere");
+    let mut tensors =
+        candle_core::safetensors::load(plain.out.join("last.safetensors"), &Device::Cpu).unwrap();
+    let bias = tensors["head.bias"].clone();
+    let shift = candle_core::Tensor::new(&[0f32, 0.0, 20.0], &Device::Cpu).unwrap();
+    tensors.insert("head.bias".into(), (bias + shift).unwrap());
+    candle_core::safetensors::save(&tensors, stem.with_extension("safetensors")).unwrap();
+    std::fs::copy(plain.out.join("last.json"), stem.with_extension("json")).unwrap();
+
+    // Both runs start from those weights on the same cubes, so their first steps differ by
+    // the term alone.
+    let first_step_loss = |cfg: &oncoscope::model::training::TrainConfig| {
+        let mut first = None;
+        train(cfg, &Device::Cpu, false, &RunControl::new(), &mut |event| {
+            if let (TrainingEvent::Step { loss, .. }, None) = (event, first) {
+                first = Some(*loss);
+            }
+        })
+        .unwrap();
+        first.unwrap()
+    };
+    let mut without = tiny_config(&data, &dir.path().join("without"), ModelKind::Unet, 1);
+    without.init_from = Some(stem);
+    let mut with_term = without.clone();
+    with_term.out = dir.path().join("with_term");
+    with_term.false_piece_loss = Some(0.5);
+    let added = first_step_loss(&with_term) - first_step_loss(&without);
+    assert!(
+        (8.0..12.0).contains(&added),
+        "0.5 × about 20 for the one false piece of each cube, not {added}"
+    );
+
+    let run = &with_term.out;
+    for stem in ["best", "last"] {
+        let card = oncoscope::model::checkpoint::read_card(&run.join(stem)).unwrap();
+        assert_eq!(
+            card.notes.get("false_piece_loss").map(String::as_str),
+            Some("0.5"),
+            "{stem}"
+        );
+    }
+    // Resumed without a word on it, the run keeps the term; a note that is no weight is
+    // named; 0 turns it off.
+    let mut resumed = with_term.clone();
+    resumed.false_piece_loss = None;
+    resumed.epochs = 2;
+    let last = resume_and_read_last(&resumed);
+    assert_eq!(
+        last.notes.get("false_piece_loss").map(String::as_str),
+        Some("0.5")
+    );
+    let card = std::fs::read_to_string(run.join("last.json")).unwrap();
+    std::fs::write(
+        run.join("last.json"),
+        card.replace(
+            "\"false_piece_loss\": \"0.5\"",
+            "\"false_piece_loss\": \"-2\"",
+        ),
+    )
+    .unwrap();
+    resumed.epochs = 3;
+    assert_refused_before_preparation(&resumed, true, &["last.json", "-2", "--false-piece-loss"]);
+    resumed.false_piece_loss = Some(0.0);
+    let last = resume_and_read_last(&resumed);
+    assert_eq!(last.epoch, 3);
+    assert_eq!(last.notes.get("false_piece_loss"), None);
+}

@@ -317,6 +317,13 @@ fn the_tumour_channel_box_turns_into_the_run_configuration() {
     h.run_steps(2);
     let settings = &mut h.state_mut().preferences_mut().training;
     assert_eq!(settings.config().unwrap().lesion_loss, Some(0.02));
+    // Its counterweight, the false-piece term, likewise.
+    assert_eq!(settings.config().unwrap().false_piece_loss, None);
+    h.get_by_label("U-Net: each false lesion's own loss term, weight")
+        .click();
+    h.run_steps(2);
+    let settings = &mut h.state_mut().preferences_mut().training;
+    assert_eq!(settings.config().unwrap().false_piece_loss, Some(0.1));
     // Lesion crops: left to the run until ticked, then the edge shown, a multiple of 8.
     assert_eq!(settings.config().unwrap().lesion_crop_voxels, None);
     h.get_by_label("U-Net: train on crops of").click();

@@ -117,6 +117,11 @@ pub struct TrainingSettings {
     /// cross-entropy, averaged over lesions (off: none, and a resumed run keeps its own).
     pub lesion_loss: bool,
     pub lesion_loss_weight: f64,
+    /// For the U-Net's loss: add `false_piece_loss_weight` × each false tumour piece's mean
+    /// cross-entropy of not being tumour, averaged over pieces (off: none, and a resumed run
+    /// keeps its own).
+    pub false_piece_loss: bool,
+    pub false_piece_loss_weight: f64,
     /// For the U-Net's training steps: cubes of `lesion_crop_voxels` a side cut from each
     /// case, half of them around a lesion (off: whole grids, and a resumed run keeps its own).
     pub lesion_crops: bool,
@@ -164,6 +169,8 @@ impl Default for TrainingSettings {
             balance_lesions: false,
             lesion_loss: false,
             lesion_loss_weight: 0.02,
+            false_piece_loss: false,
+            false_piece_loss_weight: 0.1,
             lesion_crops: false,
             lesion_crop_voxels: 48,
             synth_cases: 24,
@@ -311,6 +318,9 @@ impl TrainingSettings {
             balance_lesions: self.balance_lesions.then_some(true),
             lesion_crop_voxels: self.lesion_crops.then_some(self.lesion_crop_voxels),
             lesion_loss: self.lesion_loss.then_some(self.lesion_loss_weight),
+            false_piece_loss: self
+                .false_piece_loss
+                .then_some(self.false_piece_loss_weight),
         })
     }
 }

@@ -115,6 +115,13 @@ pub struct TrainArgs {
     /// that of the run resumed, else 0 (off); 0 turns it off on resume.
     #[arg(long, value_name = "λ", allow_negative_numbers = true)]
     pub lesion_loss: Option<f64>,
+    /// For the U-Net: add μ times a false-piece term to the loss: each predicted tumour piece
+    /// that touches no true lesion, its voxels' mean cross-entropy of not being tumour,
+    /// averaged over the step's false pieces, so that a speck in healthy organ costs as much
+    /// as a large false lesion. The counterweight to `--lesion-loss`. Written to the cards'
+    /// notes; default: that of the run resumed, else 0 (off); 0 turns it off on resume.
+    #[arg(long, value_name = "μ", allow_negative_numbers = true)]
+    pub false_piece_loss: Option<f64>,
     /// For the U-Net: train on cubes of N voxels a side cut from each case's grid, half of
     /// them around one of its true lesions picked at random (each lesion as likely as any
     /// other), so that small lesions are seen more often and a step costs less; validation
@@ -216,6 +223,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         tumour_weight: args.tumour_weight,
         balance_lesions: args.balance_lesions,
         lesion_loss: args.lesion_loss,
+        false_piece_loss: args.false_piece_loss,
         lesion_crop_voxels: args.lesion_crops,
     };
     let control = RunControl::new();

@@ -49,6 +49,7 @@ pub(super) fn training_job(request: TrainingRequest, reporter: &Reporter) -> Res
             config.tumour_weight = None;
             config.balance_lesions = None;
             config.lesion_loss = None;
+            config.false_piece_loss = None;
             config.lesion_crop_voxels = None;
         }
         config.out = run_dir_of(&request.config.out, &request.kinds, kind);

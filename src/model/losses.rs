@@ -192,6 +192,52 @@ pub fn lesion_mean_ce(logits: &Tensor, weights: &Tensor) -> Result<Tensor> {
     log_p_tumour.mul(weights)?.sum_all()? * -1.0
 }
 
+/// Per-voxel weights for [`false_piece_ce`]: for the voxels of each false tumour piece (a
+/// 26-connected component of the predicted tumour label with no voxel of true tumour) of `s`
+/// voxels, `1 / (F × s)` where `F` is the number of false pieces in all the cubes; 0 for
+/// every other voxel. So each false piece counts once, whatever its size, as each true lesion
+/// does in [`lesion_mean_weights`]. `None` when no predicted piece is false.
+///
+/// predicted, truth: `n` cubes of `grid = [nx, ny, nz]` labels, x fastest, z slowest, then
+/// case; the result has the same layout.
+pub fn false_piece_weights(predicted: &[u32], truth: &[u32], grid: [usize; 3]) -> Option<Vec<f32>> {
+    let tumour = u32::from(crate::volume::decathlon::TUMOUR_LABEL);
+    let false_pieces: Vec<Vec<usize>> = tumour_components(predicted, grid)
+        .into_iter()
+        .filter(|piece| piece.iter().all(|&i| truth[i] != tumour))
+        .collect();
+    if false_pieces.is_empty() {
+        return None;
+    }
+    let pieces = false_pieces.len() as f64;
+    let mut weights = vec![0f32; predicted.len()];
+    for piece in &false_pieces {
+        let weight = (1.0 / (pieces * piece.len() as f64)) as f32;
+        for &i in piece {
+            weights[i] = weight;
+        }
+    }
+    Some(weights)
+}
+
+/// The mean over false tumour pieces of each piece's mean cross-entropy against "not tumour",
+/// `−Σ wᵢ log(1 − p_tumour(i))` with the weights of [`false_piece_weights`]: a speck of ten
+/// voxels in healthy liver costs as much as a large false lesion. `log(1 − p_tumour)` is
+/// taken as the log-sum-exp of the other classes' logits less that of all classes, so it
+/// stays finite as `p_tumour` nears 1. The tumour label must be the last class.
+///
+/// logits: `(n, classes, d, h, w)`; weights: `(n, 1, d, h, w)`.
+pub fn false_piece_ce(logits: &Tensor, weights: &Tensor) -> Result<Tensor> {
+    let tumour = usize::from(crate::volume::decathlon::TUMOUR_LABEL);
+    let classes = logits.dim(1)?;
+    if tumour + 1 != classes {
+        candle_core::bail!("the false-piece loss needs tumour as the last of {classes} classes");
+    }
+    let log_not_tumour =
+        (logits.narrow(1, 0, tumour)?.log_sum_exp(1)? - logits.log_sum_exp(1)?)?.unsqueeze(1)?;
+    log_not_tumour.mul(weights)?.sum_all()? * -1.0
+}
+
 /// Cross-entropy class weights for `classes` classes: 1 for each, `tumour_weight` for the
 /// tumour label where there is one.
 pub fn ce_weights_with_tumour(classes: usize, tumour_weight: f64) -> Vec<f64> {
@@ -395,6 +441,55 @@ mod tests {
         let logits = Tensor::from_vec(logits, (1, 3, 4, 4, 4), &Device::Cpu).unwrap();
         let weights = Tensor::from_vec(w, (1, 1, 4, 4, 4), &Device::Cpu).unwrap();
         let term = scalar(lesion_mean_ce(&logits, &weights).unwrap());
+        let expected = (-(0.5f64).ln() - (0.1f64).ln()) / 2.0;
+        assert!((term - expected).abs() < 1e-5, "{term} vs {expected}");
+    }
+    #[test]
+    fn each_false_piece_counts_once_and_pieces_touching_a_lesion_are_not_false() {
+        let grid = [4, 4, 4];
+        let at = |x: usize, y: usize, z: usize| x + 4 * (y + 4 * z);
+        let mut truth = vec![1u32; 64];
+        truth[at(0, 0, 0)] = 2;
+        let mut predicted = truth.clone();
+        predicted[at(1, 0, 0)] = 2;
+        assert_eq!(
+            false_piece_weights(&predicted, &truth, grid),
+            None,
+            "a piece that overlaps a true lesion is not false, however far it spills"
+        );
+        // False pieces: one voxel at (3, 0, 0) (two voxels from the found lesion's piece) and
+        // a 2×2×2 block in the far corner.
+        predicted[at(3, 0, 0)] = 2;
+        let block: Vec<usize> = (2..4)
+            .flat_map(|z| (2..4).flat_map(move |y| (2..4).map(move |x| at(x, y, z))))
+            .collect();
+        for &i in &block {
+            predicted[i] = 2;
+        }
+        let w = false_piece_weights(&predicted, &truth, grid).unwrap();
+        assert_eq!(w[at(3, 0, 0)], 0.5);
+        let block_sum: f32 = block.iter().map(|&i| w[i]).sum();
+        assert!((block_sum - 0.5).abs() < 1e-6, "{block_sum}");
+        assert_eq!(w.iter().filter(|&&v| v > 0.0).count(), 9);
+
+        // p(tumour) = 1/2 at the speck, 9/10 throughout the block (other logits 0, tumour
+        // logit ln 2 and ln 18); near 1 everywhere else, which must not matter or overflow.
+        let tumour_logit = |i: usize| {
+            if i == at(3, 0, 0) {
+                2f32.ln()
+            } else if block.contains(&i) {
+                18f32.ln()
+            } else {
+                100.0
+            }
+        };
+        let mut logits = vec![0f32; 3 * 64];
+        for i in 0..64 {
+            logits[2 * 64 + i] = tumour_logit(i);
+        }
+        let logits = Tensor::from_vec(logits, (1, 3, 4, 4, 4), &Device::Cpu).unwrap();
+        let weights = Tensor::from_vec(w, (1, 1, 4, 4, 4), &Device::Cpu).unwrap();
+        let term = scalar(false_piece_ce(&logits, &weights).unwrap());
         let expected = (-(0.5f64).ln() - (0.1f64).ln()) / 2.0;
         assert!((term - expected).abs() < 1e-5, "{term} vs {expected}");
     }

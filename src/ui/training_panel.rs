@@ -384,6 +384,18 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         );
     });
     ui.horizontal(|ui| {
+        ui.checkbox(&mut s.false_piece_loss, "U-Net: each false lesion's own loss term, weight")
+            .on_hover_text(
+                "Adds this weight × each predicted tumour piece that touches no true lesion, its mean cross-entropy of not being tumour, averaged over the step's false pieces, so that a speck in healthy organ costs as much as a large false lesion: the counterweight to the lesion term above. Off: none, and then a resumed run keeps its own choice. Written to the model card's notes",
+            );
+        ui.add_enabled(
+            s.false_piece_loss,
+            egui::DragValue::new(&mut s.false_piece_loss_weight)
+                .range(0.0..=10.0)
+                .speed(0.01),
+        );
+    });
+    ui.horizontal(|ui| {
         ui.checkbox(&mut s.lesion_crops, "U-Net: train on crops of")
             .on_hover_text(
                 "Each training step sees a cube of this many voxels a side cut from each case, half of them around one of its lesions (each lesion as likely as any other): small lesions are seen more often and a step costs less. Validation and inference then run the grid as overlapping cubes of that size, as the network learnt. Off: whole grids, and then a resumed run keeps its own choice. Written to the model card's notes",

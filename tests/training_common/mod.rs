@@ -66,6 +66,7 @@ pub fn tiny_config(data: &Path, out: &Path, kind: ModelKind, epochs: usize) -> T
         balance_lesions: None,
         lesion_crop_voxels: None,
         lesion_loss: None,
+        false_piece_loss: None,
     }
 }
 

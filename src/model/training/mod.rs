@@ -31,7 +31,8 @@ use super::checkpoint::{LoadedModel, ModelCard, check_inference_settings, read_c
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
 use super::losses::{
     bce_with_logits, ce_weights_with_tumour, dice_ce_loss, dice_voxel_weighted_ce_loss,
-    lesion_balanced_weights, lesion_mean_ce, lesion_mean_weights,
+    false_piece_ce, false_piece_weights, lesion_balanced_weights, lesion_mean_ce,
+    lesion_mean_weights,
 };
 use super::metrics::{ClassifierScores, SegmentationScores};
 use super::preprocess::Preprocessing;
@@ -94,6 +95,14 @@ pub struct TrainConfig {
     /// (`lesion_loss`) when above 0. `None`: that of the run resumed, else 0. The validation
     /// loss is always the plain one, so runs compare.
     pub lesion_loss: Option<f64>,
+    /// U-Net only: μ, the weight of a false-piece term added to the loss: the mean over the
+    /// step's false tumour pieces (predicted tumour that touches no true lesion) of each
+    /// piece's mean cross-entropy against "not tumour" ([`super::losses::false_piece_ce`]),
+    /// so that a speck in healthy organ costs as much as a large false lesion; 0 is the plain
+    /// loss. The counterweight to `lesion_loss`. Recorded in the cards' notes
+    /// (`false_piece_loss`) when above 0. `None`: that of the run resumed, else 0. The
+    /// validation loss is always the plain one, so runs compare.
+    pub false_piece_loss: Option<f64>,
     /// U-Net only: train on cubes of this many voxels a side cut from each case's grid, half
     /// of them around one of its true lesions ([`crops`]); 0 trains on the whole grid.
     /// Validation, and inference with the cards written ([`ModelCard::tile_voxels`]), then run
@@ -183,6 +192,10 @@ pub const BALANCE_LESIONS_NOTE: &str = "balance_lesions";
 /// The card note that records a U-Net run's lesion term weight ([`TrainConfig::lesion_loss`]).
 pub const LESION_LOSS_NOTE: &str = "lesion_loss";
 
+/// The card note that records a U-Net run's false-piece term weight
+/// ([`TrainConfig::false_piece_loss`]).
+pub const FALSE_PIECE_LOSS_NOTE: &str = "false_piece_loss";
+
 /// The card note that records a U-Net run's lesion crop edge in voxels
 /// ([`TrainConfig::lesion_crop_voxels`]).
 pub const LESION_CROP_NOTE: &str = "lesion_crop_voxels";
@@ -200,11 +213,22 @@ pub(crate) fn check_tumour_weight(weight: f64, kind: ModelKind) -> Result<()> {
 
 /// A lesion term weight must be a finite number, 0 or more, and only the U-Net has one (not 0).
 pub(crate) fn check_lesion_loss(weight: f64, kind: ModelKind) -> Result<()> {
+    check_term_weight("lesion loss", weight, kind)
+}
+
+/// A false-piece term weight must be a finite number, 0 or more, and only the U-Net has one
+/// (not 0).
+pub(crate) fn check_false_piece_loss(weight: f64, kind: ModelKind) -> Result<()> {
+    check_term_weight("false-piece loss", weight, kind)
+}
+
+/// The weight of the U-Net loss term `term`: a finite number, 0 or more, 0 for a classifier.
+fn check_term_weight(term: &str, weight: f64, kind: ModelKind) -> Result<()> {
     if !(weight.is_finite() && weight >= 0.0) {
-        bail!("the lesion loss weight must be a finite number, 0 or more, not {weight}");
+        bail!("the {term} weight must be a finite number, 0 or more, not {weight}");
     }
     if kind == ModelKind::Cnn && weight != 0.0 {
-        bail!("the lesion loss is for the U-Net; the classifier has no tumour voxels");
+        bail!("the {term} is for the U-Net; the classifier has no tumour voxels");
     }
     Ok(())
 }
@@ -239,6 +263,9 @@ pub fn train(
     }
     if let Some(weight) = config.lesion_loss {
         check_lesion_loss(weight, config.architecture.kind)?;
+    }
+    if let Some(weight) = config.false_piece_loss {
+        check_false_piece_loss(weight, config.architecture.kind)?;
     }
     if config.balance_lesions == Some(true) && config.architecture.kind == ModelKind::Cnn {
         bail!("balancing lesions is for the U-Net's loss; the classifier has no tumour voxels");
@@ -398,6 +425,7 @@ pub fn train(
         tumour_weight,
         balance_lesions,
         lesion_loss,
+        false_piece_loss,
         lesion_crop_voxels,
         widened_from,
         initialised_from,
@@ -418,6 +446,12 @@ pub fn train(
         balance_lesions.then(|| (BALANCE_LESIONS_NOTE.to_string(), "true".to_string()));
     let lesion_loss_note =
         (lesion_loss > 0.0).then(|| (LESION_LOSS_NOTE.to_string(), lesion_loss.to_string()));
+    let false_piece_loss_note = (false_piece_loss > 0.0).then(|| {
+        (
+            FALSE_PIECE_LOSS_NOTE.to_string(),
+            false_piece_loss.to_string(),
+        )
+    });
     let lesion_crop = (lesion_crop_voxels > 0).then_some(lesion_crop_voxels);
     let lesion_crop_note = lesion_crop.map(|edge| (LESION_CROP_NOTE.to_string(), edge.to_string()));
     // Class imbalance (CNN): each epoch oversamples the minority class (see `epoch_order`), so
@@ -478,6 +512,7 @@ pub fn train(
             .chain(tumour_weight_note.clone())
             .chain(balance_lesions_note.clone())
             .chain(lesion_loss_note.clone())
+            .chain(false_piece_loss_note.clone())
             .chain(lesion_crop_note.clone())
             .collect(),
         locator: locator_name.clone(),
@@ -541,11 +576,25 @@ pub fn train(
                     let lesions = (kind == ModelKind::Unet && lesion_loss > 0.0)
                         .then(|| lesion_mean_weights(&xs.labels, xs.grid))
                         .flatten();
-                    match lesions {
+                    let base = match lesions {
                         Some(weights) => {
                             let weights =
                                 Tensor::from_vec(weights, targets.shape(), device)?.unsqueeze(1)?;
                             (base + (lesion_mean_ce(&out, &weights)? * lesion_loss)?)?
+                        }
+                        None => base,
+                    };
+                    let false_pieces = if kind == ModelKind::Unet && false_piece_loss > 0.0 {
+                        let predicted = out.detach().argmax(1)?.flatten_all()?.to_vec1::<u32>()?;
+                        false_piece_weights(&predicted, &xs.labels, xs.grid)
+                    } else {
+                        None
+                    };
+                    match false_pieces {
+                        Some(weights) => {
+                            let weights =
+                                Tensor::from_vec(weights, targets.shape(), device)?.unsqueeze(1)?;
+                            (base + (false_piece_ce(&out, &weights)? * false_piece_loss)?)?
                         }
                         None => base,
                     }

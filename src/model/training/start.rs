@@ -12,9 +12,10 @@ use anyhow::{Context, Result, bail};
 use candle_nn::VarMap;
 
 use super::{
-    BALANCE_LESIONS_NOTE, EpochSummary, INITIALISED_FROM_NOTE, LESION_CROP_NOTE, LESION_LOSS_NOTE,
-    TUMOUR_WEIGHT_NOTE, TrainConfig, WIDENED_FROM_NOTE, best_checkpoint, check_lesion_loss,
-    check_tumour_weight, crops, read_curves,
+    BALANCE_LESIONS_NOTE, EpochSummary, FALSE_PIECE_LOSS_NOTE, INITIALISED_FROM_NOTE,
+    LESION_CROP_NOTE, LESION_LOSS_NOTE, TUMOUR_WEIGHT_NOTE, TrainConfig, WIDENED_FROM_NOTE,
+    best_checkpoint, check_false_piece_loss, check_lesion_loss, check_tumour_weight, crops,
+    read_curves,
 };
 use crate::model::checkpoint::{
     ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, weights_path,
@@ -41,6 +42,8 @@ pub(super) struct StartingPoint {
     pub balance_lesions: bool,
     /// The U-Net's lesion term weight, checked ([`TrainConfig::lesion_loss`]).
     pub lesion_loss: f64,
+    /// The U-Net's false-piece term weight, checked ([`TrainConfig::false_piece_loss`]).
+    pub false_piece_loss: f64,
     /// The U-Net's lesion crop edge in voxels, 0 for none ([`TrainConfig::lesion_crop_voxels`]).
     pub lesion_crop_voxels: usize,
     /// The [`WIDENED_FROM_NOTE`] the run's cards carry: the channels of the narrower U-Net
@@ -69,6 +72,8 @@ pub(super) struct StartPlan {
     balance_lesions: bool,
     /// The U-Net's lesion term weight, checked.
     lesion_loss: f64,
+    /// The U-Net's false-piece term weight, checked.
+    false_piece_loss: f64,
     /// The U-Net's lesion crop edge in voxels, 0 for none.
     lesion_crop_voxels: usize,
     /// A resumed run's best card, to be given the settings when they differ from its own.
@@ -101,6 +106,8 @@ struct CardsRead {
     balance_lesions: Option<bool>,
     /// A resumed run's lesion term weight, from its `last` card's note.
     lesion_loss: Option<f64>,
+    /// A resumed run's false-piece term weight, from its `last` card's note.
+    false_piece_loss: Option<f64>,
     /// A resumed run's lesion crop edge (voxels), from its `last` card's note.
     lesion_crop_voxels: Option<usize>,
     /// The channels of a narrower U-Net started from.
@@ -137,6 +144,10 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         .or(read.balance_lesions)
         .unwrap_or(false);
     let lesion_loss = config.lesion_loss.or(read.lesion_loss).unwrap_or(0.0);
+    let false_piece_loss = config
+        .false_piece_loss
+        .or(read.false_piece_loss)
+        .unwrap_or(0.0);
     let lesion_crop_voxels = config
         .lesion_crop_voxels
         .or(read.lesion_crop_voxels)
@@ -156,6 +167,7 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         tumour_weight,
         balance_lesions,
         lesion_loss,
+        false_piece_loss,
         lesion_crop_voxels,
         best_card: read.best_card,
         widen_from: read.widen_from,
@@ -199,6 +211,7 @@ impl StartPlan {
             tumour_weight: self.tumour_weight,
             balance_lesions: self.balance_lesions,
             lesion_loss: self.lesion_loss,
+            false_piece_loss: self.false_piece_loss,
             lesion_crop_voxels: self.lesion_crop_voxels,
             widened_from: self.widened_note,
             initialised_from: self.initialised_note,
@@ -304,6 +317,14 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         |w: &f64| check_lesion_loss(*w, kind).is_ok(),
         "is not a lesion loss weight; give one with --lesion-loss",
     )?;
+    let false_piece_loss = noted_setting(
+        &card,
+        &last,
+        FALSE_PIECE_LOSS_NOTE,
+        config.false_piece_loss.is_some(),
+        |w: &f64| check_false_piece_loss(*w, kind).is_ok(),
+        "is not a false-piece loss weight; give one with --false-piece-loss",
+    )?;
     let lesion_crop_voxels = noted_setting(
         &card,
         &last,
@@ -322,6 +343,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         tumour_weight,
         balance_lesions,
         lesion_loss,
+        false_piece_loss,
         lesion_crop_voxels,
         widen_from: None,
         widened_note: card.notes.get(WIDENED_FROM_NOTE).cloned(),
