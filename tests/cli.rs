@@ -323,6 +323,38 @@ fn synth_train_infer_eval_round_trip() {
         "{reported} vs {expected}\n{csv}"
     );
     assert_eq!(summary["summary"]["tumour_cases"], with_tumour);
+    // The models' own validation figures, from their cards, beside this evaluation's.
+    let card = |model: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d(&format!("weights/{model}.json"))).unwrap())
+            .unwrap()
+    };
+    let (unet_card, cnn_card) = (card("liver_unet"), card("liver_cnn"));
+    let organ_dice = unet_card["metrics"]["organ_dice"].as_f64().unwrap();
+    let validation = &summary["summary"]["segmenter_validation_dice"];
+    assert_eq!(validation["organ"].as_f64(), Some(organ_dice));
+    assert_eq!(
+        validation["tumour"].as_f64(),
+        unet_card["metrics"]["tumour_dice"].as_f64()
+    );
+    assert!(
+        eval_text.contains(&format!(
+            "(the segmenter's own validation Dice, from its card: organ {organ_dice:.3}"
+        )),
+        "{eval_text}"
+    );
+    let auc = cnn_card["metrics"]["roc_auc"].as_f64();
+    assert_eq!(
+        summary["summary"]["classifier_validation_roc_auc"].as_f64(),
+        auc
+    );
+    if let Some(auc) = auc {
+        assert!(
+            eval_text.contains(&format!(
+                "(the classifier's own validation ROC AUC, from its card: {auc:.4})"
+            )),
+            "{eval_text}"
+        );
+    }
     // The segmenter's predicted tumour volume as a cancer score: its ROC AUC over the rows
     // (pairs of a cancer and a normal case, ties half), or null with one class only.
     let (cancer, normal): (Vec<&Vec<&str>>, Vec<&Vec<&str>>) =

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use oncoscope::jobs::VIEWER_MIN_LESION_ML;
 use oncoscope::mesh::{LesionDetection, LesionMatching, match_lesions};
-use oncoscope::model::checkpoint::{LoadedModel, device_by_name};
+use oncoscope::model::checkpoint::{LoadedModel, ValidationDice, device_by_name};
 use oncoscope::model::inference::{classify_reusing, segment};
 use oncoscope::model::metrics::{
     ClassifierScores, SegmentationScores, StructureOverlaps, StructureVolumes, roc_auc,
@@ -98,6 +98,11 @@ struct Summary {
     /// segmented cases: how well the segmenter alone tells cancer from normal, beside the
     /// classifier. `None` unless both classes occur.
     tumour_volume_roc_auc: Option<f64>,
+    /// The segmenter's own validation Dice, from its card (measured on its training run's
+    /// validation cases, not these), to set beside this evaluation's figures.
+    segmenter_validation_dice: Option<ValidationDice>,
+    /// The classifier's own validation ROC AUC, from its card (likewise).
+    classifier_validation_roc_auc: Option<f64>,
 }
 
 pub fn run_eval(args: &EvalArgs) -> Result<()> {
@@ -189,6 +194,10 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         min_lesion_ml: args.min_lesion_ml,
         classifier: (!probs.is_empty()).then(|| ClassifierScores::compute(&probs, &truths)),
         tumour_volume_roc_auc: roc_auc(&tumour_ml, &seg_truths),
+        segmenter_validation_dice: unet.as_ref().and_then(|m| m.card.validation_dice()),
+        classifier_validation_roc_auc: cnn
+            .as_ref()
+            .and_then(|m| m.card.metrics.get("roc_auc").copied()),
     };
     print!("{}", table(&results, &summary));
     let (csv_path, json_path) = (out.join("eval.csv"), out.join("eval.json"));
@@ -323,6 +332,12 @@ fn table(results: &[CaseResult], summary: &Summary) -> String {
                 ""
             }
         );
+        if let Some(dice) = summary.segmenter_validation_dice {
+            let _ = writeln!(
+                s,
+                "(the segmenter's own validation Dice, from its card: {dice})"
+            );
+        }
     }
     if let Some(l) = &summary.lesions {
         let _ = writeln!(
@@ -364,6 +379,12 @@ fn table(results: &[CaseResult], summary: &Summary) -> String {
             opt(c.sensitivity),
             opt(c.specificity)
         );
+        if let Some(auc) = summary.classifier_validation_roc_auc {
+            let _ = writeln!(
+                s,
+                "(the classifier's own validation ROC AUC, from its card: {auc:.4})"
+            );
+        }
     }
     if let Some(auc) = summary.tumour_volume_roc_auc {
         let _ = writeln!(
