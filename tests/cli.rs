@@ -915,3 +915,119 @@ fn infer_says_how_far_to_trust_the_shipped_models() {
         Some(tumour_dice)
     );
 }
+
+#[test]
+fn the_tumour_sensitivity_grows_the_tumour_and_leaves_the_classifier_as_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
+    let o = oncoscope(&[
+        "synth",
+        "--task",
+        "liver",
+        "--cases",
+        "1",
+        "--seed",
+        "7",
+        "--small",
+        "--out",
+        &d("data"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ct = d("data/imagesTr/liver_000.nii.gz");
+    // The shipped liver models, copied so that a card can be set.
+    std::fs::create_dir(d("weights")).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.starts_with("liver_") && !name.ends_with(".csv") {
+            std::fs::copy(shipped.join(&name), dir.path().join("weights").join(&name)).unwrap();
+        }
+    }
+    let weights = d("weights");
+    let infer = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["infer", ct.as_str(), "--weights", &weights, "--json"];
+        args.extend_from_slice(extra);
+        let o = oncoscope(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap()
+    };
+    let tumour_ml = |json: &serde_json::Value| json["tumour_volume_ml"].as_f64().unwrap();
+    let p_cancer = |json: &serde_json::Value| json["classification"]["probability"].as_f64();
+    let plain = infer(&[]);
+    let (low, high) = (
+        infer(&["--tumour-sensitivity", "0.1"]),
+        infer(&["--tumour-sensitivity", "8"]),
+    );
+    assert_eq!(plain["tumour_sensitivity"].as_f64(), Some(1.0));
+    assert_eq!(high["tumour_sensitivity"].as_f64(), Some(8.0));
+    assert!(
+        tumour_ml(&low) < tumour_ml(&plain) && tumour_ml(&plain) < tumour_ml(&high),
+        "tumour mL at ×0.1, ×1, ×8: {} {} {}",
+        tumour_ml(&low),
+        tumour_ml(&plain),
+        tumour_ml(&high)
+    );
+    // The classifier behind the segmenter sees its locator's labels as it learnt them.
+    assert!(p_cancer(&plain).is_some());
+    assert_eq!(p_cancer(&high), p_cancer(&plain));
+    assert_eq!(p_cancer(&low), p_cancer(&plain));
+
+    // Set on the card, it is the default there, said in the text, and still not the
+    // classifier's.
+    let o = oncoscope(&[
+        "model",
+        &d("weights/liver_unet"),
+        "--set-tumour-sensitivity",
+        "8",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("tumour probabilities × 8"),
+        "{}",
+        text(&o)
+    );
+    let set = infer(&[]);
+    assert_eq!(set["tumour_sensitivity"].as_f64(), Some(8.0));
+    assert_eq!(tumour_ml(&set), tumour_ml(&high));
+    assert_eq!(p_cancer(&set), p_cancer(&plain));
+    let o = oncoscope(&["infer", &ct, "--weights", &d("weights")]);
+    assert!(text(&o).contains("Tumour sensitivity ×8"), "{}", text(&o));
+    // eval runs it so too.
+    let o = oncoscope(&[
+        "eval",
+        "--data",
+        &d("data"),
+        "--weights",
+        &d("weights"),
+        "--out",
+        &d("eval"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("eval/eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["summary"]["tumour_sensitivity"].as_f64(), Some(8.0));
+    let evaluated = eval["cases"][0]["volumes"]["tumour_ml_predicted"]
+        .as_f64()
+        .unwrap();
+    assert!((evaluated - tumour_ml(&high)).abs() < 1e-3, "{evaluated}");
+
+    // No factor outside 0.01–100, and none but 1 for a classifier.
+    for bad in ["0", "-1", "1000", "NaN"] {
+        let o = oncoscope(&[
+            "infer",
+            &ct,
+            "--weights",
+            &d("weights"),
+            "--tumour-sensitivity",
+            bad,
+        ]);
+        assert_refused(&o, &[bad, "not a tumour sensitivity"]);
+    }
+    let o = oncoscope(&[
+        "model",
+        &d("weights/liver_cnn"),
+        "--set-tumour-sensitivity",
+        "2",
+    ]);
+    assert_refused(&o, &["liver_cnn.json", "U-Net"]);
+}

@@ -415,15 +415,16 @@ fn a_run_can_start_from_another_models_weights() {
 
     // The model started from re-centres its cube and drops tumour specks at inference (card
     // settings, not learnt).
-    let set_inference = |stem: &Path, refinements: usize, min_lesion_ml: f64| {
+    let set_inference = |stem: &Path, refinements: usize, min_lesion_ml: f64, sensitivity: f64| {
         let path = stem.with_extension("json");
         let mut card: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         card["cube_refinements"] = refinements.into();
         card["min_lesion_ml"] = min_lesion_ml.into();
+        card["tumour_sensitivity"] = sensitivity.into();
         std::fs::write(&path, card.to_string()).unwrap();
     };
-    set_inference(&first.join("last"), 1, 0.25);
+    set_inference(&first.join("last"), 1, 0.25, 3.0);
 
     // With a vanishing learning rate the new run keeps the weights it started from.
     let second = dir.path().join("second");
@@ -472,14 +473,25 @@ fn a_run_can_start_from_another_models_weights() {
     );
     // It keeps the setting of the model it started from, a resumed run its own; a fresh run
     // has none.
-    assert_eq!((card.cube_refinements, card.min_lesion_ml), (1, 0.25));
+    assert_eq!(
+        (
+            card.cube_refinements,
+            card.min_lesion_ml,
+            card.tumour_sensitivity
+        ),
+        (1, 0.25, 3.0)
+    );
     let fresh_card = read_card(&fresh.join("last")).unwrap();
     assert_eq!(
-        (fresh_card.cube_refinements, fresh_card.min_lesion_ml),
-        (0, 0.0)
+        (
+            fresh_card.cube_refinements,
+            fresh_card.min_lesion_ml,
+            fresh_card.tumour_sensitivity
+        ),
+        (0, 0.0, 1.0)
     );
     // A resumed run keeps those of its best model (which `oncoscope model` sets).
-    set_inference(&second.join("best"), 2, 0.5);
+    set_inference(&second.join("best"), 2, 0.5, 0.5);
     cfg.epochs = 2;
     // Resumed without `init_from`, as `train --resume` is run, the run still names the model
     // it started from.
@@ -490,9 +502,10 @@ fn a_run_can_start_from_another_models_weights() {
         (
             resumed.epoch,
             resumed.cube_refinements,
-            resumed.min_lesion_ml
+            resumed.min_lesion_ml,
+            resumed.tumour_sensitivity
         ),
-        (2, 2, 0.5)
+        (2, 2, 0.5, 0.5)
     );
     assert_eq!(
         resumed.notes.get("initialised_from"),
@@ -513,8 +526,15 @@ fn a_run_can_start_from_another_models_weights() {
         );
     }
     // A card edited into a setting that cannot run is named on resume, and mended by setting it.
-    set_inference(&second.join("best"), 1000, 0.75);
+    set_inference(&second.join("best"), 2, 0.75, 1000.0);
     cfg.epochs = 4;
+    let err = train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("best.json") && text.contains("--set-tumour-sensitivity"),
+        "{text}"
+    );
+    set_inference(&second.join("best"), 1000, 0.75, 0.5);
     cfg.min_lesion_ml = None;
     let err = train(&cfg, &Device::Cpu, true, &RunControl::new(), &mut |_| {}).unwrap_err();
     let text = format!("{err:#}");

@@ -108,6 +108,47 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
             .labels
             .voxels
     );
+    // A higher tumour sensitivity, ticked and set for the next run, grows the tumour; the
+    // panel says it was used, and the classifier's verdict is its own as before.
+    let tumour_voxels = |app: &OncoscopeApp| {
+        let labels = &app.case().unwrap().prediction.as_ref().unwrap().labels;
+        labels.voxels.iter().filter(|&&v| v == 2).count()
+    };
+    let before = tumour_voxels(h.state());
+    assert_eq!(
+        h.state()
+            .case()
+            .unwrap()
+            .segmentation_run
+            .map(|r| r.report.tumour_sensitivity),
+        Some(1.0)
+    );
+    h.get_by_label("tumour sensitivity ×").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state_mut().preferences_mut().tumour_sensitivity,
+        Some(1.0)
+    );
+    h.state_mut().preferences_mut().tumour_sensitivity = Some(8.0);
+    h.get_by_label("Run segmentation").click();
+    run_until(&mut h, "the more sensitive segmentation", |app| {
+        !app.busy()
+            && app
+                .case()
+                .and_then(|c| c.segmentation_run)
+                .is_some_and(|r| r.report.tumour_sensitivity == 8.0)
+    });
+    let after = tumour_voxels(h.state());
+    assert!(
+        after > before,
+        "tumour voxels at ×8 {after}, at ×1 {before}"
+    );
+    h.get_by_label_contains("tumour sensitivity ×8.00: each voxel's tumour probability");
+    // Unticked, the card's own setting is back.
+    h.get_by_label("tumour sensitivity ×").click();
+    h.run_steps(2);
+    assert_eq!(h.state_mut().preferences_mut().tumour_sensitivity, None);
+
     // The 3D view got the ground-truth or predicted surfaces and rendered them.
     let image = h.render().expect("wgpu render of the window");
     assert!(image.width() > 0);

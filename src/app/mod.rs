@@ -353,6 +353,7 @@ impl OncoscopeApp {
             device: self.prefs.device.clone(),
             classify,
             segment,
+            tumour_sensitivity: self.prefs.tumour_sensitivity,
             cancel: cancel.clone(),
         };
         // One job per model, each ended by its own result or failure.

@@ -23,6 +23,9 @@ pub struct DisplayOverrides {
     pub label_display: Option<LabelDisplay>,
     pub compared: Option<ComparedStructure>,
     pub show_planes_3d: Option<bool>,
+    /// The segmenter's tumour sensitivity for this session's runs (the model card's when
+    /// `None`).
+    pub tumour_sensitivity: Option<f64>,
 }
 
 impl DisplayOverrides {
@@ -35,6 +38,9 @@ impl DisplayOverrides {
         }
         if let Some(planes) = self.show_planes_3d {
             prefs.show_planes_3d = planes;
+        }
+        if let Some(sensitivity) = self.tumour_sensitivity {
+            prefs.tumour_sensitivity = Some(sensitivity);
         }
     }
 }

@@ -223,6 +223,9 @@ pub struct Preferences {
     pub device: String,
     /// Folder of the models; `None`: the shipped weights.
     pub weights_dir: Option<PathBuf>,
+    /// The segmenter's tumour sensitivity for the next runs (each voxel's tumour probability
+    /// × this before its label is chosen); `None`: the model card's.
+    pub tumour_sensitivity: Option<f64>,
     pub show_organ_3d: bool,
     pub show_lesions_3d: bool,
     /// Opacity of the organ surface in 3D, 0..1.
@@ -251,6 +254,7 @@ impl Default for Preferences {
             task: Task::Liver,
             device: "cpu".into(),
             weights_dir: None,
+            tumour_sensitivity: None,
             show_organ_3d: true,
             show_lesions_3d: true,
             organ_opacity_3d: 0.35,

@@ -49,6 +49,12 @@ pub struct EvalArgs {
         allow_negative_numbers = true
     )]
     pub min_lesion_ml: f64,
+    /// For the segmenter: multiply each voxel's tumour probability by S before its label is
+    /// chosen (the most probable class), instead of its card's `tumour_sensitivity` (1 unless
+    /// set with `oncoscope model`): above 1 more and larger lesions, false ones with them;
+    /// below 1 fewer. From 0.01 to 100.
+    #[arg(long, value_name = "S", value_parser = super::tumour_sensitivity, allow_negative_numbers = true)]
+    pub tumour_sensitivity: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,6 +109,9 @@ struct Summary {
     segmenter_validation_dice: Option<ValidationDice>,
     /// The classifier's own validation ROC AUC, from its card (likewise).
     classifier_validation_roc_auc: Option<f64>,
+    /// The segmenter's tumour sensitivity in this evaluation (its card's, or
+    /// `--tumour-sensitivity`).
+    tumour_sensitivity: Option<f64>,
 }
 
 pub fn run_eval(args: &EvalArgs) -> Result<()> {
@@ -144,7 +153,10 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         check_model_task(&model, task)?;
         Ok(Some(model))
     };
-    let (cnn, unet) = (load(ModelKind::Cnn)?, load(ModelKind::Unet)?);
+    let (cnn, mut unet) = (load(ModelKind::Cnn)?, load(ModelKind::Unet)?);
+    if let (Some(model), Some(sensitivity)) = (&mut unet, args.tumour_sensitivity) {
+        model.card.tumour_sensitivity = sensitivity;
+    }
     if cnn.is_none() && unet.is_none() {
         bail!("{}: no {task} models found", weights.display());
     }
@@ -198,6 +210,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         classifier_validation_roc_auc: cnn
             .as_ref()
             .and_then(|m| m.card.metrics.get("roc_auc").copied()),
+        tumour_sensitivity: unet.as_ref().map(|m| m.card.tumour_sensitivity),
     };
     print!("{}", table(&results, &summary));
     let (csv_path, json_path) = (out.join("eval.csv"), out.join("eval.json"));
@@ -332,6 +345,13 @@ fn table(results: &[CaseResult], summary: &Summary) -> String {
                 ""
             }
         );
+        if let Some(sensitivity) = summary.tumour_sensitivity.filter(|&s| s != 1.0) {
+            let _ = writeln!(
+                s,
+                "(tumour sensitivity ×{sensitivity}: each voxel's tumour probability multiplied \
+                 by {sensitivity} before its label was chosen)"
+            );
+        }
         if let Some(dice) = summary.segmenter_validation_dice {
             let _ = writeln!(
                 s,

@@ -37,6 +37,12 @@ pub struct InferArgs {
     /// cpu, cuda or metal.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// For the segmenter: multiply each voxel's tumour probability by S before its label is
+    /// chosen (the most probable class), instead of its card's `tumour_sensitivity` (1 unless
+    /// set with `oncoscope model`): above 1 more and larger lesions, false ones with them;
+    /// below 1 fewer. From 0.01 to 100.
+    #[arg(long, value_name = "S", value_parser = super::tumour_sensitivity, allow_negative_numbers = true)]
+    pub tumour_sensitivity: Option<f64>,
 }
 
 pub fn run_infer(args: &InferArgs) -> Result<()> {
@@ -90,7 +96,10 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         Ok(model)
     };
     let cnn = cnn.map(load).transpose()?;
-    let unet = unet.map(load).transpose()?;
+    let mut unet = unet.map(load).transpose()?;
+    if let (Some(model), Some(sensitivity)) = (&mut unet, args.tumour_sensitivity) {
+        model.card.tumour_sensitivity = sensitivity;
+    }
     let (segmentation, report) = match &unet {
         Some(model) => segment_reporting(model, &ct, &cancel, &mut stage)?.unzip(),
         None => (None, None),
@@ -121,6 +130,7 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         .as_ref()
         .and_then(|m| m.card.metrics.get("roc_auc").copied());
     let validation_dice = unet.as_ref().and_then(|m| m.card.validation_dice());
+    let tumour_sensitivity = unet.as_ref().map(|m| m.card.tumour_sensitivity);
     if args.json {
         let out = serde_json::json!({
             "ct": args.ct.display().to_string(),
@@ -129,6 +139,7 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
             "classification": classification,
             "classifier_validation_roc_auc": validation_roc_auc,
             "segmenter_validation_dice": validation_dice,
+            "tumour_sensitivity": tumour_sensitivity,
             "true_cancer": true_cancer,
             "organ_volume_ml": count(1).zip(count(2)).map(|(a, b)| (a + b) as f64 * voxel_ml),
             "tumour_volume_ml": count(2).map(|n| n as f64 * voxel_ml),
@@ -180,6 +191,12 @@ pub fn run_infer(args: &InferArgs) -> Result<()> {
         if let Some(dice) = validation_dice {
             println!(
                 "Segmenter's validation Dice (its card; held-out figures in weights/README.md): {dice}"
+            );
+        }
+        if let Some(sensitivity) = tumour_sensitivity.filter(|&s| s != 1.0) {
+            println!(
+                "Tumour sensitivity ×{sensitivity}: each voxel's tumour probability was \
+                 multiplied by {sensitivity} before its label was chosen (1: as validated)"
             );
         }
         if let Some(r) = report.filter(|r| r.recentrings > 0) {

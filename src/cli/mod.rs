@@ -88,6 +88,20 @@ pub(crate) fn smoothing_iterations(text: &str) -> Result<usize, String> {
     }
 }
 
+/// A tumour sensitivity ([`oncoscope::model::checkpoint::ModelCard::tumour_sensitivity`]): a
+/// factor from 0.01 to 100.
+pub(crate) fn tumour_sensitivity(text: &str) -> Result<f64, String> {
+    let range = oncoscope::model::checkpoint::TUMOUR_SENSITIVITY_RANGE;
+    match text.parse::<f64>() {
+        Ok(factor) if range.contains(&factor) => Ok(factor),
+        _ => Err(format!(
+            "{text:?} is not a tumour sensitivity (a factor from {} to {})",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
 /// A volume in mL: a finite number, 0 or more.
 pub(crate) fn non_negative_ml(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

@@ -1,6 +1,7 @@
 //! `oncoscope model STEM...`: what a trained model is (its card, checked by loading it with its
-//! locators), setting the card's inference settings (`min_lesion_ml`, `cube_refinements`)
-//! without training again, and naming its locator once a model has moved beside another.
+//! locators), setting the card's inference settings (`min_lesion_ml`, `cube_refinements`,
+//! `tumour_sensitivity`) without training again, and naming its locator once a model has
+//! moved beside another.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,10 @@ use oncoscope::model::checkpoint::{
     LoadedModel, ModelCard, card_path, read_card_to_edit, weights_path, write_card,
 };
 use oncoscope::model::region::Region;
-use oncoscope::model::training::{BALANCE_LESIONS_NOTE, LESION_CROP_NOTE, TUMOUR_WEIGHT_NOTE};
+use oncoscope::model::training::{
+    BALANCE_LESIONS_NOTE, FALSE_PIECE_LOSS_NOTE, LESION_CROP_NOTE, LESION_LOSS_NOTE,
+    TUMOUR_WEIGHT_NOTE,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct ModelArgs {
@@ -30,6 +34,12 @@ pub struct ModelArgs {
     /// only).
     #[arg(long, value_name = "N")]
     pub set_cube_refinements: Option<usize>,
+    /// Set the card's `tumour_sensitivity`: each voxel's tumour probability is multiplied by S
+    /// before its label is chosen at inference (1: the most probable class, as validated;
+    /// above 1 more and larger lesions, false ones with them; below 1 fewer). From 0.01 to
+    /// 100. U-Nets only.
+    #[arg(long, value_name = "S", value_parser = super::tumour_sensitivity, allow_negative_numbers = true)]
+    pub set_tumour_sensitivity: Option<f64>,
     /// Set the card's `locator`: the model stem, in the same folder, that finds the organ for
     /// it (e.g. `liver_unet` after copying a run's `best` classifier into `weights/`, where
     /// its card still names the run's copy, `liver_finder`). Checked by loading the model.
@@ -145,6 +155,12 @@ fn with_settings(stem: &Path, args: &ModelArgs) -> Result<(ModelCard, Vec<&'stat
         card.cube_refinements = n;
         changed.push("cube_refinements");
     }
+    if let Some(sensitivity) = args.set_tumour_sensitivity
+        && sensitivity != card.tumour_sensitivity
+    {
+        card.tumour_sensitivity = sensitivity;
+        changed.push("tumour_sensitivity");
+    }
     if let Some(name) = &args.set_locator
         && card.locator.as_ref() != Some(name)
     {
@@ -243,6 +259,12 @@ fn print_report(report: &ModelReport) {
     if card.notes.get(BALANCE_LESIONS_NOTE).map(String::as_str) == Some("true") {
         println!("  small lesions' voxels weighed more (lesion-balanced cross-entropy)");
     }
+    if let Some(weight) = card.notes.get(LESION_LOSS_NOTE) {
+        println!("  each true lesion's own loss term, weighed {weight}");
+    }
+    if let Some(weight) = card.notes.get(FALSE_PIECE_LOSS_NOTE) {
+        println!("  each false tumour piece's own loss term, weighed {weight}");
+    }
     if let Some(edge) = card.notes.get(LESION_CROP_NOTE) {
         println!("  trained on {edge}³-voxel crops, half of them around a lesion");
     }
@@ -273,7 +295,15 @@ fn print_report(report: &ModelReport) {
             (_, 1) => "; re-centres its cube once".to_string(),
             (_, n) => format!("; re-centres its cube up to {n} times"),
         };
-        println!("  at inference: {pieces}{recentring}");
+        let sensitivity = if card.tumour_sensitivity == 1.0 {
+            String::new()
+        } else {
+            format!(
+                "; tumour probabilities × {} before labels are chosen",
+                card.tumour_sensitivity
+            )
+        };
+        println!("  at inference: {pieces}{recentring}{sensitivity}");
     }
     for name in &report.changed {
         println!("  set {name} (written to {}.json)", report.path);

@@ -50,6 +50,7 @@ pub fn run_sample() -> Result<()> {
             out: None,
             json: false,
             device: "cpu".into(),
+            tumour_sensitivity: None,
         })?;
     } else {
         println!(

@@ -39,6 +39,11 @@ pub struct ViewArgs {
     /// Show the three slice planes in the 3D view.
     #[arg(long)]
     pub planes: bool,
+    /// Run the segmenter with this tumour sensitivity (each voxel's tumour probability × S
+    /// before its label is chosen) instead of its card's, as the viewer's "tumour sensitivity
+    /// ×" does. From 0.01 to 100.
+    #[arg(long, value_name = "S", value_parser = super::tumour_sensitivity, allow_negative_numbers = true)]
+    pub tumour_sensitivity: Option<f64>,
     /// Open the training panel and train on this data set (Decathlon layout) at once, with
     /// the panel's saved set-up; with --screenshot, the picture is taken after two epochs.
     #[arg(long, value_name = "DATA")]
@@ -70,6 +75,7 @@ impl ViewArgs {
             labels: None,
             compare: None,
             planes: false,
+            tumour_sensitivity: None,
             train: None,
             train_out: PathBuf::from("runs/viewer-training"),
             train_epochs: None,
@@ -154,6 +160,7 @@ pub fn run_view(args: &ViewArgs) -> Result<()> {
         // Asking what to compare implies comparing.
         compared: args.compare,
         show_planes_3d: args.planes.then_some(true),
+        tumour_sensitivity: args.tumour_sensitivity,
     };
     if args.compare.is_some() && args.labels.is_none() {
         plan.display.label_display = Some(LabelDisplay::Comparison);

@@ -66,6 +66,9 @@ pub struct AnalysisRequest {
     pub device: String,
     pub classify: bool,
     pub segment: bool,
+    /// The segmenter's tumour sensitivity instead of its card's
+    /// ([`crate::model::checkpoint::ModelCard::tumour_sensitivity`]); `None`: the card's.
+    pub tumour_sensitivity: Option<f64>,
     pub cancel: CancelToken,
 }
 

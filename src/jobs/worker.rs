@@ -17,7 +17,7 @@ use crate::mesh::{
     match_lesions, write_surface,
 };
 use crate::model::ModelKind;
-use crate::model::checkpoint::{LoadedModel, device_by_name};
+use crate::model::checkpoint::{LoadedModel, check_tumour_sensitivity, device_by_name};
 use crate::model::inference::{Stage, classify_reusing, locator_is, segment_reporting};
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
@@ -469,6 +469,25 @@ impl ModelCache {
     }
 }
 
+/// The cached `model`, or a copy of it run with `tumour_sensitivity` instead of its card's
+/// (a cheap copy: the weights are shared). The copy's card differs from the file's, so a
+/// classifier behind it runs its own locator, as it learnt, instead of reusing its labels.
+fn with_tumour_sensitivity(
+    model: Arc<LoadedModel>,
+    tumour_sensitivity: Option<f64>,
+) -> anyhow::Result<Arc<LoadedModel>> {
+    match tumour_sensitivity {
+        Some(sensitivity) if sensitivity != model.card.tumour_sensitivity => {
+            check_tumour_sensitivity(model.card.architecture.kind, sensitivity)
+                .map_err(anyhow::Error::msg)?;
+            let mut copy = (*model).clone();
+            copy.card.tumour_sensitivity = sensitivity;
+            Ok(Arc::new(copy))
+        }
+        _ => Ok(model),
+    }
+}
+
 fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> anyhow::Result<()> {
     let Request::Analyse(analysis) = request else {
         unreachable!("only analysis requests go to the ML worker");
@@ -480,6 +499,7 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
         device,
         classify: want_classification,
         segment: want_segmentation,
+        tumour_sensitivity,
         cancel,
     } = analysis;
     let find = |kind: ModelKind| {
@@ -520,7 +540,8 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
         find(ModelKind::Unet).and_then(|stem| {
             reporter.progress(JobKind::Segment, Some(0.0), "Loading segmenter");
             let model = models.get(&stem, &device)?;
-            check_model_task(&model, task).map(|()| model)
+            check_model_task(&model, task)?;
+            with_tumour_sensitivity(model, tumour_sensitivity)
         })
     });
     // A classifier behind the segmenter (its locator) waits for the segmenter's labels

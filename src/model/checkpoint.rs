@@ -54,6 +54,15 @@ pub struct ModelCard {
     /// is made of; training always scores every voxel.
     #[serde(default, skip_serializing_if = "is_zero_ml")]
     pub min_lesion_ml: f64,
+    /// For a segmenter, at inference: each voxel's tumour probability is multiplied by this
+    /// before its label is chosen (the most probable class). Above 1 lesions grow and fainter
+    /// ones appear, false ones with them; below 1 fewer and smaller. 1 (the default): the
+    /// plain most probable label, as the model was validated.
+    #[serde(
+        default = "plain_sensitivity",
+        skip_serializing_if = "is_plain_sensitivity"
+    )]
+    pub tumour_sensitivity: f64,
     /// For a U-Net trained on lesion crops of this many voxels a side: at inference its grid
     /// is run as overlapping cubes of that size ([`crate::model::tiles`]), as it learnt (0: the
     /// whole grid at once).
@@ -67,6 +76,34 @@ fn is_zero(n: &usize) -> bool {
 
 fn is_zero_ml(ml: &f64) -> bool {
     *ml == 0.0
+}
+
+fn plain_sensitivity() -> f64 {
+    1.0
+}
+
+fn is_plain_sensitivity(sensitivity: &f64) -> bool {
+    *sensitivity == 1.0
+}
+
+/// The range of [`ModelCard::tumour_sensitivity`]: from a hundredth to a hundred times the
+/// model's own tumour probability.
+pub const TUMOUR_SENSITIVITY_RANGE: std::ops::RangeInclusive<f64> = 0.01..=100.0;
+
+/// Why `sensitivity` cannot be the [`ModelCard::tumour_sensitivity`] of a model of `kind`, if
+/// it cannot: a number in [`TUMOUR_SENSITIVITY_RANGE`], other than 1 only for a U-Net.
+pub fn check_tumour_sensitivity(kind: ModelKind, sensitivity: f64) -> Result<(), String> {
+    if !TUMOUR_SENSITIVITY_RANGE.contains(&sensitivity) {
+        return Err(format!(
+            "tumour_sensitivity {sensitivity} is not a factor from {} to {}",
+            TUMOUR_SENSITIVITY_RANGE.start(),
+            TUMOUR_SENSITIVITY_RANGE.end()
+        ));
+    }
+    if sensitivity != 1.0 && kind != ModelKind::Unet {
+        return Err("tumour_sensitivity is for a U-Net (a segmenter), not a classifier".into());
+    }
+    Ok(())
 }
 
 /// The most re-centring passes a model card may ask for ([`ModelCard::cube_refinements`]); the
@@ -118,6 +155,7 @@ impl ModelCard {
             self.cube_refinements,
             self.min_lesion_ml,
         )?;
+        check_tumour_sensitivity(self.architecture.kind, self.tumour_sensitivity)?;
         if self.tile_voxels > 0 {
             crate::model::training::crops::check_crop(
                 self.tile_voxels,
@@ -321,11 +359,14 @@ impl LoadedModel {
                         card_path(path).display()
                     );
                 }
-                let locator =
+                let mut locator =
                     LoadedModel::load_with_locators(&locator_path, device, locators_left - 1)
                         .with_context(|| {
                             format!("{}: its organ locator {stem:?}", card_path(path).display())
                         })?;
+                // A locator labels as it was validated, whatever tumour sensitivity a user set
+                // for it as a segmenter: the model behind it learnt from those labels.
+                locator.card.tumour_sensitivity = 1.0;
                 if locator.card.architecture.kind != ModelKind::Unet {
                     bail!(
                         "{}: a locator must be a U-Net, which outlines the organ",
@@ -382,9 +423,8 @@ pub fn device_by_name(name: &str) -> Result<Device> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn validation_dice_comes_from_the_card_s_metrics_and_skips_what_is_missing() {
-        let mut card = ModelCard {
+    fn unet_card() -> ModelCard {
+        ModelCard {
             format: ModelCard::FORMAT,
             architecture: Architecture::reference(ModelKind::Unet),
             preprocessing: Preprocessing::cube(16),
@@ -398,8 +438,14 @@ mod tests {
             locator: None,
             cube_refinements: 0,
             min_lesion_ml: 0.0,
+            tumour_sensitivity: 1.0,
             tile_voxels: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn validation_dice_comes_from_the_card_s_metrics_and_skips_what_is_missing() {
+        let mut card = unet_card();
         assert_eq!(
             card.validation_dice(),
             None,
@@ -447,5 +493,32 @@ mod tests {
             let err = check(kind, region, n, ml).unwrap_err();
             assert!(err.contains(why), "{kind:?} {n} {ml}: {err}");
         }
+    }
+
+    #[test]
+    fn a_plain_tumour_sensitivity_stays_off_the_card_and_others_are_checked() {
+        let mut card = unet_card();
+        let json = serde_json::to_string(&card).unwrap();
+        assert!(!json.contains("tumour_sensitivity"), "{json}");
+        let read: ModelCard = serde_json::from_str(&json).unwrap();
+        assert_eq!(read.tumour_sensitivity, 1.0, "a card without one: 1");
+        card.tumour_sensitivity = 2.5;
+        let read: ModelCard = serde_json::from_str(&serde_json::to_string(&card).unwrap()).unwrap();
+        assert_eq!(read.tumour_sensitivity, 2.5);
+        assert!(card.check_inference_settings().is_ok());
+        for bad in [0.0, 0.001, 101.0, f64::NAN, -1.0] {
+            card.tumour_sensitivity = bad;
+            let err = card.check_inference_settings().unwrap_err();
+            assert!(
+                err.contains("not a factor from 0.01 to 100"),
+                "{bad}: {err}"
+            );
+        }
+        card.architecture = Architecture::reference(ModelKind::Cnn);
+        card.tumour_sensitivity = 2.0;
+        let err = card.check_inference_settings().unwrap_err();
+        assert!(err.contains("not a classifier"), "{err}");
+        card.tumour_sensitivity = 1.0;
+        assert!(card.check_inference_settings().is_ok());
     }
 }

@@ -10,6 +10,7 @@ use super::preprocess::{model_volume, tensor_from_voxels, voxels_from_tensor};
 use super::progress::CancelToken;
 use super::region::{Region, RegionBox, main_organ_pieces, organ_cube};
 use super::tiles::forward_tiled;
+use crate::volume::decathlon::TUMOUR_LABEL;
 use crate::volume::{CtVolume, LabelVolume, resample_argmax, resample_argmax_where};
 use anyhow::{Context, Result, bail};
 
@@ -89,9 +90,10 @@ fn view_for(
     })
 }
 
-/// Whether `classifier`'s locator is `segmenter` itself (the same model files): then the
-/// segmenter's labels on a CT are what the classifier's locator finds there, and
-/// [`classify_reusing`] spares running the segmenter (and its own locator) twice.
+/// Whether `classifier`'s locator is `segmenter` itself (the same model files, run with the
+/// same card settings): then the segmenter's labels on a CT are what the classifier's locator
+/// finds there, and [`classify_reusing`] spares running the segmenter (and its own locator)
+/// twice.
 pub fn locator_is(classifier: &LoadedModel, segmenter: &LoadedModel) -> bool {
     let same_file = |a: &std::path::Path, b: &std::path::Path| match (
         weights_path(a).canonicalize(),
@@ -100,10 +102,11 @@ pub fn locator_is(classifier: &LoadedModel, segmenter: &LoadedModel) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     };
-    classifier
-        .locator
-        .as_ref()
-        .is_some_and(|locator| same_file(&locator.path, &segmenter.path))
+    // A segmenter run with other settings than its card's (a user's tumour sensitivity) labels
+    // otherwise than the classifier's locator, which then runs itself.
+    classifier.locator.as_ref().is_some_and(|locator| {
+        same_file(&locator.path, &segmenter.path) && locator.card == segmenter.card
+    })
 }
 
 /// The organ (and its tumour) as `locator` finds it in `ct`: its main pieces (stray specks dropped),
@@ -232,6 +235,8 @@ pub struct SegmentationReport {
     pub lesions_dropped: usize,
     /// The model card's `min_lesion_ml` (mL; 0: every piece kept).
     pub min_lesion_ml: f64,
+    /// The model card's `tumour_sensitivity` (1: the plain most probable label).
+    pub tumour_sensitivity: f64,
 }
 
 /// [`segment`], also saying what it did beyond one pass of the network.
@@ -243,6 +248,7 @@ pub fn segment_reporting(
 ) -> Result<Option<(LabelVolume, SegmentationReport)>> {
     let mut report = SegmentationReport {
         min_lesion_ml: model.card.min_lesion_ml,
+        tumour_sensitivity: model.card.tumour_sensitivity,
         ..SegmentationReport::default()
     };
     let Network::Unet(_) = &model.network else {
@@ -313,12 +319,20 @@ fn segment_view(
     let pre = model.card.preprocessing;
     let probabilities = candle_nn::ops::softmax(&logits, 1)?.squeeze(0)?;
     let classes = probabilities.dim(0)?;
-    let channels = (0..classes)
+    let mut channels = (0..classes)
         .map(|c| {
             let voxels = voxels_from_tensor(&probabilities.get(c)?)?;
             model_volume(&pre, &ct.grid, region, voxels).context("model output size")
         })
         .collect::<Result<Vec<_>>>()?;
+    let tumour = usize::from(TUMOUR_LABEL);
+    if model.card.tumour_sensitivity != 1.0 && tumour < channels.len() {
+        let sensitivity = model.card.tumour_sensitivity as f32;
+        channels[tumour]
+            .voxels
+            .iter_mut()
+            .for_each(|p| *p *= sensitivity);
+    }
     // Outside its cube a region model saw nothing: background there.
     let labels = match region {
         Some(region) => resample_argmax_where(&channels, &ct.grid, |v| region.contains(v)),

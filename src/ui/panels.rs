@@ -1,6 +1,6 @@
 //! The menu bar, the side panel (case, display, models, results, comparison) and the status bar.
 
-use egui::{Color32, RichText};
+use egui::{Color32, RichText, Ui};
 
 use super::dialogs::DialogPurpose;
 use crate::app::OncoscopeApp;
@@ -8,6 +8,7 @@ use crate::app::state::{Command, ComparedStructure, LabelDisplay};
 use crate::jobs::JobKind;
 use crate::mesh::LesionTable;
 use crate::model::ModelKind;
+use crate::model::checkpoint::TUMOUR_SENSITIVITY_RANGE;
 use crate::model::weights::model_stem;
 use crate::slice::{Convention, OverlayMode};
 use crate::volume::decathlon::Task;
@@ -301,6 +302,7 @@ fn models_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             app.prefs.weights_dir = None;
         }
     });
+    tumour_sensitivity_control(ui, &mut app.prefs.tumour_sensitivity);
     let running = app
         .jobs
         .iter()
@@ -438,6 +440,16 @@ fn results_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
                     RichText::new(format!(
                         "this segmenter's validation Dice: {dice} (1 = perfect; held-out \
                          figures in weights/README.md)"
+                    ))
+                    .small(),
+                );
+            }
+            if run.report.tumour_sensitivity != 1.0 {
+                ui.label(
+                    RichText::new(format!(
+                        "tumour sensitivity ×{:.2}: each voxel's tumour probability was \
+                         multiplied by it before its label was chosen (×1: as validated)",
+                        run.report.tumour_sensitivity
                     ))
                     .small(),
                 );
@@ -619,5 +631,34 @@ pub fn status_bar(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
             text += &format!("  truth: {}", name(v));
         }
         ui.label(RichText::new(text).monospace());
+    });
+}
+
+/// The segmenter's tumour sensitivity for the next runs: the model card's, or the user's
+/// factor (logarithmic slider, 0.01–100).
+fn tumour_sensitivity_control(ui: &mut Ui, sensitivity: &mut Option<f64>) {
+    ui.horizontal(|ui| {
+        let mut own = sensitivity.is_some();
+        if ui
+            .checkbox(&mut own, "tumour sensitivity ×")
+            .on_hover_text(
+                "Each voxel's tumour probability is multiplied by this before its label is chosen (the most probable class), at the next segmentation. Above 1 lesions grow and fainter ones appear, false ones with them; below 1 fewer and smaller. Off: the model card's setting (1, as validated, unless set with `oncoscope model --set-tumour-sensitivity`). The classifier is not affected",
+            )
+            .changed()
+        {
+            *sensitivity = own.then_some(1.0);
+        }
+        match sensitivity {
+            Some(factor) => {
+                ui.add(
+                    egui::Slider::new(factor, TUMOUR_SENSITIVITY_RANGE)
+                        .logarithmic(true)
+                        .max_decimals(2),
+                );
+            }
+            None => {
+                ui.label(RichText::new("the model's").small());
+            }
+        }
     });
 }

@@ -422,6 +422,7 @@ pub fn train(
         first_epoch,
         cube_refinements,
         min_lesion_ml,
+        tumour_sensitivity,
         tumour_weight,
         balance_lesions,
         lesion_loss,
@@ -518,6 +519,7 @@ pub fn train(
         locator: locator_name.clone(),
         cube_refinements,
         min_lesion_ml,
+        tumour_sensitivity,
         tile_voxels: lesion_crop_voxels,
     };
     for epoch in first_epoch..=config.epochs {

@@ -18,8 +18,8 @@ use super::{
     read_curves,
 };
 use crate::model::checkpoint::{
-    ModelCard, card_path, check_inference_settings, load_into, read_card_to_edit, weights_path,
-    write_card,
+    ModelCard, card_path, check_inference_settings, check_tumour_sensitivity, load_into,
+    read_card_to_edit, weights_path, write_card,
 };
 use crate::model::preprocess::Preprocessing;
 use crate::model::widen::{COPY_NOISE, check_widening, widen_unet};
@@ -36,6 +36,9 @@ pub(super) struct StartingPoint {
     pub cube_refinements: usize,
     /// The cards' [`ModelCard::min_lesion_ml`] (mL), checked.
     pub min_lesion_ml: f64,
+    /// The cards' [`ModelCard::tumour_sensitivity`]: that of the run resumed or the model
+    /// started from (a user may have set it with `oncoscope model`), else 1.
+    pub tumour_sensitivity: f64,
     /// The U-Net's tumour weight ([`TrainConfig::tumour_weight`]), checked.
     pub tumour_weight: f64,
     /// Whether the U-Net's loss balances lesions ([`TrainConfig::balance_lesions`]).
@@ -66,6 +69,8 @@ pub(super) struct StartPlan {
     cube_refinements: usize,
     /// The cards' [`ModelCard::min_lesion_ml`] (mL), checked.
     min_lesion_ml: f64,
+    /// The cards' [`ModelCard::tumour_sensitivity`].
+    tumour_sensitivity: f64,
     /// The U-Net's tumour weight, checked.
     tumour_weight: f64,
     /// Whether the U-Net's loss balances lesions.
@@ -98,6 +103,8 @@ struct CardsRead {
     /// The inference settings of the card named by `settings_from`: cube refinements,
     /// minimum lesion volume (mL).
     settings: (usize, f64),
+    /// The tumour sensitivity of that card (`None` when there is none).
+    tumour_sensitivity: Option<f64>,
     settings_from: Option<PathBuf>,
     best_card: Option<ModelCard>,
     /// A resumed run's tumour weight, from its `last` card's note.
@@ -158,12 +165,24 @@ pub(super) fn plan_start(config: &TrainConfig, resume: bool) -> Result<StartPlan
         min_lesion_ml,
         read.settings_from.as_deref(),
     )?;
+    let tumour_sensitivity = read.tumour_sensitivity.unwrap_or(1.0);
+    if let (Err(why), Some(card)) = (
+        check_tumour_sensitivity(config.architecture.kind, tumour_sensitivity),
+        &read.settings_from,
+    ) {
+        bail!(
+            "{}: {why} (set it with `oncoscope model {} --set-tumour-sensitivity S`)",
+            card.display(),
+            card.with_extension("").display()
+        );
+    }
     Ok(StartPlan {
         weights: read.weights,
         history: read.history,
         first_epoch: read.epochs_done + 1,
         cube_refinements,
         min_lesion_ml,
+        tumour_sensitivity,
         tumour_weight,
         balance_lesions,
         lesion_loss,
@@ -200,6 +219,7 @@ impl StartPlan {
         if let Some(mut best_card) = self.best_card
             && (best_card.cube_refinements, best_card.min_lesion_ml) != settings
         {
+            // (Its tumour sensitivity is the one the run carries: it came from this card.)
             (best_card.cube_refinements, best_card.min_lesion_ml) = settings;
             write_card(&best_checkpoint(&config.out), &best_card)?;
         }
@@ -208,6 +228,7 @@ impl StartPlan {
             first_epoch: self.first_epoch,
             cube_refinements: self.cube_refinements,
             min_lesion_ml: self.min_lesion_ml,
+            tumour_sensitivity: self.tumour_sensitivity,
             tumour_weight: self.tumour_weight,
             balance_lesions: self.balance_lesions,
             lesion_loss: self.lesion_loss,
@@ -289,6 +310,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         None => (&card, card_path(&last)),
     };
     let settings = (settings_card.cube_refinements, settings_card.min_lesion_ml);
+    let tumour_sensitivity = Some(settings_card.tumour_sensitivity);
     let mut history = read_curves(&config.out.join("curves.csv"));
     history.retain(|e: &EpochSummary| e.epoch <= card.epoch);
     // A setting given for this run replaces the note, which then need not be read.
@@ -338,6 +360,7 @@ fn read_resumed(config: &TrainConfig) -> Result<CardsRead> {
         history,
         epochs_done: card.epoch,
         settings,
+        tumour_sensitivity,
         settings_from: Some(settings_from),
         best_card,
         tumour_weight,
@@ -384,6 +407,7 @@ fn read_init_from(config: &TrainConfig, stem: &Path) -> Result<CardsRead> {
         weights: Some(stem.to_path_buf()),
         widen_from,
         settings: (card.cube_refinements, card.min_lesion_ml),
+        tumour_sensitivity: Some(card.tumour_sensitivity),
         settings_from: Some(card_path(stem)),
         ..CardsRead::default()
     })
