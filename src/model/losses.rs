@@ -238,6 +238,50 @@ pub fn false_piece_ce(logits: &Tensor, weights: &Tensor) -> Result<Tensor> {
     log_not_tumour.mul(weights)?.sum_all()? * -1.0
 }
 
+/// The U-Net's lesion-level loss terms, each with its weight (0: off): λ for
+/// [`lesion_mean_ce`], μ for [`false_piece_ce`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LesionTerms {
+    pub lesion: f64,
+    pub false_piece: f64,
+}
+
+impl LesionTerms {
+    /// `λ × lesion term + μ × false-piece term` for a step's logits `(n, classes, d, h, w)` and
+    /// its label cubes (`labels`: `n` cubes of `grid = [w, h, d]`, x fastest); `None` when both
+    /// are off or find nothing to score (no true lesion, no false piece).
+    pub fn loss(
+        &self,
+        logits: &Tensor,
+        labels: &[u32],
+        grid: [usize; 3],
+    ) -> Result<Option<Tensor>> {
+        if self.lesion <= 0.0 && self.false_piece <= 0.0 {
+            return Ok(None);
+        }
+        let (n, _, d, h, w) = logits.dims5()?;
+        let as_tensor =
+            |weights: Vec<f32>| Tensor::from_vec(weights, (n, 1, d, h, w), logits.device());
+        let mut terms = Vec::new();
+        if self.lesion > 0.0
+            && let Some(weights) = lesion_mean_weights(labels, grid)
+        {
+            terms.push((lesion_mean_ce(logits, &as_tensor(weights)?)? * self.lesion)?);
+        }
+        if self.false_piece > 0.0 {
+            let predicted = logits.detach().argmax(1)?.flatten_all()?.to_vec1::<u32>()?;
+            if let Some(weights) = false_piece_weights(&predicted, labels, grid) {
+                terms.push((false_piece_ce(logits, &as_tensor(weights)?)? * self.false_piece)?);
+            }
+        }
+        let mut terms = terms.into_iter();
+        let Some(first) = terms.next() else {
+            return Ok(None);
+        };
+        terms.try_fold(first, |sum, term| sum + term).map(Some)
+    }
+}
+
 /// Cross-entropy class weights for `classes` classes: 1 for each, `tumour_weight` for the
 /// tumour label where there is one.
 pub fn ce_weights_with_tumour(classes: usize, tumour_weight: f64) -> Vec<f64> {

@@ -30,9 +30,8 @@ use super::CNN3D;
 use super::checkpoint::{LoadedModel, ModelCard, check_inference_settings, read_card, save};
 use super::config::{Architecture, GlobalPool, ModelKind, Network, frozen};
 use super::losses::{
-    bce_with_logits, ce_weights_with_tumour, dice_ce_loss, dice_voxel_weighted_ce_loss,
-    false_piece_ce, false_piece_weights, lesion_balanced_weights, lesion_mean_ce,
-    lesion_mean_weights,
+    LesionTerms, bce_with_logits, ce_weights_with_tumour, dice_ce_loss,
+    dice_voxel_weighted_ce_loss, lesion_balanced_weights,
 };
 use super::metrics::{ClassifierScores, SegmentationScores};
 use super::preprocess::Preprocessing;
@@ -453,6 +452,11 @@ pub fn train(
             false_piece_loss.to_string(),
         )
     });
+    // Both weights are 0 for a classifier (refused otherwise).
+    let lesion_terms = LesionTerms {
+        lesion: lesion_loss,
+        false_piece: false_piece_loss,
+    };
     let lesion_crop = (lesion_crop_voxels > 0).then_some(lesion_crop_voxels);
     let lesion_crop_note = lesion_crop.map(|edge| (LESION_CROP_NOTE.to_string(), edge.to_string()));
     // Class imbalance (CNN): each epoch oversamples the minority class (see `epoch_order`), so
@@ -575,29 +579,8 @@ pub fn train(
                         )?,
                         ModelKind::Cnn => bce_with_logits(&out, &targets, pos_weight)?,
                     };
-                    let lesions = (kind == ModelKind::Unet && lesion_loss > 0.0)
-                        .then(|| lesion_mean_weights(&xs.labels, xs.grid))
-                        .flatten();
-                    let base = match lesions {
-                        Some(weights) => {
-                            let weights =
-                                Tensor::from_vec(weights, targets.shape(), device)?.unsqueeze(1)?;
-                            (base + (lesion_mean_ce(&out, &weights)? * lesion_loss)?)?
-                        }
-                        None => base,
-                    };
-                    let false_pieces = if kind == ModelKind::Unet && false_piece_loss > 0.0 {
-                        let predicted = out.detach().argmax(1)?.flatten_all()?.to_vec1::<u32>()?;
-                        false_piece_weights(&predicted, &xs.labels, xs.grid)
-                    } else {
-                        None
-                    };
-                    match false_pieces {
-                        Some(weights) => {
-                            let weights =
-                                Tensor::from_vec(weights, targets.shape(), device)?.unsqueeze(1)?;
-                            (base + (false_piece_ce(&out, &weights)? * false_piece_loss)?)?
-                        }
+                    match lesion_terms.loss(&out, &xs.labels, xs.grid)? {
+                        Some(terms) => (base + terms)?,
                         None => base,
                     }
                 }
