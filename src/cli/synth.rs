@@ -159,6 +159,12 @@ pub struct SynthArgs {
     /// abdomen, the gland thinned in place (lesions are redrawn inside it).
     #[arg(long = "pancreas-build", value_enum, default_value_t = PancreasArg::Full)]
     pub pancreas_build: PancreasArg,
+    /// Draw the liver's fat-filled fissures (the falciform / teres cleft between the lobes, the
+    /// ligamentum venosum behind), labelled background, as real livers have them. The same
+    /// seed gives the same abdomen; lesions are placed outside the fissures, so one drawn
+    /// where a fissure now lies moves.
+    #[arg(long)]
+    pub liver_fissures: bool,
     /// One contrast phase for every case (default: drawn per case).
     #[arg(long, value_enum)]
     pub phase: Option<PhaseArg>,
@@ -228,6 +234,7 @@ impl SynthArgs {
         options.lesion_look = self.lesion_look.into();
         options.scan_range = self.scan_range.into();
         options.pancreas_build = self.pancreas_build.into();
+        options.liver_fissures = self.liver_fissures;
         options.phase = self.phase.map(ContrastPhase::from);
         options.random_file_order = !self.ras;
         options
@@ -325,7 +332,7 @@ fn case_line(id: &str, case: &PhantomCase, files: (&str, &str), seconds: f64) ->
     let [nx, ny, nz] = case.ct.grid.dims;
     let [sx, sy, sz] = case.ct.grid.spacing_mm();
     format!(
-        "{id}: {}, {}{}{}, {nx}×{ny}×{nz} at {sx:.2}×{sy:.2}×{sz:.2} mm, {} order, seed {} \
+        "{id}: {}, {}{}{}{}, {nx}×{ny}×{nz} at {sx:.2}×{sy:.2}×{sz:.2} mm, {} order, seed {} \
          → {}, {} ({seconds:.1} s)",
         lesions_text(case),
         case.phase.name(),
@@ -334,6 +341,10 @@ fn case_line(id: &str, case: &PhantomCase, files: (&str, &str), seconds: f64) ->
             ", atrophic pancreas"
         } else {
             ""
+        },
+        match case.liver_fissures {
+            0 => String::new(),
+            n => format!(", {n} liver fissure(s)"),
         },
         file_orientation(case),
         case.seed,
@@ -555,6 +566,7 @@ mod tests {
             lesion_look: LookArg::Soft,
             scan_range: ScanArg::Abdomen,
             pancreas_build: PancreasArg::Full,
+            liver_fissures: false,
             phase: None,
             ras: false,
         };

@@ -414,6 +414,8 @@ pub(crate) struct Anatomy {
     pub hepatic_branches: Vec<Vessel>,
     pub portal_branches: Vec<Vessel>,
     pub liver: LiverShape,
+    /// Fat-filled clefts of the liver ([`super::liver_fissures`]); none unless asked for.
+    pub liver_fissures: Vec<super::liver_fissures::Fissure>,
     pub pancreas: PancreasShape,
     pub pancreatic_duct: Tube,
     pub kidneys: [Ellipsoid; 2],
@@ -755,6 +757,7 @@ impl Anatomy {
             hepatic_branches: Vec::new(),
             portal_branches: Vec::new(),
             liver: liver_base.clone(),
+            liver_fissures: Vec::new(),
             pancreas: pancreas_base.clone(),
             pancreatic_duct: Tube::new(vec![V3::default()], vec![1.0]),
             kidneys,

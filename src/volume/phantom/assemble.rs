@@ -611,6 +611,18 @@ pub(crate) fn build_scene(
             in_liver,
         ));
     }
+    // The liver's fat-filled fissures: fat, not liver, wherever they cross it.
+    for fissure in &a.liver_fissures {
+        let (fissure, anatomy) = (*fissure, a.clone());
+        out.push(Structure::flat(
+            "liver fissure",
+            fissure.bounds(),
+            Arc::new(move |p: V3| fissure.sdf(p).max(anatomy.liver_sdf(p, &[]))),
+            hu.fat_visceral,
+            6.0,
+            BACKGROUND,
+        ));
+    }
     out.push(Structure::flat(
         "pancreatic duct",
         a.pancreatic_duct.bounds(),

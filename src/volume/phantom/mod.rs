@@ -22,6 +22,7 @@ mod assemble;
 mod body;
 mod geometry;
 mod lesions;
+mod liver_fissures;
 mod noise;
 mod pancreas_build;
 mod pelvis;
@@ -91,6 +92,9 @@ pub struct PhantomOptions {
     /// How full the pancreas is: full (default), atrophic (thin and fat-laced, as in older
     /// patients) or drawn per case.
     pub pancreas_build: PancreasBuild,
+    /// Draw the liver's fat-filled fissures (falciform / teres and venosum clefts, labelled
+    /// background), as real livers have; off by default, so earlier data sets stay the same.
+    pub liver_fissures: bool,
 }
 
 impl Default for PhantomOptions {
@@ -111,6 +115,7 @@ impl Default for PhantomOptions {
             lesion_look: LesionLook::Soft,
             scan_range: ScanRange::Abdomen,
             pancreas_build: PancreasBuild::Full,
+            liver_fissures: false,
         }
     }
 }
@@ -231,6 +236,9 @@ pub struct PhantomCase {
     pub scan: ScanCoverage,
     /// Whether the pancreas was drawn atrophic ([`PancreasBuild`]).
     pub atrophic_pancreas: bool,
+    /// How many fat-filled fissures the liver was drawn with
+    /// ([`PhantomOptions::liver_fissures`]).
+    pub liver_fissures: usize,
     /// Lesions in the target organ, in the order drawn, including any that lie outside the
     /// scan (`voxel_count` 0).
     pub lesions: Vec<LesionInfo>,
@@ -282,6 +290,11 @@ pub fn generate_case(
         options.pancreas_build,
         &mut Rng::stream(seed, "pancreas build"),
     );
+    let liver_fissures = if options.liver_fissures {
+        anatomy.draw_liver_fissures(&mut Rng::stream(seed, "liver fissures"))
+    } else {
+        0
+    };
     let anatomy = Arc::new(anatomy);
     let mut rng = Rng::stream(seed, "appearance");
     let phase = options
@@ -354,6 +367,7 @@ pub fn generate_case(
         noise_sd_hu,
         scan,
         atrophic_pancreas,
+        liver_fissures,
         lesions: lesion_infos,
     })
 }

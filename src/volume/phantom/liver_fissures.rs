@@ -1,0 +1,173 @@
+//! Fat-filled fissures of the liver: the cleft of the falciform ligament and ligamentum teres
+//! between the left and right lobes (open to the front and underside), and that of the
+//! ligamentum venosum between the caudate and left lobes (open behind). Real livers have them
+//! (the TotalSegmentator cases: fat of −30 to +5 HU in clefts 3–10 mm wide, left out of the
+//! liver label); phantoms drawn without them taught the shipped liver U-Net that any dark cleft
+//! inside the liver's outline is a lesion (session 26: 4.9 of the 5.0 mL of false tumour on
+//! liver_ts01 lay in its fissures).
+//!
+//! Drawn from a random stream of their own and only when asked for, so the default phantoms
+//! stay exactly as they were. Each is a slab of fat across the liver, reaching a drawn depth
+//! from where it opens on the surface, labelled background; lesions are placed outside them.
+
+use super::anatomy::Anatomy;
+use super::geometry::{Aabb, V3, v3};
+use super::rng::Rng;
+
+/// One fissure: a slab of fat `2 × half_width_mm` thick around the plane through `point`
+/// with unit `normal`, within `depth_mm` of `entry` (where it opens on the liver's surface),
+/// and only inside the liver. Coordinates in mm (x right, y anterior, z superior).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Fissure {
+    pub point: V3,
+    pub normal: V3,
+    pub half_width_mm: f32,
+    pub entry: V3,
+    pub depth_mm: f32,
+}
+
+impl Fissure {
+    /// Signed distance (mm; negative inside) to the slab within its reach, not yet clipped to
+    /// the liver; exact-ish (the larger of two distances), gradient at most 1.
+    #[inline]
+    pub fn sdf(&self, p: V3) -> f32 {
+        let slab = (p - self.point).dot(self.normal).abs() - self.half_width_mm;
+        let reach = (p - self.entry).length() - self.depth_mm;
+        slab.max(reach)
+    }
+
+    pub fn bounds(&self) -> Aabb {
+        Aabb::around(self.entry, self.depth_mm)
+    }
+}
+
+/// `v` scaled to length 1 (`v` is never near zero here: it joins two lobes' centres).
+fn unit(v: V3) -> V3 {
+    v * (1.0 / v.length().max(1e-3))
+}
+
+impl Anatomy {
+    /// Where a ray from `from` along `direction` leaves the liver (first point outside, 2 mm
+    /// steps, at most 250 mm); `None` when `from` is not inside it.
+    fn liver_exit(&self, from: V3, direction: V3) -> Option<V3> {
+        if self.liver_sdf(from, &[]) > 0.0 {
+            return None;
+        }
+        let step = unit(direction) * 2.0;
+        let mut p = from;
+        for _ in 0..125 {
+            p = p + step;
+            if self.liver_sdf(p, &[]) > 0.0 {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    /// Draws the liver's fissures from `rng` (each present in most cases, of drawn width and
+    /// depth) into `liver_fissures`; returns how many.
+    pub fn draw_liver_fissures(&mut self, rng: &mut Rng) -> usize {
+        let jitter = |rng: &mut Rng, v: V3, amount: f32| {
+            unit(
+                v + v3(
+                    rng.range_f32(-amount, amount),
+                    rng.range_f32(-amount, amount),
+                    rng.range_f32(-amount, amount),
+                ),
+            )
+        };
+        let liver = self.liver.clone();
+        let mut fissures = Vec::new();
+        // Falciform ligament and ligamentum teres: between the left and right lobes, open to
+        // the front and underside.
+        if rng.chance(0.9) {
+            let across = liver.left.center - liver.right.center;
+            let point = liver.right.center + across * rng.range_f32(0.45, 0.65);
+            let normal = jitter(rng, unit(across), 0.25);
+            let outwards = v3(0.0, 1.0, rng.range_f32(-0.8, 0.0));
+            if let Some(entry) = self.liver_exit(point, outwards) {
+                fissures.push(Fissure {
+                    point,
+                    normal,
+                    half_width_mm: rng.range_f32(1.0, 4.0),
+                    entry,
+                    depth_mm: rng.range_f32(25.0, 65.0),
+                });
+            }
+        }
+        // Ligamentum venosum: between the caudate and left lobes, open behind.
+        if rng.chance(0.75) {
+            let across = liver.left.center - liver.caudate.center;
+            let point = liver.caudate.center + across * rng.range_f32(0.35, 0.6);
+            let normal = jitter(rng, unit(across), 0.3);
+            let outwards = v3(0.0, -1.0, rng.range_f32(-0.3, 0.3));
+            if let Some(entry) = self.liver_exit(point, outwards) {
+                fissures.push(Fissure {
+                    point,
+                    normal,
+                    half_width_mm: rng.range_f32(0.8, 2.5),
+                    entry,
+                    depth_mm: rng.range_f32(20.0, 45.0),
+                });
+            }
+        }
+        self.liver_fissures = fissures;
+        self.liver_fissures.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::volume::decathlon::Task;
+    use crate::volume::phantom::{PhantomOptions, generate_case};
+
+    #[test]
+    fn fissures_cut_fat_clefts_out_of_the_liver_and_only_when_asked_for() {
+        let options = PhantomOptions {
+            spacing_mm: Some([2.0, 2.0, 2.5]),
+            lesion_count: Some(0),
+            random_file_order: false,
+            ..PhantomOptions::default()
+        };
+        let with = PhantomOptions {
+            liver_fissures: true,
+            ..options.clone()
+        };
+        let mut cut_cases = 0;
+        for seed in [3, 18, 41] {
+            let plain = generate_case(Task::Liver, seed, &options).unwrap();
+            let again = generate_case(Task::Liver, seed, &options).unwrap();
+            assert_eq!(plain.liver_fissures, 0);
+            assert_eq!(plain.ct.voxels, again.ct.voxels, "unchanged without them");
+            let cut = generate_case(Task::Liver, seed, &with).unwrap();
+            assert_eq!(cut.ct.grid.dims, plain.ct.grid.dims, "the same abdomen");
+            // Liver voxels turned background, and those are fat-dark (partial volume aside).
+            let turned: Vec<usize> = (0..plain.labels.voxels.len())
+                .filter(|&i| plain.labels.voxels[i] == 1 && cut.labels.voxels[i] == 0)
+                .collect();
+            let gained = (0..plain.labels.voxels.len())
+                .filter(|&i| plain.labels.voxels[i] == 0 && cut.labels.voxels[i] == 1)
+                .count();
+            assert_eq!(gained, 0, "seed {seed}: a fissure only takes liver away");
+            if cut.liver_fissures == 0 {
+                assert!(turned.is_empty());
+                continue;
+            }
+            cut_cases += 1;
+            let liver_ml = plain.organ_volume_ml();
+            let cut_ml = turned.len() as f64 * plain.labels.grid.voxel_volume_ml();
+            assert!(
+                (2.0..0.1 * liver_ml).contains(&cut_ml),
+                "seed {seed}: {cut_ml:.1} mL of {liver_ml:.0} mL"
+            );
+            let mean_hu =
+                turned.iter().map(|&i| cut.ct.voxels[i] as f64).sum::<f64>() / turned.len() as f64;
+            assert!(
+                mean_hu < cut.organ_hu as f64 - 40.0,
+                "seed {seed}: fissure voxels at {mean_hu:.0} HU in a {:.0} HU liver",
+                cut.organ_hu
+            );
+        }
+        assert!(cut_cases >= 2, "most livers have a fissure");
+    }
+}
