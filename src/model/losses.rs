@@ -165,15 +165,21 @@ pub fn tumour_components(labels: &[u32], grid: [usize; 3]) -> Vec<Vec<usize>> {
 /// labels: `n` cubes of `grid = [nx, ny, nz]` voxels, x fastest, z slowest, then case; the
 /// result has the same layout.
 pub fn lesion_mean_weights(labels: &[u32], grid: [usize; 3]) -> Option<Vec<f32>> {
-    let components = tumour_components(labels, grid);
-    if components.is_empty() {
+    mean_over_pieces(&tumour_components(labels, grid), labels.len())
+}
+
+/// Weights that average over `pieces` (each the indices of its voxels into a buffer of `len`):
+/// `1 / (P × s)` for the voxels of each of the `P` pieces of `s` voxels, 0 elsewhere, so that
+/// a weighted sum is the mean over pieces of each piece's mean. `None` when there is no piece.
+fn mean_over_pieces(pieces: &[Vec<usize>], len: usize) -> Option<Vec<f32>> {
+    if pieces.is_empty() {
         return None;
     }
-    let lesions = components.len() as f64;
-    let mut weights = vec![0f32; labels.len()];
-    for component in &components {
-        let weight = (1.0 / (lesions * component.len() as f64)) as f32;
-        for &i in component {
+    let count = pieces.len() as f64;
+    let mut weights = vec![0f32; len];
+    for piece in pieces {
+        let weight = (1.0 / (count * piece.len() as f64)) as f32;
+        for &i in piece {
             weights[i] = weight;
         }
     }
@@ -206,18 +212,7 @@ pub fn false_piece_weights(predicted: &[u32], truth: &[u32], grid: [usize; 3]) -
         .into_iter()
         .filter(|piece| piece.iter().all(|&i| truth[i] != tumour))
         .collect();
-    if false_pieces.is_empty() {
-        return None;
-    }
-    let pieces = false_pieces.len() as f64;
-    let mut weights = vec![0f32; predicted.len()];
-    for piece in &false_pieces {
-        let weight = (1.0 / (pieces * piece.len() as f64)) as f32;
-        for &i in piece {
-            weights[i] = weight;
-        }
-    }
-    Some(weights)
+    mean_over_pieces(&false_pieces, predicted.len())
 }
 
 /// The mean over false tumour pieces of each piece's mean cross-entropy against "not tumour",
