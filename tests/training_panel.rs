@@ -399,13 +399,14 @@ fn the_training_preview_does_not_replace_a_case_with_results_of_its_own() {
 
 /// Writes a one-case data set of `task` from a fresh app's panel (no notice from an earlier
 /// run over it): *Generate*, after choosing `choice` in the menu labelled `menu` (*Scans* or
-/// *Pancreas*) unless `chosen` says it is chosen already.
+/// *Pancreas*) unless `chosen` says it is chosen already, and ticking the checkbox `tick`.
 fn generate_one_case(
     out: &Path,
     task: Task,
     menu: &str,
     choice: &str,
     chosen: impl Fn(&TrainingSettings) -> &'static str,
+    tick: Option<&str>,
 ) {
     let mut h = harness();
     let h = &mut h;
@@ -427,6 +428,10 @@ fn generate_one_case(
         h.run_steps(2);
     }
     assert_eq!(chosen(&h.state_mut().preferences_mut().training), choice);
+    if let Some(label) = tick {
+        h.get_by_label(label).click();
+        h.run_steps(2);
+    }
     // The menu closed, and the pointer away from it (its tooltip would cover the button).
     assert!(h.query_by_role(Role::ListBox).is_none());
     h.get_by_label("Cases").hover();
@@ -474,7 +479,7 @@ fn the_panel_generates_scans_that_reach_the_pelvis_when_asked() {
     let mut lengths = Vec::new();
     for range in [ScanRange::Abdomen, ScanRange::AbdomenPelvis] {
         let out = dir.path().join(range.name());
-        generate_one_case(&out, Task::Liver, "Scans", range.name(), scans);
+        generate_one_case(&out, Task::Liver, "Scans", range.name(), scans, None);
         lengths.push(length_along_body_mm(&out.join("imagesTr/liver_000.nii.gz")));
     }
     let (abdomen, pelvis) = (lengths[0], lengths[1]);
@@ -492,7 +497,7 @@ fn the_panel_generates_atrophic_pancreases_when_asked() {
     let mut volumes_ml = Vec::new();
     for build in [PancreasBuild::Full, PancreasBuild::Atrophic] {
         let out = dir.path().join(build.name());
-        generate_one_case(&out, Task::Pancreas, "Pancreas", build.name(), builds);
+        generate_one_case(&out, Task::Pancreas, "Pancreas", build.name(), builds, None);
         let labels = read_labels(&out.join("labelsTr/pancreas_000.nii.gz")).unwrap();
         let voxels = labels.voxels.iter().filter(|&&l| l >= 1).count();
         volumes_ml.push(voxels as f64 * labels.grid.voxel_volume_ml());
@@ -501,5 +506,33 @@ fn the_panel_generates_atrophic_pancreases_when_asked() {
     assert!(
         full > 50.0 && atrophic < 45.0 && atrophic < 0.6 * full,
         "the same case's pancreas full and atrophic: {full:.0} mL, then {atrophic:.0} mL"
+    );
+}
+
+#[test]
+fn the_panel_generates_livers_with_their_fissures_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let scans = |s: &TrainingSettings| s.synth_scan_range.name();
+    let liver_ml = |out: &Path| {
+        let labels = read_labels(&out.join("labelsTr/liver_000.nii.gz")).unwrap();
+        let voxels = labels.voxels.iter().filter(|&&l| l >= 1).count();
+        voxels as f64 * labels.grid.voxel_volume_ml()
+    };
+    let (plain, cut) = (dir.path().join("plain"), dir.path().join("fissures"));
+    let abdomen = ScanRange::Abdomen.name();
+    generate_one_case(&plain, Task::Liver, "Scans", abdomen, scans, None);
+    generate_one_case(
+        &cut,
+        Task::Liver,
+        "Scans",
+        abdomen,
+        scans,
+        Some("Liver fissures"),
+    );
+    let (plain_ml, cut_ml) = (liver_ml(&plain), liver_ml(&cut));
+    assert!(
+        cut_ml < plain_ml - 1.0 && cut_ml > 0.85 * plain_ml,
+        "the same case's liver without and with its fissures: {plain_ml:.0} mL, then \
+         {cut_ml:.0} mL"
     );
 }

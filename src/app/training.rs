@@ -126,13 +126,14 @@ pub struct TrainingSettings {
     /// case, half of them around a lesion (off: whole grids, and a resumed run keeps its own).
     pub lesion_crops: bool,
     pub lesion_crop_voxels: usize,
-    /// Synthetic data set: number of cases, seed, folder, how far the scans run and how full
-    /// the pancreas is.
+    /// Synthetic data set: number of cases, seed, folder, how far the scans run, how full
+    /// the pancreas is and whether livers have their fat-filled fissures.
     pub synth_cases: usize,
     pub synth_seed: u64,
     pub synth_dir: String,
     pub synth_scan_range: ScanRange,
     pub synth_pancreas_build: PancreasBuild,
+    pub synth_liver_fissures: bool,
 }
 
 impl Default for TrainingSettings {
@@ -178,6 +179,7 @@ impl Default for TrainingSettings {
             synth_dir: "data/synthetic".into(),
             synth_scan_range: ScanRange::Abdomen,
             synth_pancreas_build: PancreasBuild::Full,
+            synth_liver_fissures: false,
         }
     }
 }

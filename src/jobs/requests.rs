@@ -144,7 +144,8 @@ pub enum Request {
         task: Option<Task>,
     },
     /// Write `cases` synthetic phantoms of `task` into `out` as a Decathlon data set, their
-    /// scans covering `scan_range`, their pancreas as `pancreas_build` asks.
+    /// scans covering `scan_range`, their pancreas as `pancreas_build` asks, their livers
+    /// with fat-filled fissures when `liver_fissures`.
     GenerateDataset {
         out: PathBuf,
         task: Task,
@@ -152,6 +153,7 @@ pub enum Request {
         seed: u64,
         scan_range: ScanRange,
         pancreas_build: PancreasBuild,
+        liver_fissures: bool,
     },
     Train(Box<TrainingRequest>),
     /// Surfaces and lesion table of a label map.

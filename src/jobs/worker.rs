@@ -394,6 +394,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             seed,
             scan_range,
             pancreas_build,
+            liver_fissures,
         } => {
             write_phantom_dataset(
                 &out,
@@ -403,6 +404,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 &PhantomOptions {
                     scan_range,
                     pancreas_build,
+                    liver_fissures,
                     ..PhantomOptions::small()
                 },
                 &mut |index, id, _, _| {

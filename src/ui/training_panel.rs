@@ -171,6 +171,12 @@ fn data_section(app: &mut OncoscopeApp, ui: &mut egui::Ui, running: bool) {
                     "full: 60–100 mL, as every shipped model was trained on; atrophic: thin \
                      and fat-laced, 15–40 mL, as in older patients; mixed: half each",
                 );
+            ui.checkbox(&mut settings.synth_liver_fissures, "Liver fissures")
+                .on_hover_text(
+                    "Cut the liver's fat-filled fissures (between the lobes, and behind), \
+                     labelled background, as real livers have them; off: livers without them, \
+                     as every shipped model was trained on",
+                );
             ui.label(
                 RichText::new(format!(
                     "{} phantoms with tumours in most cases, 64–96 voxels per axis",
