@@ -326,6 +326,19 @@ liver_mix_crisp() {
   synth liver300b_crisp --task liver --cases "$(cases 300)" --seed 15 --small "${crisp[@]}"
   liver_mix_of liver_mix_crisp liver300f_crisp liver300b_crisp
 }
+# Session 26's: livers with their fat-filled fissures (the first 150 of liver300f_crisp's
+# seeds, 75 of liver300b_crisp's, 50 + 25 tumour-free ones), all cut with them.
+liver_mix_fissures() {
+  local crisp=(--lesion-contrast-hu 40,80 --lesion-look crisp --liver-fissures)
+  synth liver150f_fissures --task liver --cases "$(cases 150)" --seed 18 $(fine) "${crisp[@]}"
+  synth liver75b_fissures --task liver --cases "$(cases 75)" --seed 15 --small "${crisp[@]}"
+  synth liver_normal50f_fissures --task liver --cases "$(cases 50 normal)" --seed 19 \
+    --lesions 0 --liver-fissures $(fine)
+  synth liver_normal25b_fissures --task liver --cases "$(cases 25 normal)" --seed 16 --small \
+    --lesions 0 --liver-fissures
+  merge liver_mix_fissures liver liver150f_fissures liver75b_fissures liver_normal50f_fissures \
+    liver_normal25b_fissures
+}
 liver_unet() {
   liver_locator
   liver_unet_96
@@ -343,6 +356,15 @@ liver_unet() {
     --epochs "$(epochs 2 1)" --init-from "$runs/liver_unet_dark/best"
   # Its own step ID: a folder reproduced before session 21 installed session 20's model.
   place "$out" install-liver_unet.crisp liver_unet "$runs/liver_unet_crisp/best" \
+    --set-min-lesion-ml 0
+  # Session 26's (shipped): session 21's fine-tuned on livers with their fissures, with the
+  # lesion term.
+  liver_mix_fissures
+  train liver_unet.10 liver_unet_fissures --data "$data/liver_mix_fissures" --task liver \
+    "${unet[@]}" "${region[@]}" --locator "$locator_48" --grid "$(grid 96)" \
+    --learning-rate 0.0005 --epochs "$(epochs 2 1)" --lesion-loss 0.02 \
+    --init-from "$runs/liver_unet_crisp/best"
+  place "$out" install-liver_unet.fissures liver_unet "$runs/liver_unet_fissures/best" \
     --set-min-lesion-ml 0
 }
 
