@@ -122,7 +122,10 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
     assert!(crisp.ends_with("runs/liver_unet_dark/best"), "{crisp}");
     // Session 26's (shipped) started from it, on livers with their fissures.
     let fissures = started_from("liver_unet_fissures");
-    assert!(fissures.ends_with("runs/liver_unet_crisp/best"), "{fissures}");
+    assert!(
+        fissures.ends_with("runs/liver_unet_crisp/best"),
+        "{fissures}"
+    );
     same(
         "runs/liver_unet_fissures/best.safetensors",
         "weights/liver_unet.safetensors",
