@@ -131,12 +131,17 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
     );
     h.state_mut().preferences_mut().tumour_sensitivity = Some(8.0);
     h.get_by_label("Run segmentation").click();
+    // (Its surfaces, lesion table and comparison follow it on other workers: wait for them
+    // too, as the first run's wait does.)
     run_until(&mut h, "the more sensitive segmentation", |app| {
         !app.busy()
-            && app
-                .case()
-                .and_then(|c| c.segmentation_run)
-                .is_some_and(|r| r.report.tumour_sensitivity == 8.0)
+            && app.case().is_some_and(|c| {
+                c.segmentation_run
+                    .is_some_and(|r| r.report.tumour_sensitivity == 8.0)
+                    && c.prediction.as_ref().is_some_and(|p| p.lesions.is_some())
+                    && c.scores().is_some()
+                    && c.current_comparison().is_some()
+            })
     });
     let after = tumour_voxels(h.state());
     assert!(
