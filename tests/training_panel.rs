@@ -510,7 +510,7 @@ fn the_panel_generates_atrophic_pancreases_when_asked() {
 }
 
 #[test]
-fn the_panel_generates_livers_with_their_fissures_when_asked() {
+fn the_panel_generates_livers_with_their_fissures_and_hilar_fat_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let scans = |s: &TrainingSettings| s.synth_scan_range.name();
     let liver_ml = |out: &Path| {
@@ -527,12 +527,12 @@ fn the_panel_generates_livers_with_their_fissures_when_asked() {
         "Scans",
         abdomen,
         scans,
-        Some("Liver fissures"),
+        Some("Liver fissures and hilar fat"),
     );
     let (plain_ml, cut_ml) = (liver_ml(&plain), liver_ml(&cut));
     assert!(
         cut_ml < plain_ml - 1.0 && cut_ml > 0.85 * plain_ml,
-        "the same case's liver without and with its fissures: {plain_ml:.0} mL, then \
+        "the same case's liver without and with its fissures and hilar fat: {plain_ml:.0} mL, then \
          {cut_ml:.0} mL"
     );
 }

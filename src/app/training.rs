@@ -133,7 +133,7 @@ pub struct TrainingSettings {
     pub synth_dir: String,
     pub synth_scan_range: ScanRange,
     pub synth_pancreas_build: PancreasBuild,
-    pub synth_liver_fissures: bool,
+    pub synth_liver_fat_clefts: bool,
 }
 
 impl Default for TrainingSettings {
@@ -179,7 +179,7 @@ impl Default for TrainingSettings {
             synth_dir: "data/synthetic".into(),
             synth_scan_range: ScanRange::Abdomen,
             synth_pancreas_build: PancreasBuild::Full,
-            synth_liver_fissures: false,
+            synth_liver_fat_clefts: false,
         }
     }
 }

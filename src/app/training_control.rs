@@ -92,7 +92,7 @@ impl OncoscopeApp {
             seed: settings.synth_seed,
             scan_range: settings.synth_scan_range,
             pancreas_build: settings.synth_pancreas_build,
-            liver_fissures: settings.synth_liver_fissures,
+            liver_fat_clefts: settings.synth_liver_fat_clefts,
         });
     }
 

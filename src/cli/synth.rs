@@ -165,6 +165,12 @@ pub struct SynthArgs {
     /// where a fissure now lies moves.
     #[arg(long)]
     pub liver_fissures: bool,
+    /// Draw the fat of the liver's hilum (the porta hepatis): a sleeve of fat 4–10 mm thick
+    /// around the first stretch of the main portal branches, the veins bright within it,
+    /// labelled background, as in real livers. The same seed gives the same abdomen; lesions
+    /// are placed outside the fat.
+    #[arg(long)]
+    pub liver_hilar_fat: bool,
     /// One contrast phase for every case (default: drawn per case).
     #[arg(long, value_enum)]
     pub phase: Option<PhaseArg>,
@@ -235,6 +241,7 @@ impl SynthArgs {
         options.scan_range = self.scan_range.into();
         options.pancreas_build = self.pancreas_build.into();
         options.liver_fissures = self.liver_fissures;
+        options.liver_hilar_fat = self.liver_hilar_fat;
         options.phase = self.phase.map(ContrastPhase::from);
         options.random_file_order = !self.ras;
         options
@@ -332,7 +339,7 @@ fn case_line(id: &str, case: &PhantomCase, files: (&str, &str), seconds: f64) ->
     let [nx, ny, nz] = case.ct.grid.dims;
     let [sx, sy, sz] = case.ct.grid.spacing_mm();
     format!(
-        "{id}: {}, {}{}{}{}, {nx}×{ny}×{nz} at {sx:.2}×{sy:.2}×{sz:.2} mm, {} order, seed {} \
+        "{id}: {}, {}{}{}{}{}, {nx}×{ny}×{nz} at {sx:.2}×{sy:.2}×{sz:.2} mm, {} order, seed {} \
          → {}, {} ({seconds:.1} s)",
         lesions_text(case),
         case.phase.name(),
@@ -345,6 +352,10 @@ fn case_line(id: &str, case: &PhantomCase, files: (&str, &str), seconds: f64) ->
         match case.liver_fissures {
             0 => String::new(),
             n => format!(", {n} liver fissure(s)"),
+        },
+        match case.liver_hilar_fat {
+            0 => String::new(),
+            n => format!(", hilar fat around {n} portal branch(es)"),
         },
         file_orientation(case),
         case.seed,
@@ -567,6 +578,7 @@ mod tests {
             scan_range: ScanArg::Abdomen,
             pancreas_build: PancreasArg::Full,
             liver_fissures: false,
+            liver_hilar_fat: false,
             phase: None,
             ras: false,
         };

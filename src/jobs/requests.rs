@@ -145,7 +145,7 @@ pub enum Request {
     },
     /// Write `cases` synthetic phantoms of `task` into `out` as a Decathlon data set, their
     /// scans covering `scan_range`, their pancreas as `pancreas_build` asks, their livers
-    /// with fat-filled fissures when `liver_fissures`.
+    /// with their fat-filled fissures and hilum when `liver_fat_clefts`.
     GenerateDataset {
         out: PathBuf,
         task: Task,
@@ -153,7 +153,7 @@ pub enum Request {
         seed: u64,
         scan_range: ScanRange,
         pancreas_build: PancreasBuild,
-        liver_fissures: bool,
+        liver_fat_clefts: bool,
     },
     Train(Box<TrainingRequest>),
     /// Surfaces and lesion table of a label map.

@@ -394,7 +394,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             seed,
             scan_range,
             pancreas_build,
-            liver_fissures,
+            liver_fat_clefts,
         } => {
             write_phantom_dataset(
                 &out,
@@ -404,7 +404,8 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
                 &PhantomOptions {
                     scan_range,
                     pancreas_build,
-                    liver_fissures,
+                    liver_fissures: liver_fat_clefts,
+                    liver_hilar_fat: liver_fat_clefts,
                     ..PhantomOptions::small()
                 },
                 &mut |index, id, _, _| {

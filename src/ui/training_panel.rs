@@ -171,12 +171,15 @@ fn data_section(app: &mut OncoscopeApp, ui: &mut egui::Ui, running: bool) {
                     "full: 60–100 mL, as every shipped model was trained on; atrophic: thin \
                      and fat-laced, 15–40 mL, as in older patients; mixed: half each",
                 );
-            ui.checkbox(&mut settings.synth_liver_fissures, "Liver fissures")
-                .on_hover_text(
-                    "Cut the liver's fat-filled fissures (between the lobes, and behind), \
-                     labelled background, as real livers have them; off: livers without them, \
-                     as every shipped model was trained on",
-                );
+            ui.checkbox(
+                &mut settings.synth_liver_fat_clefts,
+                "Liver fissures and hilar fat",
+            )
+            .on_hover_text(
+                "Cut the liver's fat-filled fissures (between the lobes, and behind) and the \
+                 fat around the portal vein's branches at its hilum, labelled background, as \
+                 real livers have them; off: livers without them",
+            );
             ui.label(
                 RichText::new(format!(
                     "{} phantoms with tumours in most cases, 64–96 voxels per axis",
@@ -377,30 +380,18 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
     .on_hover_text(
         "The voxels of each true lesion smaller than about 500 voxels of the training cube weigh more, up to 25×, so a 6 mm lesion counts about as much as a 15 mm one. Off: plain per-voxel weights, and then a resumed run keeps its own choice. Written to the model card's notes",
     );
-    ui.horizontal(|ui| {
-        ui.checkbox(&mut s.lesion_loss, "U-Net: each lesion's own loss term, weight")
-            .on_hover_text(
-                "Adds this weight × each true lesion's mean cross-entropy of being tumour, averaged over the step's lesions, so that a lesion of a few voxels asks as much of the network as a large one. 0.02 keeps false lesions few; 0.1 finds more small lesions among many false ones; at 1 the network draws false lesions everywhere. Off: none, and then a resumed run keeps its own choice. Written to the model card's notes",
-            );
-        ui.add_enabled(
-            s.lesion_loss,
-            egui::DragValue::new(&mut s.lesion_loss_weight)
-                .range(0.0..=10.0)
-                .speed(0.01),
-        );
-    });
-    ui.horizontal(|ui| {
-        ui.checkbox(&mut s.false_piece_loss, "U-Net: each false lesion's own loss term, weight")
-            .on_hover_text(
-                "Adds this weight × each predicted tumour piece that touches no true lesion, its mean cross-entropy of not being tumour, averaged over the step's false pieces, so that a speck in healthy organ costs as much as a large false lesion: the counterweight to the lesion term above. Off: none, and then a resumed run keeps its own choice. Written to the model card's notes",
-            );
-        ui.add_enabled(
-            s.false_piece_loss,
-            egui::DragValue::new(&mut s.false_piece_loss_weight)
-                .range(0.0..=10.0)
-                .speed(0.01),
-        );
-    });
+    loss_term_row(
+        ui,
+        (&mut s.lesion_loss, &mut s.lesion_loss_weight),
+        "U-Net: each lesion's own loss term, weight",
+        "Adds this weight × each true lesion's mean cross-entropy of being tumour, averaged over the step's lesions, so that a lesion of a few voxels asks as much of the network as a large one. 0.02 keeps false lesions few; 0.1 finds more small lesions among many false ones; at 1 the network draws false lesions everywhere. Off: none, and then a resumed run keeps its own choice. Written to the model card's notes",
+    );
+    loss_term_row(
+        ui,
+        (&mut s.false_piece_loss, &mut s.false_piece_loss_weight),
+        "U-Net: each false lesion's own loss term, weight",
+        "Adds this weight × each predicted tumour piece that touches no true lesion, its mean cross-entropy of not being tumour, averaged over the step's false pieces, so that a speck in healthy organ costs as much as a large false lesion: the counterweight to the lesion term above. Off: none, and then a resumed run keeps its own choice. Written to the model card's notes",
+    );
     ui.horizontal(|ui| {
         ui.checkbox(&mut s.lesion_crops, "U-Net: train on crops of")
             .on_hover_text(
@@ -423,6 +414,18 @@ fn setup_section(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
         &mut s.preview,
         "Preview on a validation case after each epoch",
     );
+}
+
+/// One optional loss term: a checkbox turning it on (`hover` explains it) and its weight,
+/// editable while on.
+fn loss_term_row(ui: &mut egui::Ui, (on, weight): (&mut bool, &mut f64), label: &str, hover: &str) {
+    ui.horizontal(|ui| {
+        ui.checkbox(on, label).on_hover_text(hover);
+        ui.add_enabled(
+            *on,
+            egui::DragValue::new(weight).range(0.0..=10.0).speed(0.01),
+        );
+    });
 }
 
 fn run_buttons(app: &mut OncoscopeApp, ui: &mut egui::Ui, running: bool) {

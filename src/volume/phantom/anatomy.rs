@@ -416,6 +416,9 @@ pub(crate) struct Anatomy {
     pub liver: LiverShape,
     /// Fat-filled clefts of the liver ([`super::liver_fissures`]); none unless asked for.
     pub liver_fissures: Vec<super::liver_fissures::Fissure>,
+    /// Fat sleeves of the liver's hilum ([`super::liver_fissures::HilarFat`]); none unless
+    /// asked for.
+    pub liver_hilar_fat: Vec<super::liver_fissures::HilarFat>,
     pub pancreas: PancreasShape,
     pub pancreatic_duct: Tube,
     pub kidneys: [Ellipsoid; 2],
@@ -758,6 +761,7 @@ impl Anatomy {
             portal_branches: Vec::new(),
             liver: liver_base.clone(),
             liver_fissures: Vec::new(),
+            liver_hilar_fat: Vec::new(),
             pancreas: pancreas_base.clone(),
             pancreatic_duct: Tube::new(vec![V3::default()], vec![1.0]),
             kidneys,

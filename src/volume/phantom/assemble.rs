@@ -623,6 +623,24 @@ pub(crate) fn build_scene(
             BACKGROUND,
         ));
     }
+    // The hilum's fat around the main portal branches, the veins bright within it; both
+    // outside the liver's label, as in real labels.
+    for hilar in &a.liver_hilar_fat {
+        for (name, tube, hu, texture_hu) in [
+            ("hilar fat", &hilar.sleeve, hu.fat_visceral, 6.0),
+            ("hilar portal vein", &hilar.vein, hu.portal_vein, 3.0),
+        ] {
+            let (tube, anatomy) = (tube.clone(), a.clone());
+            out.push(Structure::flat(
+                name,
+                tube.bounds(),
+                Arc::new(move |p: V3| tube.sdf(p).max(anatomy.liver_sdf(p, &[]))),
+                hu,
+                texture_hu,
+                BACKGROUND,
+            ));
+        }
+    }
     out.push(Structure::flat(
         "pancreatic duct",
         a.pancreatic_duct.bounds(),

@@ -95,6 +95,9 @@ pub struct PhantomOptions {
     /// Draw the liver's fat-filled fissures (falciform / teres and venosum clefts, labelled
     /// background), as real livers have; off by default, so earlier data sets stay the same.
     pub liver_fissures: bool,
+    /// Draw the fat of the liver's hilum around the main portal branches (labelled
+    /// background, the veins bright within it), as real livers have; off by default.
+    pub liver_hilar_fat: bool,
 }
 
 impl Default for PhantomOptions {
@@ -116,6 +119,7 @@ impl Default for PhantomOptions {
             scan_range: ScanRange::Abdomen,
             pancreas_build: PancreasBuild::Full,
             liver_fissures: false,
+            liver_hilar_fat: false,
         }
     }
 }
@@ -239,6 +243,9 @@ pub struct PhantomCase {
     /// How many fat-filled fissures the liver was drawn with
     /// ([`PhantomOptions::liver_fissures`]).
     pub liver_fissures: usize,
+    /// How many fat sleeves the liver's hilum was drawn with
+    /// ([`PhantomOptions::liver_hilar_fat`]).
+    pub liver_hilar_fat: usize,
     /// Lesions in the target organ, in the order drawn, including any that lie outside the
     /// scan (`voxel_count` 0).
     pub lesions: Vec<LesionInfo>,
@@ -292,6 +299,11 @@ pub fn generate_case(
     );
     let liver_fissures = if options.liver_fissures {
         anatomy.draw_liver_fissures(&mut Rng::stream(seed, "liver fissures"))
+    } else {
+        0
+    };
+    let liver_hilar_fat = if options.liver_hilar_fat {
+        anatomy.draw_liver_hilar_fat(&mut Rng::stream(seed, "liver hilar fat"))
     } else {
         0
     };
@@ -368,6 +380,7 @@ pub fn generate_case(
         scan,
         atrophic_pancreas,
         liver_fissures,
+        liver_hilar_fat,
         lesions: lesion_infos,
     })
 }
