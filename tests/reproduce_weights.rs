@@ -120,14 +120,22 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
     // staged: the shipped classifier was trained behind it.
     let crisp = started_from("liver_unet_crisp");
     assert!(crisp.ends_with("runs/liver_unet_dark/best"), "{crisp}");
-    // Session 26's (shipped) started from it, on livers with their fissures.
+    // Session 26's started from it, on livers with their fissures; session 27's (shipped)
+    // from that, on livers with the fat of their hilum too.
     let fissures = started_from("liver_unet_fissures");
     assert!(
         fissures.ends_with("runs/liver_unet_crisp/best"),
         "{fissures}"
     );
+    let hilum = started_from("liver_unet_hilum");
+    assert!(hilum.ends_with("runs/liver_unet_fissures/best"), "{hilum}");
     same(
         "runs/liver_unet_fissures/best.safetensors",
+        "weights/liver_unet.safetensors",
+        false,
+    );
+    same(
+        "runs/liver_unet_hilum/best.safetensors",
         "weights/liver_unet.safetensors",
         true,
     );
@@ -229,7 +237,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter_map(|line| line.split_once(" synth ").map(|(_, args)| args))
         .collect();
-    assert_eq!(synths.len(), 27, "{commands}");
+    assert_eq!(synths.len(), 31, "{commands}");
     for args in synths {
         // "--task liver --cases 48 --seed 1 …": the README names each data set by its seed.
         let seed_at = args.find(" --seed ").unwrap();
@@ -249,7 +257,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter(|line| line.contains(" train "))
         .collect();
-    assert_eq!(trains.len(), 28, "{commands}");
+    assert_eq!(trains.len(), 29, "{commands}");
     for line in trains {
         let run = line.rsplit("/runs/").next().unwrap();
         assert!(

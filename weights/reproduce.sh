@@ -339,6 +339,22 @@ liver_mix_fissures() {
   merge liver_mix_fissures liver liver150f_fissures liver75b_fissures liver_normal50f_fissures \
     liver_normal25b_fissures
 }
+# Session 27's: livers with their fissures and the fat of their hilum (new seeds, parts as
+# liver_mix_fissures'), followed by liver_mix_fissures' own cases.
+liver_mix_hilum() {
+  local clefts=(--liver-fissures --liver-hilar-fat)
+  local crisp=(--lesion-contrast-hu 40,80 --lesion-look crisp "${clefts[@]}")
+  synth liver150f_hilum --task liver --cases "$(cases 150)" --seed 61 $(fine) "${crisp[@]}"
+  synth liver75b_hilum --task liver --cases "$(cases 75)" --seed 62 --small "${crisp[@]}"
+  synth liver_normal50f_hilum --task liver --cases "$(cases 50 normal)" --seed 63 \
+    --lesions 0 "${clefts[@]}" $(fine)
+  synth liver_normal25b_hilum --task liver --cases "$(cases 25 normal)" --seed 64 --small \
+    --lesions 0 "${clefts[@]}"
+  liver_mix_fissures
+  merge liver_mix_hilum liver liver150f_hilum liver75b_hilum liver_normal50f_hilum \
+    liver_normal25b_hilum liver150f_fissures liver75b_fissures liver_normal50f_fissures \
+    liver_normal25b_fissures
+}
 liver_unet() {
   liver_locator
   liver_unet_96
@@ -365,6 +381,14 @@ liver_unet() {
     --learning-rate 0.0005 --epochs "$(epochs 2 1)" --lesion-loss 0.02 \
     --init-from "$runs/liver_unet_crisp/best"
   place "$out" install-liver_unet.fissures liver_unet "$runs/liver_unet_fissures/best" \
+    --set-min-lesion-ml 0
+  # Session 27's (shipped): session 26's fine-tuned on livers with the fat of their hilum too.
+  liver_mix_hilum
+  train liver_unet.11 liver_unet_hilum --data "$data/liver_mix_hilum" --task liver \
+    "${unet[@]}" "${region[@]}" --locator "$locator_48" --grid "$(grid 96)" \
+    --learning-rate 0.0005 --epochs "$(epochs 2 1)" --lesion-loss 0.02 \
+    --init-from "$runs/liver_unet_fissures/best"
+  place "$out" install-liver_unet.hilum liver_unet "$runs/liver_unet_hilum/best" \
     --set-min-lesion-ml 0
 }
 
