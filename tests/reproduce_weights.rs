@@ -149,6 +149,19 @@ fn the_tiny_chain_installs_every_model_with_its_cards_settings() {
         "weights/liver_unet.safetensors",
         false,
     );
+    // Session 27's classifier (shipped) started from session 20's, behind the shipped U-Net.
+    let cnn = started_from("liver_cnn_hilum");
+    assert!(cnn.ends_with("runs/liver_cnn_dark/best"), "{cnn}");
+    same(
+        "runs/liver_cnn_hilum/liver_finder.safetensors",
+        "weights/liver_unet.safetensors",
+        true,
+    );
+    same(
+        "runs/liver_cnn_hilum/best.safetensors",
+        "weights/liver_cnn.safetensors",
+        true,
+    );
 
     // Session 23's locator (scans of mixed range) started from session 1's, which every
     // other liver model was trained beside: staged models keep that one.
@@ -257,7 +270,7 @@ fn at_full_scale_it_generates_the_data_sets_the_model_card_names() {
         .lines()
         .filter(|line| line.contains(" train "))
         .collect();
-    assert_eq!(trains.len(), 29, "{commands}");
+    assert_eq!(trains.len(), 30, "{commands}");
     for line in trains {
         let run = line.rsplit("/runs/").next().unwrap();
         assert!(

@@ -411,6 +411,18 @@ liver_cnn() {
     --init-from "$runs/liver_cnn_l96/best"
   # Its own step ID: a folder reproduced before session 20 installed session 12's classifier.
   place "$out" install-liver_cnn.dark liver_cnn "$runs/liver_cnn_dark/best" --set-locator liver_unet
+  # Session 27's (shipped): that classifier fine-tuned behind session 27's liver_unet (installed
+  # above, with the shipped locator beside it) on liver_mix_hilum's cases.
+  merge liver_cnn_mix_hilum liver liver150f_hilum liver75b_hilum liver150f_fissures \
+    liver75b_fissures
+  merge liver_cnn_normals_hilum liver liver_normal50f_hilum liver_normal25b_hilum \
+    liver_normal50f_fissures liver_normal25b_fissures
+  train liver_cnn.4 liver_cnn_hilum --data "$data/liver_cnn_mix_hilum" \
+    --normals "$data/liver_cnn_normals_hilum" --task liver "${cnn[@]}" --grid "$(grid 64)" \
+    "${region[@]}" --fill-outside-organ-mm 0 --locator-tumour-channel --epochs "$(epochs 6 1)" \
+    --learning-rate 0.0005 --locator "$out/liver_unet" --init-from "$runs/liver_cnn_dark/best"
+  place "$out" install-liver_cnn.hilum liver_cnn "$runs/liver_cnn_hilum/best" \
+    --set-locator liver_unet
 }
 
 # ---- pancreas --------------------------------------------------------------------------------
