@@ -7,8 +7,9 @@
 //! liver_ts01 lay in its fissures).
 //!
 //! Also the fat of the liver's hilum (the porta hepatis), where the portal vein's first
-//! branches enter the liver in a sleeve of fat 15–30 mm across, wider than the fissures: the
-//! shipped liver U-Net after session 26 drew most of its false tumour on liver_ts01 there.
+//! branches enter the liver in a sleeve of fat 15–30 mm across, wider than the fissures: session
+//! 26's liver U-Net, trained with fissures, drew most of its remaining false tumour on
+//! liver_ts01 there (session 27's, trained with this fat too, a third as much).
 //!
 //! Drawn from random streams of their own and only when asked for, so the default phantoms
 //! stay exactly as they were. A fissure is a slab of fat across the liver, reaching a drawn
