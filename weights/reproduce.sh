@@ -373,22 +373,22 @@ liver_unet() {
   # Its own step ID: a folder reproduced before session 21 installed session 20's model.
   place "$out" install-liver_unet.crisp liver_unet "$runs/liver_unet_crisp/best" \
     --set-min-lesion-ml 0
-  # Session 26's (shipped): session 21's fine-tuned on livers with their fissures, with the
-  # lesion term.
+  # Session 26's (shipped until session 27): session 21's fine-tuned on livers with their
+  # fissures, with the lesion term.
   liver_mix_fissures
-  train liver_unet.10 liver_unet_fissures --data "$data/liver_mix_fissures" --task liver \
-    "${unet[@]}" "${region[@]}" --locator "$locator_48" --grid "$(grid 96)" \
-    --learning-rate 0.0005 --epochs "$(epochs 2 1)" --lesion-loss 0.02 \
-    --init-from "$runs/liver_unet_crisp/best"
-  place "$out" install-liver_unet.fissures liver_unet "$runs/liver_unet_fissures/best" \
-    --set-min-lesion-ml 0
+  liver_unet_lesion_term 10 fissures liver_mix_fissures liver_unet_crisp
   # Session 27's (shipped): session 26's fine-tuned on livers with the fat of their hilum too.
   liver_mix_hilum
-  train liver_unet.11 liver_unet_hilum --data "$data/liver_mix_hilum" --task liver \
-    "${unet[@]}" "${region[@]}" --locator "$locator_48" --grid "$(grid 96)" \
-    --learning-rate 0.0005 --epochs "$(epochs 2 1)" --lesion-loss 0.02 \
-    --init-from "$runs/liver_unet_fissures/best"
-  place "$out" install-liver_unet.hilum liver_unet "$runs/liver_unet_hilum/best" \
+  liver_unet_lesion_term 11 hilum liver_mix_hilum liver_unet_fissures
+}
+# liver_unet_lesion_term N NAME DATA FROM: training step liver_unet.N, run liver_unet_NAME: the
+# run FROM's best model fine-tuned 2 epochs with the lesion term on data set DATA, installed as
+# liver_unet (every tumour piece kept).
+liver_unet_lesion_term() {
+  train "liver_unet.$1" "liver_unet_$2" --data "$data/$3" --task liver "${unet[@]}" \
+    "${region[@]}" --locator "$locator_48" --grid "$(grid 96)" --learning-rate 0.0005 \
+    --epochs "$(epochs 2 1)" --lesion-loss 0.02 --init-from "$runs/$4/best"
+  place "$out" "install-liver_unet.$2" liver_unet "$runs/liver_unet_$2/best" \
     --set-min-lesion-ml 0
 }
 

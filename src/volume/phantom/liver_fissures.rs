@@ -189,6 +189,18 @@ mod tests {
             .collect()
     }
 
+    /// Checks that `turned` (voxels of `plain`) hold at least `min_ml` mL and under a tenth of
+    /// the liver.
+    fn assert_share_of_liver(plain: &PhantomCase, turned: &[usize], min_ml: f64) {
+        let liver_ml = plain.organ_volume_ml();
+        let turned_ml = turned.len() as f64 * plain.labels.grid.voxel_volume_ml();
+        assert!(
+            (min_ml..0.1 * liver_ml).contains(&turned_ml),
+            "seed {}: {turned_ml:.1} mL of {liver_ml:.0} mL",
+            plain.seed
+        );
+    }
+
     #[test]
     fn fissures_cut_fat_clefts_out_of_the_liver_and_only_when_asked_for() {
         let options = plain_options();
@@ -210,12 +222,7 @@ mod tests {
                 continue;
             }
             cut_cases += 1;
-            let liver_ml = plain.organ_volume_ml();
-            let cut_ml = turned.len() as f64 * plain.labels.grid.voxel_volume_ml();
-            assert!(
-                (2.0..0.1 * liver_ml).contains(&cut_ml),
-                "seed {seed}: {cut_ml:.1} mL of {liver_ml:.0} mL"
-            );
+            assert_share_of_liver(&plain, &turned, 2.0);
             let mean_hu =
                 turned.iter().map(|&i| cut.ct.voxels[i] as f64).sum::<f64>() / turned.len() as f64;
             assert!(
@@ -245,12 +252,7 @@ mod tests {
                 continue;
             }
             fat_cases += 1;
-            let liver_ml = plain.organ_volume_ml();
-            let cut_ml = turned.len() as f64 * plain.labels.grid.voxel_volume_ml();
-            assert!(
-                (1.0..0.1 * liver_ml).contains(&cut_ml),
-                "seed {seed}: {cut_ml:.1} mL of {liver_ml:.0} mL"
-            );
+            assert_share_of_liver(&plain, &turned, 1.0);
             // Mostly fat: the veins running through it are the brighter minority.
             let mut hu: Vec<f32> = turned.iter().map(|&i| cut.ct.voxels[i]).collect();
             hu.sort_by(f32::total_cmp);
