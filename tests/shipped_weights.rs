@@ -13,7 +13,8 @@ use oncoscope::mesh::connected_components_26;
 use oncoscope::model::ModelKind;
 use oncoscope::model::checkpoint::LoadedModel;
 use oncoscope::model::inference::{
-    Stage, classify, classify_reusing, find_organ, locator_is, segment, segment_reporting,
+    Stage, classify, classify_reusing, find_organ, locator_is, segment, segment_keeping,
+    segment_reporting,
 };
 use oncoscope::model::metrics::{SegmentationScores, roc_auc};
 use oncoscope::model::progress::CancelToken;
@@ -217,6 +218,72 @@ fn a_segmenter_with_a_minimum_lesion_volume_turns_only_smaller_tumour_pieces_int
             stem.display()
         );
         assert!(dropped > 0, "{}: no speck on 6 cases", stem.display());
+    }
+}
+
+#[test]
+fn labels_chosen_again_at_another_tumour_sensitivity_are_those_of_a_run_at_it() {
+    // The pancreas U-Net re-centres its cube and drops small pieces; the liver's does neither.
+    for (task, _, stem) in shipped_models()
+        .into_iter()
+        .filter(|(_, k, _)| *k == ModelKind::Unet)
+    {
+        let model = load(&stem);
+        for case in test_phantoms(task, 2) {
+            let kept = segment_keeping(&model, &case.ct, &CancelToken::new(), &mut |_| {})
+                .expect("segmentation runs")
+                .expect("not cancelled");
+            let output = kept.output.expect("the organ is found");
+            let (same, dropped) = output
+                .relabel(&case.ct, model.card.tumour_sensitivity)
+                .unwrap();
+            assert_eq!(same.voxels, kept.labels.voxels, "{}", stem.display());
+            assert_eq!(dropped, kept.report.lesions_dropped);
+            let tumour = |labels: &LabelVolume| labels.voxels.iter().filter(|&&v| v == 2).count();
+            for sensitivity in [0.25, 4.0] {
+                let mut at = load(&stem);
+                at.card.tumour_sensitivity = sensitivity;
+                let (run, report) =
+                    segment_reporting(&at, &case.ct, &CancelToken::new(), &mut |_| {})
+                        .expect("segmentation runs")
+                        .expect("not cancelled");
+                let (relabelled, dropped) = output.relabel(&case.ct, sensitivity).unwrap();
+                eprintln!(
+                    "{} ×{sensitivity}: {} tumour voxels (×1: {}), {dropped} pieces dropped",
+                    stem.display(),
+                    tumour(&relabelled),
+                    tumour(&kept.labels)
+                );
+                assert!(
+                    relabelled.voxels == run.voxels,
+                    "{} at ×{sensitivity}: {} of {} voxels differ from a run",
+                    stem.display(),
+                    relabelled
+                        .voxels
+                        .iter()
+                        .zip(&run.voxels)
+                        .filter(|(a, b)| a != b)
+                        .count(),
+                    run.voxels.len()
+                );
+                assert_eq!(dropped, report.lesions_dropped);
+                assert_eq!(report.tumour_sensitivity, sensitivity);
+                // More tumour above 1, less below, never the other way.
+                let (more, less) = if sensitivity > 1.0 {
+                    (&relabelled, &kept.labels)
+                } else {
+                    (&kept.labels, &relabelled)
+                };
+                assert!(
+                    less.voxels
+                        .iter()
+                        .zip(&more.voxels)
+                        .all(|(&l, &m)| l != 2 || m == 2),
+                    "{} at ×{sensitivity}",
+                    stem.display()
+                );
+            }
+        }
     }
 }
 

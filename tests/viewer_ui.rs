@@ -108,13 +108,16 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
             .labels
             .voxels
     );
-    // A higher tumour sensitivity, ticked and set for the next run, grows the tumour; the
-    // panel says it was used, and the classifier's verdict is its own as before.
-    let tumour_voxels = |app: &OncoscopeApp| {
-        let labels = &app.case().unwrap().prediction.as_ref().unwrap().labels;
-        labels.voxels.iter().filter(|&&v| v == 2).count()
+    // A higher tumour sensitivity, ticked and set, grows the tumour at once, from the same
+    // network output (no run); the panel says it was used, the surfaces, lesion table and
+    // comparison follow, and the classifier's verdict is its own as before.
+    let labels_now = |app: &OncoscopeApp| {
+        let prediction = app.case().unwrap().prediction.as_ref().unwrap();
+        prediction.labels.voxels.clone()
     };
-    let before = tumour_voxels(h.state());
+    let tumour_voxels = |labels: &[u8]| labels.iter().filter(|&&v| v == 2).count();
+    let plain = labels_now(h.state());
+    let verdict = h.state().case().unwrap().classification.clone();
     assert_eq!(
         h.state()
             .case()
@@ -130,29 +133,49 @@ fn opens_the_sample_runs_both_models_and_shows_results() {
         Some(1.0)
     );
     h.state_mut().preferences_mut().tumour_sensitivity = Some(8.0);
-    h.get_by_label("Run segmentation").click();
-    // (Its surfaces, lesion table and comparison follow it on other workers: wait for them
-    // too, as the first run's wait does.)
-    run_until(&mut h, "the more sensitive segmentation", |app| {
-        !app.busy()
-            && app.case().is_some_and(|c| {
-                c.segmentation_run
-                    .is_some_and(|r| r.report.tumour_sensitivity == 8.0)
-                    && c.prediction.as_ref().is_some_and(|p| p.lesions.is_some())
-                    && c.scores().is_some()
-                    && c.current_comparison().is_some()
-            })
-    });
-    let after = tumour_voxels(h.state());
+    let at_sensitivity = |s: f64| {
+        move |app: &OncoscopeApp| {
+            !app.busy()
+                && app.case().is_some_and(|c| {
+                    c.segmentation_run
+                        .is_some_and(|r| r.report.tumour_sensitivity == s)
+                        && c.prediction.as_ref().is_some_and(|p| p.lesions.is_some())
+                        && c.scores().is_some()
+                        && c.current_comparison().is_some()
+                })
+        }
+    };
+    run_until(&mut h, "the labels at ×8", at_sensitivity(8.0));
+    let relabelled = labels_now(h.state());
     assert!(
-        after > before,
-        "tumour voxels at ×8 {after}, at ×1 {before}"
+        tumour_voxels(&relabelled) > tumour_voxels(&plain),
+        "tumour voxels at ×8 {}, at ×1 {}",
+        tumour_voxels(&relabelled),
+        tumour_voxels(&plain)
     );
+    // Every tumour voxel at ×1 stays tumour at ×8.
+    assert!(
+        plain
+            .iter()
+            .zip(&relabelled)
+            .all(|(&before, &after)| before != 2 || after == 2)
+    );
+    assert_eq!(h.state().case().unwrap().classification, verdict);
     h.get_by_label_contains("tumour sensitivity ×8.00: each voxel's tumour probability");
-    // Unticked, the card's own setting is back.
+    // A run at ×8 gives the same labels as moving the slider did.
+    let generation =
+        |app: &OncoscopeApp| app.case().unwrap().prediction.as_ref().unwrap().generation;
+    let relabelled_generation = generation(h.state());
+    h.get_by_label("Run segmentation").click();
+    run_until(&mut h, "a run at ×8", |app| {
+        at_sensitivity(8.0)(app) && generation(app) != relabelled_generation
+    });
+    assert_eq!(labels_now(h.state()), relabelled);
+    // Unticked, the card's own setting is back, and with it the first labels.
     h.get_by_label("tumour sensitivity ×").click();
-    h.run_steps(2);
+    run_until(&mut h, "the labels at the card's ×1", at_sensitivity(1.0));
     assert_eq!(h.state_mut().preferences_mut().tumour_sensitivity, None);
+    assert_eq!(labels_now(h.state()), plain);
 
     // The 3D view got the ground-truth or predicted surfaces and rendered them.
     let image = h.render().expect("wgpu render of the window");

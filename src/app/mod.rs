@@ -66,6 +66,9 @@ pub struct OncoscopeApp {
     /// The training panel and its run.
     pub(crate) training: TrainingPanel,
     next_generation: u64,
+    /// The tumour sensitivity the last relabelling of this segmentation was asked for (one
+    /// that failed is not asked for again until the slider moves or the models run again).
+    relabel_asked: Option<f64>,
     commands: Vec<Command>,
     pending_screenshot: Option<PathBuf>,
     screenshots: (Sender<ScreenshotDone>, Receiver<ScreenshotDone>),
@@ -109,6 +112,7 @@ impl OncoscopeApp {
             startup,
             training: TrainingPanel::default(),
             next_generation: 1,
+            relabel_asked: None,
             commands: Vec::new(),
             pending_screenshot: None,
             screenshots: channel(),
@@ -543,6 +547,8 @@ impl OncoscopeApp {
                     seconds,
                     report,
                     validation_dice,
+                    card_tumour_sensitivity,
+                    output,
                     ct,
                 } => {
                     if self.case.as_ref().is_some_and(|c| Arc::ptr_eq(&c.ct, &ct)) {
@@ -554,7 +560,37 @@ impl OncoscopeApp {
                                 seconds,
                                 report,
                                 validation_dice,
+                                card_tumour_sensitivity,
                             });
+                            case.segmenter_output = output;
+                        }
+                        self.relabel_asked = None;
+                        self.request_surfaces(LabelSource::Prediction);
+                    }
+                }
+                Event::Relabelled {
+                    labels,
+                    tumour_sensitivity,
+                    lesions_dropped,
+                    output,
+                } => {
+                    self.finish_job(JobKind::Relabel);
+                    // Dropped when another run (or case) replaced the pass it came from.
+                    let current = self.case.as_ref().is_some_and(|c| {
+                        c.segmenter_output
+                            .as_ref()
+                            .is_some_and(|o| Arc::ptr_eq(o, &output))
+                    });
+                    if current {
+                        let origin = self.case.as_ref().and_then(|c| c.prediction.as_ref());
+                        let origin = origin.map(|p| p.origin.clone()).unwrap_or_default();
+                        let layer = self.new_layer(origin, labels);
+                        if let Some(case) = &mut self.case {
+                            case.prediction = Some(layer);
+                            if let Some(run) = &mut case.segmentation_run {
+                                run.report.tumour_sensitivity = tumour_sensitivity;
+                                run.report.lesions_dropped = lesions_dropped;
+                            }
                         }
                         self.request_surfaces(LabelSource::Prediction);
                     }
@@ -630,6 +666,47 @@ impl OncoscopeApp {
                 | Event::TrainingFinished { .. } => {}
             }
         }
+    }
+
+    /// Labels the last segmentation again, from its network output, when the tumour
+    /// sensitivity the user set (or the card's, when none) is not the one it was labelled at:
+    /// the slider acts at once, without running the network. One such job at a time; the
+    /// next starts from its result, at the sensitivity set by then.
+    fn relabel_if_sensitivity_moved(&mut self) {
+        let busy = self.jobs.iter().any(|j| {
+            matches!(
+                j.kind,
+                JobKind::Relabel | JobKind::Segment | JobKind::Classify
+            )
+        });
+        let Some(case) = self.case.as_ref().filter(|_| !busy) else {
+            return;
+        };
+        let (Some(run), Some(output)) = (case.segmentation_run, &case.segmenter_output) else {
+            return;
+        };
+        let wanted = self
+            .prefs
+            .tumour_sensitivity
+            .unwrap_or(run.card_tumour_sensitivity);
+        if wanted == run.report.tumour_sensitivity
+            || self.relabel_asked == Some(wanted)
+            || crate::model::checkpoint::check_tumour_sensitivity(
+                crate::model::ModelKind::Unet,
+                wanted,
+            )
+            .is_err()
+        {
+            return;
+        }
+        let request = Request::Relabel {
+            ct: case.ct.clone(),
+            output: output.clone(),
+            tumour_sensitivity: wanted,
+        };
+        self.relabel_asked = Some(wanted);
+        self.start_job(JobKind::Relabel, CancelToken::new(), "Re-labelling");
+        self.workers.submit(request);
     }
 
     /// Ends the frame-time measurement once no model runs any more.
@@ -762,6 +839,7 @@ impl eframe::App for OncoscopeApp {
         }
         crate::ui::draw(self, ui, frame);
         self.apply_commands();
+        self.relabel_if_sensitivity_moved();
         self.handle_screenshots(&ctx);
         let scripted = self.startup.screenshot.is_some();
         if self.busy() || self.prefs.auto_rotate || self.dialogs.waiting() || scripted {

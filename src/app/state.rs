@@ -10,7 +10,7 @@ use super::training::TrainingSettings;
 use crate::jobs::{JobKind, LabelSource};
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Structure, Surface};
 use crate::model::checkpoint::ValidationDice;
-use crate::model::inference::{Classification, SegmentationReport};
+use crate::model::inference::{Classification, SegmentationReport, SegmenterOutput};
 use crate::model::metrics::SegmentationScores;
 use crate::slice::{Convention, OverlayMode, Plane};
 use crate::volume::decathlon::Task;
@@ -38,6 +38,9 @@ pub struct SegmentationRun {
     /// The segmenter's Dice on its validation cases, from its card (`None` for a model still
     /// training, or a card without it).
     pub validation_dice: Option<ValidationDice>,
+    /// The tumour sensitivity of the segmenter's card: the one its labels take when the user
+    /// sets none.
+    pub card_tumour_sensitivity: f64,
 }
 
 /// A classifier's verdict on the case, with what says how far to trust it.
@@ -67,6 +70,10 @@ pub struct Case {
     pub classification: Option<ClassifierResult>,
     /// How the last segmentation ran on the ML worker (`None` for a training preview).
     pub segmentation_run: Option<SegmentationRun>,
+    /// That segmentation's network output, from which its labels are chosen again when the
+    /// user moves the tumour sensitivity (`None` for a training preview, or when the locator
+    /// found no organ).
+    pub segmenter_output: Option<Arc<SegmenterOutput>>,
     /// Ground truth vs prediction, computed on a worker; may belong to older layers.
     pub comparison: Option<Comparison>,
     /// The linked crosshair: the voxel all three views go through.
@@ -87,6 +94,7 @@ impl Case {
             prediction: None,
             classification: None,
             segmentation_run: None,
+            segmenter_output: None,
             comparison: None,
             cursor_voxel: dims.map(|d| d / 2),
         }
@@ -223,8 +231,8 @@ pub struct Preferences {
     pub device: String,
     /// Folder of the models; `None`: the shipped weights.
     pub weights_dir: Option<PathBuf>,
-    /// The segmenter's tumour sensitivity for the next runs (each voxel's tumour probability
-    /// × this before its label is chosen); `None`: the model card's.
+    /// The segmenter's tumour sensitivity for the segmentation shown and the next runs (each
+    /// voxel's tumour probability × this before its label is chosen); `None`: the model card's.
     pub tumour_sensitivity: Option<f64>,
     pub show_organ_3d: bool,
     pub show_lesions_3d: bool,

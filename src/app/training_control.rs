@@ -459,6 +459,7 @@ impl OncoscopeApp {
                 if let Some(case) = &mut self.case {
                     case.prediction = Some(layer);
                     case.segmentation_run = None;
+                    case.segmenter_output = None;
                 }
                 self.request_surfaces(LabelSource::Prediction);
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Surface};
 use crate::model::ModelKind;
 use crate::model::checkpoint::ValidationDice;
-use crate::model::inference::{Classification, SegmentationReport};
+use crate::model::inference::{Classification, SegmentationReport, SegmenterOutput};
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::{CancelToken, RunControl};
 use crate::model::training::{TrainConfig, TrainingEvent, TrainingOutcome};
@@ -30,6 +30,8 @@ pub enum JobKind {
     Train,
     /// Running the model in training on its preview case.
     Preview,
+    /// Choosing a segmentation's labels again at another tumour sensitivity.
+    Relabel,
 }
 
 impl JobKind {
@@ -44,6 +46,7 @@ impl JobKind {
             JobKind::Generate => "Generating the data set",
             JobKind::Train => "Training",
             JobKind::Preview => "Training preview",
+            JobKind::Relabel => "Re-labelling at the new tumour sensitivity",
         }
     }
 }
@@ -115,6 +118,13 @@ pub enum Request {
     },
     /// Classification and/or segmentation on the ML worker.
     Analyse(AnalysisRequest),
+    /// The labels of a segmentation chosen again from its network's last pass at another
+    /// tumour sensitivity (no network runs: a resampling, on the ML worker).
+    Relabel {
+        ct: Arc<CtVolume>,
+        output: Arc<SegmenterOutput>,
+        tumour_sensitivity: f64,
+    },
     /// Compare ground truth and prediction: Dice/IoU per label, lesion matching (found /
     /// missed / spurious) and the agreement surfaces of organ and lesions.
     Compare {
@@ -207,8 +217,22 @@ pub enum Event {
         report: SegmentationReport,
         /// The model's Dice on its validation cases, from its card.
         validation_dice: Option<ValidationDice>,
+        /// The model card's own tumour sensitivity (the report's may be a user's).
+        card_tumour_sensitivity: f64,
+        /// The network's last pass, to label again at another tumour sensitivity; `None` when
+        /// the locator found no organ.
+        output: Option<Arc<SegmenterOutput>>,
         /// The CT it was computed on: the viewer drops a result of a case no longer open.
         ct: Arc<CtVolume>,
+    },
+    /// The labels of `output` chosen again at `tumour_sensitivity`.
+    Relabelled {
+        labels: Arc<LabelVolume>,
+        tumour_sensitivity: f64,
+        /// Tumour pieces under the card's `min_lesion_ml` turned into organ.
+        lesions_dropped: usize,
+        /// The pass they come from: the viewer drops them if another run replaced it.
+        output: Arc<SegmenterOutput>,
     },
     SurfacesReady {
         source: LabelSource,

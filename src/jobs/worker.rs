@@ -18,7 +18,7 @@ use crate::mesh::{
 };
 use crate::model::ModelKind;
 use crate::model::checkpoint::{LoadedModel, check_tumour_sensitivity, device_by_name};
-use crate::model::inference::{Stage, classify_reusing, locator_is, segment_reporting};
+use crate::model::inference::{Segmentation, Stage, classify_reusing, locator_is, segment_keeping};
 use crate::model::metrics::SegmentationScores;
 use crate::model::progress::CancelToken;
 use crate::model::weights::{check_model_task, model_stem};
@@ -165,7 +165,7 @@ impl Workers {
     /// Queues a request on the thread that handles it.
     pub fn submit(&self, request: Request) {
         let queue = match &request {
-            Request::Analyse(_) => &self.ml,
+            Request::Analyse(_) | Request::Relabel { .. } => &self.ml,
             Request::CheckDataset { .. } | Request::GenerateDataset { .. } => &self.data,
             Request::Train(run) => {
                 if let Ok(mut control) = self.training_control.lock() {
@@ -213,6 +213,7 @@ fn job_kind(request: &Request) -> JobKind {
         Request::LoadCase { .. } | Request::LoadGroundTruth { .. } => JobKind::Load,
         Request::Analyse(a) if a.classify && !a.segment => JobKind::Classify,
         Request::Analyse(_) => JobKind::Segment,
+        Request::Relabel { .. } => JobKind::Relabel,
         Request::Surfaces { .. } | Request::Compare { .. } => JobKind::Surfaces,
         Request::SaveLabels { .. } | Request::ExportMeshes { .. } => JobKind::Save,
         Request::CheckDataset { .. } => JobKind::CheckData,
@@ -418,7 +419,7 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             )?;
             reporter.send(Event::DatasetGenerated { root: out });
         }
-        Request::Analyse(_) | Request::Train(_) => {
+        Request::Analyse(_) | Request::Relabel { .. } | Request::Train(_) => {
             unreachable!("model requests go to the ML and training threads")
         }
     }
@@ -492,8 +493,23 @@ fn with_tumour_sensitivity(
 }
 
 fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> anyhow::Result<()> {
-    let Request::Analyse(analysis) = request else {
-        unreachable!("only analysis requests go to the ML worker");
+    let analysis = match request {
+        Request::Analyse(analysis) => analysis,
+        Request::Relabel {
+            ct,
+            output,
+            tumour_sensitivity,
+        } => {
+            let (labels, lesions_dropped) = output.relabel(&ct, tumour_sensitivity)?;
+            reporter.send(Event::Relabelled {
+                labels: Arc::new(labels),
+                tumour_sensitivity,
+                lesions_dropped,
+                output,
+            });
+            return Ok(());
+        }
+        _ => unreachable!("only analysis and relabelling requests go to the ML worker"),
     };
     let AnalysisRequest {
         ct,
@@ -539,22 +555,27 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
         }
         None => None,
     };
+    // The segmenter as asked for, and its card's own tumour sensitivity.
     let segmenter = want_segmentation.then(|| {
         find(ModelKind::Unet).and_then(|stem| {
             reporter.progress(JobKind::Segment, Some(0.0), "Loading segmenter");
             let model = models.get(&stem, &device)?;
             check_model_task(&model, task)?;
-            with_tumour_sensitivity(model, tumour_sensitivity)
+            let card_sensitivity = model.card.tumour_sensitivity;
+            Ok((
+                with_tumour_sensitivity(model, tumour_sensitivity)?,
+                card_sensitivity,
+            ))
         })
     });
     // A classifier behind the segmenter (its locator) waits for the segmenter's labels
     // instead of running it again.
     // Each model's failure is reported as its own job's.
     let failed = |job: JobKind, e: &anyhow::Error| reporter.failed(job, format!("{e:#}"));
-    if let (Some(classifier), Some(Ok(segmenter))) = (&classifier, &segmenter)
+    if let (Some(classifier), Some(Ok((segmenter, card_sensitivity)))) = (&classifier, &segmenter)
         && locator_is(classifier, segmenter)
     {
-        let labels = match run_segmenter(segmenter, &ct, &cancel, reporter) {
+        let labels = match run_segmenter(segmenter, *card_sensitivity, &ct, &cancel, reporter) {
             Ok(Some(labels)) => labels,
             Ok(None) => {
                 reporter.send(Event::Cancelled(JobKind::Classify));
@@ -593,7 +614,9 @@ fn run_ml(request: Request, reporter: &Reporter, models: &mut ModelCache) -> any
         }
     }
     if let Some(segmenter) = segmenter
-        && let Err(e) = segmenter.and_then(|s| run_segmenter(&s, &ct, &cancel, reporter))
+        && let Err(e) = segmenter.and_then(|(s, card_sensitivity)| {
+            run_segmenter(&s, card_sensitivity, &ct, &cancel, reporter)
+        })
     {
         failed(JobKind::Segment, &e);
     }
@@ -627,17 +650,23 @@ fn run_classifier(
     }
 }
 
-/// Segments `ct` and reports the labels; `Ok(None)` when cancelled (reported).
+/// Segments `ct` and reports the labels; `card_tumour_sensitivity`: the sensitivity of the
+/// model's file (`model` may run at a user's). `Ok(None)` when cancelled (reported).
 fn run_segmenter(
     model: &LoadedModel,
+    card_tumour_sensitivity: f64,
     ct: &Arc<CtVolume>,
     cancel: &CancelToken,
     reporter: &Reporter,
 ) -> anyhow::Result<Option<Arc<LabelVolume>>> {
     let started = Instant::now();
     let mut on_stage = stage_reporter(reporter, JobKind::Segment);
-    match segment_reporting(model, ct, cancel, &mut on_stage)? {
-        Some((labels, report)) => {
+    match segment_keeping(model, ct, cancel, &mut on_stage)? {
+        Some(Segmentation {
+            labels,
+            report,
+            output,
+        }) => {
             let labels = Arc::new(labels);
             reporter.send(Event::Segmented {
                 labels: labels.clone(),
@@ -645,6 +674,8 @@ fn run_segmenter(
                 seconds: started.elapsed().as_secs_f64(),
                 report,
                 validation_dice: model.card.validation_dice(),
+                card_tumour_sensitivity,
+                output: output.map(Arc::new),
                 ct: ct.clone(),
             });
             Ok(Some(labels))

@@ -11,7 +11,7 @@ use super::progress::CancelToken;
 use super::region::{Region, RegionBox, main_organ_pieces, organ_cube};
 use super::tiles::forward_tiled;
 use crate::volume::decathlon::TUMOUR_LABEL;
-use crate::volume::{CtVolume, LabelVolume, resample_argmax, resample_argmax_where};
+use crate::volume::{CtVolume, LabelVolume, Volume, resample_argmax, resample_argmax_where};
 use anyhow::{Context, Result, bail};
 
 /// The classifier's verdict on one CT, as the seed project printed it.
@@ -235,8 +235,80 @@ pub struct SegmentationReport {
     pub lesions_dropped: usize,
     /// The model card's `min_lesion_ml` (mL; 0: every piece kept).
     pub min_lesion_ml: f64,
-    /// The model card's `tumour_sensitivity` (1: the plain most probable label).
+    /// The tumour sensitivity the labels were chosen at: the model card's
+    /// `tumour_sensitivity`, or another given to [`SegmenterOutput::relabel`] (1: the plain
+    /// most probable label).
     pub tumour_sensitivity: f64,
+}
+
+/// A segmentation and how it was made.
+#[derive(Debug, Clone)]
+pub struct Segmentation {
+    /// Labels 0/1/2 on the CT's grid, linked to the CT's file.
+    pub labels: LabelVolume,
+    pub report: SegmentationReport,
+    /// The network's last pass, to label again at another tumour sensitivity; `None` when the
+    /// locator found no organ (no pass ran: background at any sensitivity).
+    pub output: Option<SegmenterOutput>,
+}
+
+/// A segmenter's last pass on a CT: the probability of each class on the model's grid and
+/// what decides the labels from it, kept so that the labels can be chosen again at another
+/// tumour sensitivity without running the network: [`SegmenterOutput::relabel`] gives the
+/// labels a run at that sensitivity gives (the cube is re-centred on the model's plain,
+/// sensitivity 1 outline either way).
+#[derive(Debug, Clone)]
+pub struct SegmenterOutput {
+    /// Probability of class `c` (the label value) at `channels[c]`, on the model's grid
+    /// (its world geometry matches the CT's; about 10 MB for 3 classes at 96³).
+    channels: Vec<Volume<f32>>,
+    /// The cube of CT voxels the pass saw (background outside); `None`: the whole box.
+    region: Option<RegionBox>,
+    /// The card's `min_lesion_ml` (mL).
+    min_lesion_ml: f64,
+}
+
+impl SegmenterOutput {
+    /// The labels on `ct`'s grid (the CT this pass ran on) with each voxel's tumour
+    /// probability multiplied by `tumour_sensitivity` before the most probable class is taken,
+    /// and tumour pieces under `min_lesion_ml` turned into organ; also how many were.
+    pub fn relabel(&self, ct: &CtVolume, tumour_sensitivity: f64) -> Result<(LabelVolume, usize)> {
+        let mut labels = self.labels_before_dropping(ct, tumour_sensitivity)?;
+        let dropped = if self.min_lesion_ml > 0.0 {
+            drop_small_lesions(&mut labels, self.min_lesion_ml)
+        } else {
+            0
+        };
+        Ok((labels, dropped))
+    }
+
+    /// The most probable class at each voxel of `ct`'s grid, the tumour's probability scaled
+    /// first (interpolation is linear, so scaling before or after it is the same).
+    fn labels_before_dropping(
+        &self,
+        ct: &CtVolume,
+        tumour_sensitivity: f64,
+    ) -> Result<LabelVolume> {
+        let tumour = usize::from(TUMOUR_LABEL);
+        let scaled;
+        let channels = if tumour_sensitivity != 1.0 && tumour < self.channels.len() {
+            let factor = tumour_sensitivity as f32;
+            let mut copy = self.channels.clone();
+            copy[tumour].voxels.iter_mut().for_each(|p| *p *= factor);
+            scaled = copy;
+            &scaled
+        } else {
+            &self.channels
+        };
+        // Outside its cube a region model saw nothing: background there.
+        let labels = match &self.region {
+            Some(region) => resample_argmax_where(channels, &ct.grid, |v| region.contains(v)),
+            None => resample_argmax(channels, &ct.grid),
+        };
+        let mut labels = ct.with_voxels(labels.voxels)?;
+        labels.source = ct.source.clone();
+        Ok(labels)
+    }
 }
 
 /// [`segment`], also saying what it did beyond one pass of the network.
@@ -246,6 +318,18 @@ pub fn segment_reporting(
     cancel: &CancelToken,
     on_stage: &mut dyn FnMut(Stage),
 ) -> Result<Option<(LabelVolume, SegmentationReport)>> {
+    Ok(segment_keeping(model, ct, cancel, on_stage)?.map(|s| (s.labels, s.report)))
+}
+
+/// [`segment_reporting`], also keeping the network's last pass
+/// ([`Segmentation::output`]) so that the labels can be chosen again at another tumour
+/// sensitivity.
+pub fn segment_keeping(
+    model: &LoadedModel,
+    ct: &CtVolume,
+    cancel: &CancelToken,
+    on_stage: &mut dyn FnMut(Stage),
+) -> Result<Option<Segmentation>> {
     let mut report = SegmentationReport {
         min_lesion_ml: model.card.min_lesion_ml,
         tumour_sensitivity: model.card.tumour_sensitivity,
@@ -262,11 +346,15 @@ pub fn segment_reporting(
             // No organ, so no tumour: an empty label map.
             let mut labels = ct.with_voxels(vec![0u8; ct.voxels.len()])?;
             labels.source = ct.source.clone();
-            return Ok(Some((labels, report)));
+            return Ok(Some(Segmentation {
+                labels,
+                report,
+                output: None,
+            }));
         }
         View::Cancelled => return Ok(None),
     };
-    let Some(mut labels) =
+    let Some(mut output) =
         segment_view(model, ct, region.as_ref(), organ.as_ref(), cancel, on_stage)?
     else {
         return Ok(None);
@@ -276,9 +364,10 @@ pub fn segment_reporting(
         (pre.region, region, organ)
     {
         for _ in 0..model.card.cube_refinements {
-            // The cube around what the model itself outlined; where it outlined nothing, the
-            // locator's (or the last) answer stands.
-            let organ = main_organ_pieces(&labels);
+            // The cube around what the model itself outlined as it was validated (tumour
+            // sensitivity 1: the organ's place does not depend on how eagerly tumour is
+            // labelled); where it outlined nothing, the locator's (or the last) answer stands.
+            let organ = main_organ_pieces(&output.labels_before_dropping(ct, 1.0)?);
             let Some(region) = organ_cube(&organ, margin_mm) else {
                 break;
             };
@@ -289,22 +378,25 @@ pub fn segment_reporting(
             }
             on_stage(Stage::Refining);
             match segment_view(model, ct, Some(&region), Some(&organ), cancel, &mut |_| {})? {
-                Some(refined) => labels = refined,
+                Some(refined) => output = refined,
                 None => return Ok(None),
             }
             report.recentrings += 1;
             (seen_region, seen_organ) = (region, organ);
         }
     }
-    if model.card.min_lesion_ml > 0.0 {
-        report.lesions_dropped = drop_small_lesions(&mut labels, model.card.min_lesion_ml);
-    }
-    Ok(Some((labels, report)))
+    let (labels, dropped) = output.relabel(ct, model.card.tumour_sensitivity)?;
+    report.lesions_dropped = dropped;
+    Ok(Some(Segmentation {
+        labels,
+        report,
+        output: Some(output),
+    }))
 }
 
 /// Runs the U-Net `model` on `region` of `ct` (the whole box when `None`; `organ`: the
-/// outline that chose the region) and returns its labels on the CT's grid, background outside
-/// the region. `Ok(None)` when cancelled.
+/// outline that chose the region) and returns its class probabilities, to be labelled on the
+/// CT's grid (background outside the region). `Ok(None)` when cancelled.
 fn segment_view(
     model: &LoadedModel,
     ct: &CtVolume,
@@ -312,33 +404,22 @@ fn segment_view(
     organ: Option<&LabelVolume>,
     cancel: &CancelToken,
     on_stage: &mut dyn FnMut(Stage),
-) -> Result<Option<LabelVolume>> {
+) -> Result<Option<SegmenterOutput>> {
     let Some(logits) = run_network(model, ct, region, organ, cancel, on_stage)? else {
         return Ok(None);
     };
     let pre = model.card.preprocessing;
     let probabilities = candle_nn::ops::softmax(&logits, 1)?.squeeze(0)?;
     let classes = probabilities.dim(0)?;
-    let mut channels = (0..classes)
+    let channels = (0..classes)
         .map(|c| {
             let voxels = voxels_from_tensor(&probabilities.get(c)?)?;
             model_volume(&pre, &ct.grid, region, voxels).context("model output size")
         })
         .collect::<Result<Vec<_>>>()?;
-    let tumour = usize::from(TUMOUR_LABEL);
-    if model.card.tumour_sensitivity != 1.0 && tumour < channels.len() {
-        let sensitivity = model.card.tumour_sensitivity as f32;
-        channels[tumour]
-            .voxels
-            .iter_mut()
-            .for_each(|p| *p *= sensitivity);
-    }
-    // Outside its cube a region model saw nothing: background there.
-    let labels = match region {
-        Some(region) => resample_argmax_where(&channels, &ct.grid, |v| region.contains(v)),
-        None => resample_argmax(&channels, &ct.grid),
-    };
-    let mut labels = ct.with_voxels(labels.voxels)?;
-    labels.source = ct.source.clone();
-    Ok(Some(labels))
+    Ok(Some(SegmenterOutput {
+        channels,
+        region: region.copied(),
+        min_lesion_ml: model.card.min_lesion_ml,
+    }))
 }

@@ -634,15 +634,15 @@ pub fn status_bar(app: &mut OncoscopeApp, ui: &mut egui::Ui) {
     });
 }
 
-/// The segmenter's tumour sensitivity for the next runs: the model card's, or the user's
-/// factor (logarithmic slider, 0.01–100).
+/// The segmenter's tumour sensitivity, for the segmentation shown and the next runs: the
+/// model card's, or the user's factor (logarithmic slider, 0.01–100).
 fn tumour_sensitivity_control(ui: &mut Ui, sensitivity: &mut Option<f64>) {
     ui.horizontal(|ui| {
         let mut own = sensitivity.is_some();
         if ui
             .checkbox(&mut own, "tumour sensitivity ×")
             .on_hover_text(
-                "Each voxel's tumour probability is multiplied by this before its label is chosen (the most probable class), at the next segmentation. Above 1 lesions grow and fainter ones appear, false ones with them; below 1 fewer and smaller. Off: the model card's setting (1, as validated, unless set with `oncoscope model --set-tumour-sensitivity`). The classifier is not affected",
+                "Each voxel's tumour probability is multiplied by this before its label is chosen (the most probable class). It acts at once on the segmentation shown (its labels are chosen again from the same network output, without running the network) and on the next runs. Above 1 lesions grow and fainter ones appear, false ones with them; below 1 fewer and smaller. Off: the model card's setting (1, as validated, unless set with `oncoscope model --set-tumour-sensitivity`). The classifier is not affected",
             )
             .changed()
         {
