@@ -705,7 +705,11 @@ impl OncoscopeApp {
             tumour_sensitivity: wanted,
         };
         self.relabel_asked = Some(wanted);
-        self.start_job(JobKind::Relabel, CancelToken::new(), "Re-labelling");
+        self.start_job(
+            JobKind::Relabel,
+            CancelToken::new(),
+            "from the last run's network output",
+        );
         self.workers.submit(request);
     }
 
