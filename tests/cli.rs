@@ -1010,6 +1010,39 @@ fn the_tumour_sensitivity_grows_the_tumour_and_leaves_the_classifier_as_validate
         .as_f64()
         .unwrap();
     assert!((evaluated - tumour_ml(&high)).abs() < 1e-3, "{evaluated}");
+    // A sweep gives, from one network pass, the figures of an evaluation at each setting.
+    let o = oncoscope(&[
+        "eval",
+        "--data",
+        &d("data"),
+        "--weights",
+        &d("weights"),
+        "--out",
+        &d("eval_low"),
+        "--tumour-sensitivity",
+        "0.1",
+        "--sweep-tumour-sensitivity",
+        "0.1,8",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("tumour sensitivity sweep"),
+        "{}",
+        text(&o)
+    );
+    let low_eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d("eval_low/eval.json")).unwrap()).unwrap();
+    let sweep = &low_eval["sweep"];
+    assert_eq!(sweep[0]["tumour_sensitivity"].as_f64(), Some(0.1));
+    assert_eq!(sweep[1]["tumour_sensitivity"].as_f64(), Some(8.0));
+    for (point, whole) in [(&sweep[0], &low_eval), (&sweep[1], &eval)] {
+        assert_eq!(point["lesions"], whole["summary"]["lesions"], "{point}");
+        assert_eq!(
+            point["tumour_dice"], whole["summary"]["mean"]["tumour_dice"],
+            "{point}"
+        );
+    }
+    assert_ne!(sweep[0]["lesions"], sweep[1]["lesions"]);
 
     // No factor outside 0.01–100, and none but 1 for a classifier.
     for bad in ["0", "-1", "1000", "NaN"] {

@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use super::sensitivity_sweep::{SweepCase, sweep_case, sweep_points, sweep_table};
 use oncoscope::jobs::VIEWER_MIN_LESION_ML;
 use oncoscope::mesh::{LesionDetection, LesionMatching, match_lesions};
 use oncoscope::model::checkpoint::{LoadedModel, ValidationDice, device_by_name};
-use oncoscope::model::inference::{classify_reusing, segment};
+use oncoscope::model::inference::{classify_reusing, segment_keeping};
 use oncoscope::model::metrics::{
     ClassifierScores, SegmentationScores, StructureOverlaps, StructureVolumes, roc_auc,
 };
@@ -55,6 +56,18 @@ pub struct EvalArgs {
     /// below 1 fewer. From 0.01 to 100.
     #[arg(long, value_name = "S", value_parser = super::tumour_sensitivity, allow_negative_numbers = true)]
     pub tumour_sensitivity: Option<f64>,
+    /// Also the segmenter's tumour figures (Dice, lesions found by size, spurious per case,
+    /// false tumour on tumour-free cases, tumour volume ROC AUC) at each of these tumour
+    /// sensitivities, each case's labels chosen again from its one network pass: a table
+    /// after the summary and `sweep` in eval.json. E.g. `0.25,0.5,1,2,4,8`.
+    #[arg(
+        long,
+        value_name = "S,S,...",
+        value_delimiter = ',',
+        value_parser = super::tumour_sensitivity,
+        allow_negative_numbers = true
+    )]
+    pub sweep_tumour_sensitivity: Vec<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,6 +183,18 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         cnn: cnn.as_ref(),
         unet: unet.as_ref(),
     };
+    let sweep = if unet.is_some() {
+        args.sweep_tumour_sensitivity.as_slice()
+    } else {
+        if !args.sweep_tumour_sensitivity.is_empty() {
+            eprintln!(
+                "no {task} segmenter in {}: no sensitivity sweep",
+                weights.display()
+            );
+        }
+        &[]
+    };
+    let mut swept = Vec::new();
     for (i, case) in dataset.training.iter().enumerate() {
         eprint!(
             "\r{}/{} {}          ",
@@ -177,10 +202,11 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             dataset.training.len(),
             case.id
         );
-        match evaluate_case(case, &models, args.min_lesion_ml, &cancel) {
-            Ok((result, matching)) => {
+        match evaluate_case(case, &models, args.min_lesion_ml, sweep, &cancel) {
+            Ok((result, matching, sweep_cases)) => {
                 results.push(result);
                 matchings.extend(matching);
+                swept.push(sweep_cases);
             }
             Err(e) => failed.push((case.id.clone(), format!("{e:#}"))),
         }
@@ -213,6 +239,11 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         tumour_sensitivity: unet.as_ref().map(|m| m.card.tumour_sensitivity),
     };
     print!("{}", table(&results, &summary));
+    let true_cancer: Vec<bool> = results.iter().map(|r| r.true_cancer).collect();
+    let sweep_points = sweep_points(sweep, &swept, &true_cancer);
+    if !sweep_points.is_empty() {
+        print!("{}", sweep_table(&sweep_points, args.min_lesion_ml));
+    }
     let (csv_path, json_path) = (out.join("eval.csv"), out.join("eval.json"));
     std::fs::write(&csv_path, csv(&results))
         .with_context(|| format!("writing {}", csv_path.display()))?;
@@ -222,6 +253,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             "task": task.organ(),
             "cases": results,
             "summary": summary,
+            "sweep": sweep_points,
             "failed": failed
                 .iter()
                 .map(|(id, error)| serde_json::json!({ "id": id, "error": error }))
@@ -250,19 +282,28 @@ struct Models<'a> {
     unet: Option<&'a LoadedModel>,
 }
 
-/// One case through the models: its scores, and its lesions matched against the truth.
+/// One case through the models: its scores, its lesions matched against the truth, and its
+/// tumour figures at each of the `sweep` sensitivities (from the same network pass).
 fn evaluate_case(
     case: &DecathlonCase,
     models: &Models,
     min_lesion_ml: f64,
+    sweep: &[f64],
     cancel: &CancelToken,
-) -> Result<(CaseResult, Option<LesionMatching>)> {
+) -> Result<(CaseResult, Option<LesionMatching>, Vec<SweepCase>)> {
     let ct = read_ct(&case.image)?;
     let truth = read_labels_for(&case.label, &ct)?;
     check_task_labels(&case.label, &truth)?;
-    let segmentation = match models.unet {
-        Some(model) => segment(model, &ct, cancel, &mut |_| {})?,
-        None => None,
+    let (segmentation, output) = match models.unet {
+        Some(model) => match segment_keeping(model, &ct, cancel, &mut |_| {})? {
+            Some(s) => (Some(s.labels), s.output),
+            None => (None, None),
+        },
+        None => (None, None),
+    };
+    let sweep_cases = match &segmentation {
+        Some(_) => sweep_case(output.as_ref(), &ct, &truth, sweep, min_lesion_ml)?,
+        None => Vec::new(),
     };
     let overlaps = segmentation
         .as_ref()
@@ -287,7 +328,7 @@ fn evaluate_case(
         probability: classification.map(|c| c.probability),
         logit: classification.map(|c| c.logit),
     };
-    Ok((result, matching))
+    Ok((result, matching, sweep_cases))
 }
 
 fn opt(v: Option<f64>) -> String {

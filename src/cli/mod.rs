@@ -11,6 +11,7 @@ pub mod mesh_cmd;
 pub mod model_cmd;
 mod reference;
 pub mod sample;
+mod sensitivity_sweep;
 pub mod synth;
 pub mod train;
 pub mod view;
