@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
-use crate::jobs::{AnalysisRequest, CancelToken, Event, JobKind, LabelSource, Request, Workers};
+use crate::jobs::{
+    AnalysisRequest, CancelToken, Event, JobKind, LabelSource, Request, ShownLayers, Workers,
+};
 use crate::mesh::{Agreement, Structure};
 use crate::model::ModelKind;
 use crate::model::weights::{model_stem, shipped_weights_dir};
@@ -69,6 +71,8 @@ pub struct OncoscopeApp {
     /// The tumour sensitivity the last relabelling of this segmentation was asked for (one
     /// that failed is not asked for again until the slider moves or the models run again).
     relabel_asked: Option<f64>,
+    /// The generations of the layers on show, for the workers to skip jobs of replaced ones.
+    shown_layers: Arc<ShownLayers>,
     commands: Vec<Command>,
     pending_screenshot: Option<PathBuf>,
     screenshots: (Sender<ScreenshotDone>, Receiver<ScreenshotDone>),
@@ -113,6 +117,7 @@ impl OncoscopeApp {
             training: TrainingPanel::default(),
             next_generation: 1,
             relabel_asked: None,
+            shown_layers: Arc::default(),
             commands: Vec::new(),
             pending_screenshot: None,
             screenshots: channel(),
@@ -754,6 +759,7 @@ impl OncoscopeApp {
             prediction: prediction.labels.clone(),
             generations: (truth.generation, prediction.generation),
             min_lesion_ml: crate::jobs::VIEWER_MIN_LESION_ML,
+            shown: self.shown_layers.clone(),
         });
     }
 
@@ -763,10 +769,12 @@ impl OncoscopeApp {
         };
         // One token for the job and the request, so Cancel reaches the worker.
         let cancel = CancelToken::new();
+        self.shown_layers.show(source, layer.generation);
         let request = Request::Surfaces {
             labels: layer.labels.clone(),
             source,
             generation: layer.generation,
+            shown: self.shown_layers.clone(),
             cancel: cancel.clone(),
         };
         self.start_job(JobKind::Surfaces, cancel, "Building surfaces");

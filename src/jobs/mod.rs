@@ -12,7 +12,8 @@ mod training;
 mod worker;
 
 pub use requests::{
-    AnalysisRequest, Event, JobKind, LabelSource, Request, TrainingPreview, TrainingRequest,
+    AnalysisRequest, Event, JobKind, LabelSource, Request, ShownLayers, TrainingPreview,
+    TrainingRequest,
 };
 pub use training::run_dir_of;
 pub use worker::{VIEWER_MIN_LESION_ML, Workers};

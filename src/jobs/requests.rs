@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::mesh::{AgreementSurface, LesionMatching, LesionTable, Surface};
 use crate::model::ModelKind;
@@ -56,6 +57,34 @@ impl JobKind {
 pub enum LabelSource {
     GroundTruth,
     Prediction,
+}
+
+/// The generation of each label layer the viewer shows now, shared with the workers: a
+/// surfaces or comparison job for a layer already replaced (the tumour sensitivity slider moved
+/// on, say) is skipped instead of holding up the current layer's behind it.
+#[derive(Debug, Default)]
+pub struct ShownLayers {
+    truth: AtomicU64,
+    prediction: AtomicU64,
+}
+
+impl ShownLayers {
+    fn slot(&self, source: LabelSource) -> &AtomicU64 {
+        match source {
+            LabelSource::GroundTruth => &self.truth,
+            LabelSource::Prediction => &self.prediction,
+        }
+    }
+
+    /// `generation` is now the layer of `source` on show.
+    pub fn show(&self, source: LabelSource, generation: u64) {
+        self.slot(source).store(generation, Ordering::Relaxed);
+    }
+
+    /// Whether `generation` is the layer of `source` on show.
+    pub fn is_shown(&self, source: LabelSource, generation: u64) -> bool {
+        self.slot(source).load(Ordering::Relaxed) == generation
+    }
 }
 
 /// Run the models on a CT.
@@ -133,6 +162,8 @@ pub enum Request {
         /// Generations of the two layers, so stale results can be dropped.
         generations: (u64, u64),
         min_lesion_ml: f64,
+        /// Skipped when either layer is no longer on show.
+        shown: Arc<ShownLayers>,
     },
     /// Write a label map as NIfTI in its CT's original grid.
     SaveLabels {
@@ -172,6 +203,8 @@ pub enum Request {
         source: LabelSource,
         /// Identifies the label map, so stale results can be dropped.
         generation: u64,
+        /// Skipped when the label map is no longer on show.
+        shown: Arc<ShownLayers>,
         cancel: CancelToken,
     },
 }

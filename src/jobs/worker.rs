@@ -307,15 +307,25 @@ fn run_general(request: Request, reporter: &Reporter) -> anyhow::Result<()> {
             labels,
             source,
             generation,
+            shown,
             cancel,
-        } => surfaces_job(&labels, source, generation, &cancel, reporter)?,
+        } => {
+            // A label map replaced since it was asked for (its result would be dropped): the
+            // newer one's job, queued behind this, ends the viewer's surfaces job.
+            if shown.is_shown(source, generation) {
+                surfaces_job(&labels, source, generation, &cancel, reporter)?;
+            }
+        }
         Request::Compare {
             truth,
             prediction,
             generations,
             min_lesion_ml,
+            shown,
         } => {
-            if let Some(matching) = match_lesions(&truth, &prediction, min_lesion_ml) {
+            let current = shown.is_shown(LabelSource::GroundTruth, generations.0)
+                && shown.is_shown(LabelSource::Prediction, generations.1);
+            if current && let Some(matching) = match_lesions(&truth, &prediction, min_lesion_ml) {
                 let scores = SegmentationScores::compare(&truth.voxels, &prediction.voxels);
                 let smoothing = TaubinParams::with_iterations(VIEWER_SMOOTHING_ITERATIONS);
                 let mut agreement = Vec::new();
@@ -711,4 +721,92 @@ fn display_name(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::ShownLayers;
+    use crate::volume::{Grid, Volume};
+    use std::time::Duration;
+
+    /// An organ (label 1) of 12³ voxels with a lesion (label 2) of 4³ inside, in 20³.
+    fn organ_with_lesion() -> Arc<LabelVolume> {
+        let grid = Grid::axis_aligned([20, 20, 20], [1.0; 3], [0.0; 3]).unwrap();
+        let mut voxels = vec![0u8; grid.voxel_count()];
+        for z in 4..16 {
+            for y in 4..16 {
+                for x in 4..16 {
+                    let lesion =
+                        (8..12).contains(&x) && (8..12).contains(&y) && (8..12).contains(&z);
+                    voxels[grid.index(x, y, z)] = if lesion { 2 } else { 1 };
+                }
+            }
+        }
+        Arc::new(Volume::new(grid, voxels).unwrap())
+    }
+
+    /// The generations of the results that came back, until one of `last` arrives.
+    fn results_until(workers: &Workers, last: u64) -> Vec<(&'static str, u64)> {
+        let mut seen = Vec::new();
+        while let Some(event) = workers.wait_event(Duration::from_secs(60)) {
+            let (what, generation) = match event {
+                Event::SurfacesReady { generation, .. } => ("surfaces", generation),
+                Event::Compared { generations, .. } => ("comparison", generations.1),
+                Event::Failed { message, .. } => panic!("{message}"),
+                _ => continue,
+            };
+            seen.push((what, generation));
+            if generation == last && what == "comparison" {
+                break;
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn jobs_for_a_label_map_no_longer_shown_are_skipped() {
+        let workers = Workers::spawn(|| {}).unwrap();
+        let shown = Arc::new(ShownLayers::default());
+        let labels = organ_with_lesion();
+        shown.show(LabelSource::GroundTruth, 1);
+        // Three predictions in quick succession (a slider dragged): only the last is shown
+        // by the time the worker reaches them.
+        shown.show(LabelSource::Prediction, 4);
+        for generation in [2, 3, 4] {
+            workers.submit(Request::Surfaces {
+                labels: labels.clone(),
+                source: LabelSource::Prediction,
+                generation,
+                shown: shown.clone(),
+                cancel: CancelToken::new(),
+            });
+            workers.submit(Request::Compare {
+                truth: labels.clone(),
+                prediction: labels.clone(),
+                generations: (1, generation),
+                min_lesion_ml: 0.0,
+                shown: shown.clone(),
+            });
+        }
+        assert_eq!(
+            results_until(&workers, 4),
+            [("surfaces", 4), ("comparison", 4)]
+        );
+        // The one shown is never skipped.
+        workers.submit(Request::Surfaces {
+            labels: labels.clone(),
+            source: LabelSource::Prediction,
+            generation: 4,
+            shown: shown.clone(),
+            cancel: CancelToken::new(),
+        });
+        let Some(Event::Progress { .. }) = workers.wait_event(Duration::from_secs(60)) else {
+            panic!("the shown layer's surfaces job reports progress");
+        };
+        assert!(matches!(
+            workers.wait_event(Duration::from_secs(60)),
+            Some(Event::SurfacesReady { generation: 4, .. })
+        ));
+    }
 }
