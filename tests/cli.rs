@@ -993,45 +993,40 @@ fn the_tumour_sensitivity_grows_the_tumour_and_leaves_the_classifier_as_validate
     let o = oncoscope(&["infer", &ct, "--weights", &d("weights")]);
     assert!(text(&o).contains("Tumour sensitivity ×8"), "{}", text(&o));
     // eval runs it so too.
-    let o = oncoscope(&[
-        "eval",
-        "--data",
-        &d("data"),
-        "--weights",
-        &d("weights"),
-        "--out",
-        &d("eval"),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("eval/eval.json")).unwrap()).unwrap();
+    let eval_into = |out: &str, extra: &[&str]| -> (String, serde_json::Value) {
+        let (data, weights, out) = (d("data"), d("weights"), d(out));
+        let mut args = vec![
+            "eval",
+            "--data",
+            &data,
+            "--weights",
+            &weights,
+            "--out",
+            &out,
+        ];
+        args.extend_from_slice(extra);
+        let o = oncoscope(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        let json = std::fs::read_to_string(Path::new(&out).join("eval.json")).unwrap();
+        (text(&o), serde_json::from_str(&json).unwrap())
+    };
+    let (_, eval) = eval_into("eval", &[]);
     assert_eq!(eval["summary"]["tumour_sensitivity"].as_f64(), Some(8.0));
     let evaluated = eval["cases"][0]["volumes"]["tumour_ml_predicted"]
         .as_f64()
         .unwrap();
     assert!((evaluated - tumour_ml(&high)).abs() < 1e-3, "{evaluated}");
     // A sweep gives, from one network pass, the figures of an evaluation at each setting.
-    let o = oncoscope(&[
-        "eval",
-        "--data",
-        &d("data"),
-        "--weights",
-        &d("weights"),
-        "--out",
-        &d("eval_low"),
-        "--tumour-sensitivity",
-        "0.1",
-        "--sweep-tumour-sensitivity",
-        "0.1,8",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        text(&o).contains("tumour sensitivity sweep"),
-        "{}",
-        text(&o)
+    let (printed, low_eval) = eval_into(
+        "eval_low",
+        &[
+            "--tumour-sensitivity",
+            "0.1",
+            "--sweep-tumour-sensitivity",
+            "0.1,8",
+        ],
     );
-    let low_eval: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d("eval_low/eval.json")).unwrap()).unwrap();
+    assert!(printed.contains("tumour sensitivity sweep"), "{printed}");
     let sweep = &low_eval["sweep"];
     assert_eq!(sweep[0]["tumour_sensitivity"].as_f64(), Some(0.1));
     assert_eq!(sweep[1]["tumour_sensitivity"].as_f64(), Some(8.0));

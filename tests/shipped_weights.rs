@@ -71,6 +71,14 @@ fn shipped_models() -> Vec<(Task, ModelKind, PathBuf)> {
     found
 }
 
+/// The shipped segmenters (`<organ>_unet`) and their tasks.
+fn shipped_segmenters() -> impl Iterator<Item = (Task, PathBuf)> {
+    shipped_models()
+        .into_iter()
+        .filter(|(_, kind, _)| *kind == ModelKind::Unet)
+        .map(|(task, _, stem)| (task, stem))
+}
+
 /// The first `count` test phantoms of `task`.
 fn test_phantoms(task: Task, count: u64) -> impl Iterator<Item = PhantomCase> {
     phantoms(task, count, TEST_DATASET_SEED, PhantomOptions::small())
@@ -117,10 +125,7 @@ fn at_least_the_liver_segmenter_is_shipped_and_every_card_names_its_task_and_kin
 
 #[test]
 fn every_shipped_segmenter_finds_the_organ_on_new_phantoms() {
-    for (task, _, stem) in shipped_models()
-        .into_iter()
-        .filter(|(_, k, _)| *k == ModelKind::Unet)
-    {
+    for (task, stem) in shipped_segmenters() {
         let model = load(&stem);
         let (mut organ, mut tumour) = (Vec::new(), Vec::new());
         for case in test_phantoms(task, 6) {
@@ -159,10 +164,7 @@ fn every_shipped_segmenter_finds_the_organ_on_new_phantoms() {
 
 #[test]
 fn a_segmenter_with_a_minimum_lesion_volume_turns_only_smaller_tumour_pieces_into_organ() {
-    for (task, _, stem) in shipped_models()
-        .into_iter()
-        .filter(|(_, k, _)| *k == ModelKind::Unet)
-    {
+    for (task, stem) in shipped_segmenters() {
         // The card's setting, or 0.4 mL (what `liver_unet` was tuned to) where it has none.
         let mut model = load(&stem);
         if model.card.min_lesion_ml == 0.0 {
@@ -224,10 +226,7 @@ fn a_segmenter_with_a_minimum_lesion_volume_turns_only_smaller_tumour_pieces_int
 #[test]
 fn labels_chosen_again_at_another_tumour_sensitivity_are_those_of_a_run_at_it() {
     // The pancreas U-Net re-centres its cube and drops small pieces; the liver's does neither.
-    for (task, _, stem) in shipped_models()
-        .into_iter()
-        .filter(|(_, k, _)| *k == ModelKind::Unet)
-    {
+    for (task, stem) in shipped_segmenters() {
         let model = load(&stem);
         for case in test_phantoms(task, 2) {
             let kept = segment_keeping(&model, &case.ct, &CancelToken::new(), &mut |_| {})
@@ -290,10 +289,7 @@ fn labels_chosen_again_at_another_tumour_sensitivity_are_those_of_a_run_at_it() 
 #[test]
 fn a_segmenter_that_recentres_its_cube_outlines_the_organ_at_least_as_well() {
     let mut recentring = 0;
-    for (task, _, stem) in shipped_models()
-        .into_iter()
-        .filter(|(_, k, _)| *k == ModelKind::Unet)
-    {
+    for (task, stem) in shipped_segmenters() {
         let model = load(&stem);
         if model.card.cube_refinements == 0 {
             continue;
