@@ -16,6 +16,7 @@ use crate::jobs::{
 };
 use crate::mesh::{Agreement, Structure};
 use crate::model::ModelKind;
+use crate::model::checkpoint::check_tumour_sensitivity;
 use crate::model::weights::{model_stem, shipped_weights_dir};
 use crate::slice::Plane;
 use crate::ui::{FileDialogs, FramePacing, SceneView, SliceViewState};
@@ -696,11 +697,7 @@ impl OncoscopeApp {
             .unwrap_or(run.card_tumour_sensitivity);
         if wanted == run.report.tumour_sensitivity
             || self.relabel_asked == Some(wanted)
-            || crate::model::checkpoint::check_tumour_sensitivity(
-                crate::model::ModelKind::Unet,
-                wanted,
-            )
-            .is_err()
+            || check_tumour_sensitivity(ModelKind::Unet, wanted).is_err()
         {
             return;
         }
